@@ -1,0 +1,91 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { Model } from '../engine/model.js';
+import { makeModel, SHAPES, ARCHITECTURES } from '../modelmaker/index.js';
+import { runDemo } from './demo.js';
+import { runAction } from './run.js';
+
+const program = new Command()
+  .name('genius')
+  .description('Label-free self-training of LLM reasoning (Genius, ACL 2025) on a native llama.cpp engine')
+  .option('--verbose', 'print stack traces on errors');
+
+const verbose = () => Boolean(program.opts().verbose);
+
+function parseIntArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('must be an integer');
+  return n;
+}
+
+program
+  .command('info')
+  .description('print a GGUF model\'s shape, vocabulary, chat template and special tokens')
+  .requiredOption('--model <path>', 'GGUF model file')
+  .option('--json', 'one JSON object')
+  .option('--vocab-only', 'read only the tokenizer (vocab GGUF files)')
+  .action((opts: { model: string; json?: boolean; vocabOnly?: boolean }) =>
+    runAction(verbose(), async () => {
+      const model = await Model.load(opts.model, { vocabOnly: opts.vocabOnly });
+      const info = model.info;
+      model.dispose();
+      if (opts.json) {
+        process.stdout.write(`${JSON.stringify(info)}\n`);
+        return;
+      }
+      const rows: [string, unknown][] = [
+        ['architecture', info.architecture],
+        ['name', info.name],
+        ['parameters', info.parameterCount],
+        ['layers', info.layerCount],
+        ['embedding', info.embeddingLength],
+        ['heads (kv)', `${info.headCount} (${info.headCountKv})`],
+        ['vocab', `${info.vocabSize} (${info.vocabType})`],
+        ['context (train)', info.contextLength],
+        ['bos/eos/eot', `${info.specialTokens.bos}/${info.specialTokens.eos}/${info.specialTokens.eot}`],
+        ['chat template', info.chatTemplate === null ? '(none)' : info.chatTemplate.length > 60 ? `${info.chatTemplate.slice(0, 60)}...` : info.chatTemplate],
+      ];
+      for (const [k, v] of rows) process.stdout.write(`${k.padEnd(16)} ${String(v)}\n`);
+    }),
+  );
+
+program
+  .command('tokenize')
+  .description('print the token ids of TEXT as a JSON array')
+  .requiredOption('--model <path>', 'GGUF model file')
+  .option('--special', 'add BOS/EOS as the model says and parse special-token text')
+  .argument('<text>', 'text to tokenize')
+  .action((text: string, opts: { model: string; special?: boolean }) =>
+    runAction(verbose(), async () => {
+      const model = await Model.load(opts.model, { vocabOnly: true });
+      const ids = model.tokenize(text, { addSpecial: opts.special, parseSpecial: opts.special });
+      model.dispose();
+      process.stdout.write(`${JSON.stringify(ids)}\n`);
+    }),
+  );
+
+program
+  .command('make-model')
+  .description('write a llama-family GGUF with seeded random weights')
+  .addOption(new Option('--arch <arch>', 'architecture').choices([...ARCHITECTURES]).default('llama'))
+  .addOption(new Option('--shape <name>', 'named shape').choices(Object.keys(SHAPES)).default('tiny'))
+  .option('--vocab <path|builtin>', 'tokenizer: a GGUF to copy it from, or the built-in vocabulary', 'builtin')
+  .addOption(new Option('--dtype <dtype>', 'weight type of the matrices').choices(['f32', 'f16']).default('f32'))
+  .option('--seed <n>', 'random seed', parseIntArg, 0)
+  .requiredOption('--out <path>', 'output GGUF path')
+  .option('--json', 'print the result as JSON')
+  .action((opts: { arch: 'llama' | 'qwen2' | 'qwen3'; shape: keyof typeof SHAPES; vocab: string; dtype: 'f32' | 'f16'; seed: number; out: string; json?: boolean }) =>
+    runAction(verbose(), async () => {
+      const made = await makeModel({ out: opts.out, arch: opts.arch, shape: opts.shape, vocab: opts.vocab, dtype: opts.dtype, seed: opts.seed });
+      if (opts.json) process.stdout.write(`${JSON.stringify(made)}\n`);
+      else process.stdout.write(`wrote ${made.path}: ${opts.arch}/${opts.shape}, ${made.parameterCount} parameters, vocab ${made.vocabSize}, ${made.fileBytes} bytes\n`);
+    }),
+  );
+
+program
+  .command('demo')
+  .description('the main job until the self-training loop lands: make the built-in model, load it, show its prompt format')
+  .option('--dir <path>', 'where to write the demo model', 'genius-demo')
+  .action((opts: { dir: string }) => runAction(verbose(), () => runDemo(opts.dir)));
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,115 @@
+// The native addon's surface, typed. Only the engine wrapper imports this module.
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { GeniusError } from '../errors.js';
+
+export interface NativeModelInfo {
+  path: string;
+  architecture: string;
+  name: string;
+  description: string;
+  parameterCount: number;
+  sizeBytes: number;
+  vocabSize: number;
+  vocabType: string;
+  contextLength: number;
+  embeddingLength: number;
+  layerCount: number;
+  headCount: number;
+  headCountKv: number;
+  chatTemplate: string | null;
+  specialTokens: {
+    bos: number;
+    eos: number;
+    eot: number;
+    nl: number;
+    pad: number;
+    addBos: boolean;
+    addEos: boolean;
+    endOfGeneration: number[];
+  };
+}
+
+export interface NativeModel {
+  info(): NativeModelInfo;
+  tokenize(text: string, addSpecial: boolean, parseSpecial: boolean): Int32Array;
+  detokenize(tokens: Int32Array | readonly number[], special: boolean): string;
+  tokenPiece(token: number, special: boolean): string;
+  applyChatTemplate(messages: readonly { role: string; content: string }[], addAssistant: boolean, template?: string): string;
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+export interface NativeLoadOptions {
+  gpuLayers?: number;
+  vocabOnly?: boolean;
+  mmap?: boolean;
+}
+
+export interface NativeVocabSpec {
+  path?: string;
+  model?: string;
+  pre?: string;
+  tokens?: string[];
+  scores?: number[];
+  types?: number[];
+  bos?: number;
+  eos?: number;
+  unk?: number;
+  pad?: number;
+  addBos?: boolean;
+  addEos?: boolean;
+  addSpacePrefix?: boolean;
+  chatTemplate?: string;
+}
+
+export interface NativeModelSpec {
+  out: string;
+  arch: string;
+  name?: string;
+  dtype: 'f32' | 'f16';
+  seed: number;
+  embeddingLength: number;
+  layerCount: number;
+  headCount: number;
+  headCountKv: number;
+  feedForwardLength: number;
+  headDim?: number;
+  contextLength: number;
+  ropeTheta: number;
+  rmsEps?: number;
+  tiedEmbeddings: boolean;
+}
+
+export interface NativeAddon {
+  loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
+  makeModel(spec: NativeModelSpec, vocab: NativeVocabSpec): Promise<{ parameterCount: number; fileBytes: number; vocabSize: number }>;
+  setLogLevel(level: 'none' | 'error' | 'warn' | 'info' | 'debug'): void;
+  systemInfo(): { llamaSystemInfo: string; gpuOffload: boolean; mmap: boolean; maxDevices: number; cuda: boolean };
+}
+
+/** The package root (where build/ and native/ live): the nearest folder with our package.json. */
+export const packageRoot = findPackageRoot(dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json')) && existsSync(join(dir, 'CMakeLists.txt'))) return dir;
+    if (dirname(dir) === dir) return resolve(from, '..', '..');
+  }
+}
+
+let addon: NativeAddon | undefined;
+
+/** Loads the compiled addon once; GENIUS_ADDON overrides its path (e.g. a CUDA build). */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const candidates = [process.env.GENIUS_ADDON, join(packageRoot, 'build', 'Release', 'genius.node')].filter((p): p is string => !!p);
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) {
+    throw new GeniusError(`native addon not built (looked for ${candidates.join(', ')}); run \`npm run build:native\``);
+  }
+  addon = createRequire(import.meta.url)(found) as NativeAddon;
+  return addon;
+}

@@ -1,0 +1,60 @@
+import { existsSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { GeniusError } from '../errors.js';
+import { native, type NativeVocabSpec } from '../engine/native.js';
+import { ARCHITECTURES, SHAPES, type Architecture, type ModelShape, type ShapeName } from './shapes.js';
+import { builtinVocab } from './vocab.js';
+
+export { ARCHITECTURES, SHAPES, type Architecture, type ModelShape, type ShapeName } from './shapes.js';
+export { builtinVocab } from './vocab.js';
+
+export interface MakeModelOptions {
+  /** Output GGUF path (written atomically). */
+  out: string;
+  arch?: Architecture;
+  /** A named shape or explicit numbers. Default `tiny`. */
+  shape?: ShapeName | ModelShape;
+  /** `builtin` (default), or the path of any GGUF whose tokenizer.* keys to copy. */
+  vocab?: 'builtin' | string;
+  dtype?: 'f32' | 'f16';
+  seed?: number;
+  name?: string;
+}
+
+export interface MadeModel {
+  path: string;
+  parameterCount: number;
+  fileBytes: number;
+  vocabSize: number;
+}
+
+/** Resolves a shape name or object, naming the valid names on a typo. */
+export function resolveShape(shape: ShapeName | ModelShape | string): ModelShape {
+  if (typeof shape !== 'string') return shape;
+  if (!(shape in SHAPES)) throw new GeniusError(`unknown shape '${shape}' (known: ${Object.keys(SHAPES).join(', ')})`);
+  return SHAPES[shape as ShapeName];
+}
+
+/**
+ * Writes a llama-family GGUF with seeded random weights (N(0, 1/fan_in) matrices, unit norms):
+ * the same options give the same bytes. Cost: one pass over the parameters, streamed a tensor at
+ * a time (a 1B shape needs ~1 GB of RAM at most).
+ */
+export async function makeModel(options: MakeModelOptions): Promise<MadeModel> {
+  const arch = options.arch ?? 'llama';
+  if (!ARCHITECTURES.includes(arch)) throw new GeniusError(`unsupported architecture '${arch}' (known: ${ARCHITECTURES.join(', ')})`);
+  const shape = resolveShape(options.shape ?? 'tiny');
+  const out = resolve(options.out);
+  if (!existsSync(dirname(out))) throw new GeniusError(`output folder does not exist: ${dirname(out)}`);
+  let vocab: NativeVocabSpec;
+  if (!options.vocab || options.vocab === 'builtin') vocab = builtinVocab();
+  else if (!existsSync(options.vocab)) throw new GeniusError(`vocab file not found: ${options.vocab}`);
+  else vocab = { path: resolve(options.vocab) };
+  const seed = options.seed ?? 0;
+  if (!Number.isSafeInteger(seed) || seed < 0) throw new GeniusError(`seed must be a non-negative integer, got ${seed}`);
+  const made = await native().makeModel(
+    { out, arch, dtype: options.dtype ?? 'f32', seed, name: options.name ?? `genius-${arch}-random`, ...shape },
+    vocab,
+  );
+  return { path: out, ...made };
+}

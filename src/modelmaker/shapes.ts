@@ -1,0 +1,29 @@
+/** The numbers that fix a llama-family model's shape. */
+export interface ModelShape {
+  embeddingLength: number;
+  layerCount: number;
+  headCount: number;
+  headCountKv: number;
+  feedForwardLength: number;
+  /** Per-head dimension; default embeddingLength / headCount. */
+  headDim?: number;
+  contextLength: number;
+  ropeTheta: number;
+  tiedEmbeddings: boolean;
+}
+
+/**
+ * Named shapes. `tiny` keeps unit tests fast; `small` (~28M parameters with the built-in vocab)
+ * is the CPU benchmark shape; `llama3.2-1b` mirrors Llama-3.2-1B for GPU work (use it with the
+ * Llama 3 BPE vocab, 128,256 tokens, for the real parameter count).
+ */
+export const SHAPES = {
+  tiny: { embeddingLength: 64, layerCount: 2, headCount: 4, headCountKv: 2, feedForwardLength: 128, contextLength: 1024, ropeTheta: 10000, tiedEmbeddings: false },
+  small: { embeddingLength: 512, layerCount: 8, headCount: 8, headCountKv: 4, feedForwardLength: 1792, contextLength: 4096, ropeTheta: 10000, tiedEmbeddings: false },
+  'llama3.2-1b': { embeddingLength: 2048, layerCount: 16, headCount: 32, headCountKv: 8, feedForwardLength: 8192, contextLength: 131072, ropeTheta: 500000, tiedEmbeddings: true },
+} as const satisfies Record<string, ModelShape>;
+
+export type ShapeName = keyof typeof SHAPES;
+
+export const ARCHITECTURES = ['llama', 'qwen2', 'qwen3'] as const;
+export type Architecture = (typeof ARCHITECTURES)[number];
