@@ -3,11 +3,14 @@
 #include <napi.h>
 
 #include "llama.h"
+#include "adapter.h"
+#include "context.h"
 #include "log.h"
 #include "model.h"
 
 namespace genius {
 Napi::Value MakeModel(const Napi::CallbackInfo& info);
+Napi::Value MakeLora(const Napi::CallbackInfo& info);
 
 static Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
   const std::string l = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "none";
@@ -40,7 +43,12 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   llama_backend_init();
   exports.Set("NativeModel", AddonModel::Init(env));
   exports.Set("loadModel", Napi::Function::New(env, AddonModel::Load, "loadModel"));
+  exports.Set("NativeContext", AddonContext::Init(env));
+  exports.Set("createContext", Napi::Function::New(env, AddonContext::Create, "createContext"));
+  exports.Set("NativeAdapter", AddonAdapter::Init(env));
+  exports.Set("loadAdapter", Napi::Function::New(env, AddonAdapter::Load, "loadAdapter"));
   exports.Set("makeModel", Napi::Function::New(env, MakeModel, "makeModel"));
+  exports.Set("makeLora", Napi::Function::New(env, MakeLora, "makeLora"));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel, "setLogLevel"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   return exports;

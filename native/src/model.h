@@ -6,11 +6,11 @@
 
 #include <memory>
 
+#include "engine/engine.h"
 #include "llama.h"
 
 namespace genius {
 
-using ModelPtr = std::shared_ptr<llama_model>;
 
 class AddonModel : public Napi::ObjectWrap<AddonModel> {
  public:

@@ -1,5 +1,6 @@
 #include "model_maker.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -239,6 +240,41 @@ void write_tensor_data(FILE* f, const TensorPlan& p, ggml_type type, uint64_t se
   if (padded > written && fwrite(zeros, 1, padded - written, f) != padded - written) throw std::runtime_error("write failed");
 }
 
+// Writes the metadata, then streams each planned tensor: temp file, then rename (atomic).
+MadeModel write_gguf(gguf_context* g, const std::vector<TensorPlan>& plan, bool f16, uint64_t seed, const std::string& out) {
+  ggml_init_params ip{plan.size() * ggml_tensor_overhead() + 1024, nullptr, /*no_alloc=*/true};
+  std::unique_ptr<ggml_context, GgmlFree> meta(ggml_init(ip));
+  MadeModel made;
+  std::vector<ggml_type> types;
+  for (const TensorPlan& p : plan) {
+    const ggml_type type = p.matrix && f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    ggml_tensor* t = ggml_new_tensor(meta.get(), type, static_cast<int>(p.ne.size()), p.ne.data());
+    ggml_set_name(t, p.name.c_str());
+    gguf_add_tensor(g, t);
+    made.parameter_count += static_cast<uint64_t>(ggml_nelements(t));
+    types.push_back(type);
+  }
+
+  const std::string tmp = out + ".tmp";
+  if (!gguf_write_to_file(g, tmp.c_str(), /*only_meta=*/true)) throw std::runtime_error("cannot write " + tmp);
+  {
+    std::unique_ptr<FILE, FileClose> f(fopen(tmp.c_str(), "ab"));
+    if (!f) throw std::runtime_error("cannot append to " + tmp);
+    const size_t alignment = gguf_get_alignment(g);
+    try {
+      for (size_t i = 0; i < plan.size(); ++i) write_tensor_data(f.get(), plan[i], types[i], seed, alignment);
+      if (fflush(f.get()) != 0) throw std::runtime_error("write failed");
+    } catch (const std::exception& e) {
+      f.reset();
+      std::remove(tmp.c_str());
+      throw std::runtime_error(std::string(e.what()) + ": " + tmp);
+    }
+    made.file_bytes = static_cast<uint64_t>(ftell(f.get()));
+  }
+  if (std::rename(tmp.c_str(), out.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + out);
+  return made;
+}
+
 }  // namespace
 
 MadeModel make_model(const ModelSpec& spec) {
@@ -246,40 +282,41 @@ MadeModel make_model(const ModelSpec& spec) {
   std::unique_ptr<gguf_context, GgufFree> g(gguf_init_empty());
   const int64_t n_vocab = spec.vocab.from_path.empty() ? write_vocab_fields(g.get(), spec.vocab) : copy_vocab_file(g.get(), spec.vocab.from_path);
   write_hparams(g.get(), spec, n_vocab);
-
-  const std::vector<TensorPlan> plan = plan_tensors(spec, n_vocab);
-  ggml_init_params ip{plan.size() * ggml_tensor_overhead() + 1024, nullptr, /*no_alloc=*/true};
-  std::unique_ptr<ggml_context, GgmlFree> meta(ggml_init(ip));
-  MadeModel made;
+  MadeModel made = write_gguf(g.get(), plan_tensors(spec, n_vocab), spec.f16, spec.seed, spec.out);
   made.vocab_size = n_vocab;
-  std::vector<ggml_type> types;
-  for (const TensorPlan& p : plan) {
-    const ggml_type type = p.matrix && spec.f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
-    ggml_tensor* t = ggml_new_tensor(meta.get(), type, static_cast<int>(p.ne.size()), p.ne.data());
-    ggml_set_name(t, p.name.c_str());
-    gguf_add_tensor(g.get(), t);
-    made.parameter_count += static_cast<uint64_t>(ggml_nelements(t));
-    types.push_back(type);
-  }
-
-  const std::string tmp = spec.out + ".tmp";
-  if (!gguf_write_to_file(g.get(), tmp.c_str(), /*only_meta=*/true)) throw std::runtime_error("cannot write " + tmp);
-  {
-    std::unique_ptr<FILE, FileClose> f(fopen(tmp.c_str(), "ab"));
-    if (!f) throw std::runtime_error("cannot append to " + tmp);
-    const size_t alignment = gguf_get_alignment(g.get());
-    try {
-      for (size_t i = 0; i < plan.size(); ++i) write_tensor_data(f.get(), plan[i], types[i], spec.seed, alignment);
-    } catch (const std::exception& e) {
-      f.reset();
-      std::remove(tmp.c_str());
-      throw std::runtime_error(std::string(e.what()) + ": " + tmp);
-    }
-    if (fflush(f.get()) != 0) throw std::runtime_error("cannot write " + tmp);
-    made.file_bytes = static_cast<uint64_t>(ftell(f.get()));
-  }
-  if (std::rename(tmp.c_str(), spec.out.c_str()) != 0) throw std::runtime_error("cannot rename " + tmp + " to " + spec.out);
   return made;
+}
+
+MadeModel make_lora(const LoraSpec& spec) {
+  if (spec.rank <= 0) throw std::runtime_error("LoRA rank must be positive");
+  validate_gguf(spec.base);
+  gguf_init_params params{true, nullptr};
+  std::unique_ptr<gguf_context, GgufFree> base(gguf_init_from_file(spec.base.c_str(), params));
+  if (!base) throw std::runtime_error("cannot read base model: " + spec.base);
+  const std::string arch = gguf_string(base.get(), "general.architecture");
+  if (arch.empty()) throw std::runtime_error("base model has no general.architecture: " + spec.base);
+
+  std::vector<TensorPlan> plan;
+  for (int64_t i = 0; i < gguf_get_n_tensors(base.get()); ++i) {
+    const std::string name = gguf_get_tensor_name(base.get(), i);
+    const bool wanted = name.rfind("blk.", 0) == 0 && std::any_of(spec.targets.begin(), spec.targets.end(), [&](const std::string& t) {
+      const std::string suffix = "." + t + ".weight";
+      return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+    });
+    if (!wanted) continue;
+    const int64_t* ne = gguf_get_tensor_ne(base.get(), i);
+    const std::string stem = name.substr(0, name.size() - 7);  // drop ".weight"
+    plan.push_back({stem + ".weight.lora_a", {ne[0], spec.rank}, Init::normal, true});
+    plan.push_back({stem + ".weight.lora_b", {spec.rank, ne[1]}, Init::normal, true});
+  }
+  if (plan.empty()) throw std::runtime_error("no base tensor matches the LoRA target modules");
+
+  std::unique_ptr<gguf_context, GgufFree> g(gguf_init_empty());
+  gguf_set_val_str(g.get(), "general.architecture", arch.c_str());
+  gguf_set_val_str(g.get(), "general.type", "adapter");
+  gguf_set_val_str(g.get(), "adapter.type", "lora");
+  gguf_set_val_f32(g.get(), "adapter.lora.alpha", spec.alpha);
+  return write_gguf(g.get(), plan, false, spec.seed, spec.out);
 }
 
 }  // namespace genius

@@ -40,6 +40,19 @@ struct MadeModel {
   int64_t vocab_size = 0;
 };
 
+struct LoraSpec {
+  std::string base;  // the base model GGUF (shapes and architecture come from it)
+  std::string out;
+  int64_t rank = 8;
+  float alpha = 16.0f;
+  std::vector<std::string> targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  uint64_t seed = 0;
+};
+
+// A LoRA adapter GGUF (llama.cpp's format: <tensor>.lora_a [in, r], .lora_b [r, out]) with seeded
+// random A and B for the base model's target modules.
+MadeModel make_lora(const LoraSpec& spec);
+
 // Throws std::runtime_error on invalid shapes, unreadable vocab files or I/O failure. The
 // output appears atomically (written to a temporary file, then renamed).
 MadeModel make_model(const ModelSpec& spec);

@@ -83,4 +83,27 @@ Napi::Value MakeModel(const Napi::CallbackInfo& info) {
       });
 }
 
+// makeLora({base, out, rank, alpha, targets?, seed}) -> Promise<{parameterCount, fileBytes}>
+Napi::Value MakeLora(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object o = arg_object(info, 0, "spec");
+  LoraSpec s;
+  s.base = opt_string(o, "base", "");
+  s.out = opt_string(o, "out", "");
+  if (s.base.empty() || s.out.empty()) throw Napi::TypeError::New(env, "spec.base and spec.out are required");
+  s.rank = static_cast<int64_t>(opt_number(o, "rank", 8));
+  s.alpha = static_cast<float>(opt_number(o, "alpha", 16));
+  s.seed = static_cast<uint64_t>(opt_number(o, "seed", 0));
+  if (o.Get("targets").IsArray()) s.targets = string_array(o, "targets");
+  auto made = std::make_shared<MadeModel>();
+  return PromiseWorker::run(
+      env, [s, made]() { *made = make_lora(s); },
+      [made](Napi::Env env) -> Napi::Value {
+        Napi::Object r = Napi::Object::New(env);
+        r.Set("parameterCount", Napi::Number::New(env, static_cast<double>(made->parameter_count)));
+        r.Set("fileBytes", Napi::Number::New(env, static_cast<double>(made->file_bytes)));
+        return r;
+      });
+}
+
 }  // namespace genius

@@ -83,9 +83,88 @@ export interface NativeModelSpec {
   tiedEmbeddings: boolean;
 }
 
+export interface NativeContextOptions {
+  contextSize?: number;
+  maxSequences?: number;
+  batchSize?: number;
+  ubatchSize?: number;
+  outputsMax?: number;
+  threads?: number;
+  flashAttention?: 'auto' | 'on' | 'off';
+  kvType?: 'f16' | 'f32';
+  waitMs?: number;
+  gatherUs?: number;
+}
+
+export interface NativeGenerateParams {
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+  stop: string[];
+  stopTokens: number[];
+  stopAtEog: boolean;
+}
+
+export interface NativeCompletion {
+  tokens: Int32Array;
+  pieces: string[];
+  rawLogprobs: Float32Array;
+  sampleLogprobs: Float32Array;
+  text: string;
+  finish: 'stop' | 'eos' | 'length' | 'context';
+}
+
+export interface NativeEngineStats {
+  sequenceSlots: number;
+  sequenceSlotsFree: number;
+  liveSequences: number;
+  kvCells: number;
+  kvCellsUsed: number;
+  requestsActive: number;
+  requestsWaiting: number;
+  tokensEvaluated: number;
+  tokensGenerated: number;
+  tokensScored: number;
+  decodeCalls: number;
+}
+
+export interface NativeContextInfo {
+  contextSize: number;
+  maxSequences: number;
+  batchSize: number;
+  ubatchSize: number;
+  outputsMax: number;
+  flashAttention: 'auto' | 'on' | 'off';
+  kvType: 'f16' | 'f32';
+}
+
+export interface NativeContext {
+  createSequence(tokens: Int32Array): Promise<number>;
+  fork(sequence: number, n: number): Promise<number[]>;
+  release(sequence: number): Promise<void>;
+  extend(requestId: number, sequence: number, tokens: Int32Array): Promise<void>;
+  generate(requestId: number, sequence: number, params: NativeGenerateParams): Promise<NativeCompletion>;
+  score(requestId: number, sequence: number, tokens: Int32Array): Promise<Float32Array>;
+  logits(requestId: number, sequence: number): Promise<Float32Array>;
+  setAdapters(adapters: { adapter: NativeAdapter; scale: number }[]): Promise<void>;
+  cancel(requestId: number): void;
+  stats(): NativeEngineStats;
+  info(): NativeContextInfo;
+  dispose(): void;
+}
+
+export interface NativeAdapter {
+  dispose(): void;
+}
+
 export interface NativeAddon {
+  createContext(model: NativeModel, options: NativeContextOptions): Promise<NativeContext>;
+  loadAdapter(model: NativeModel, path: string): Promise<NativeAdapter>;
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
   makeModel(spec: NativeModelSpec, vocab: NativeVocabSpec): Promise<{ parameterCount: number; fileBytes: number; vocabSize: number }>;
+  makeLora(spec: { base: string; out: string; rank: number; alpha: number; seed: number; targets?: string[] }): Promise<{ parameterCount: number; fileBytes: number }>;
   setLogLevel(level: 'none' | 'error' | 'warn' | 'info' | 'debug'): void;
   systemInfo(): { llamaSystemInfo: string; gpuOffload: boolean; mmap: boolean; maxDevices: number; cuda: boolean };
 }

@@ -58,3 +58,25 @@ export async function makeModel(options: MakeModelOptions): Promise<MadeModel> {
   );
   return { path: out, ...made };
 }
+
+export interface MakeLoraOptions {
+  /** The base model GGUF the adapter is for. */
+  base: string;
+  out: string;
+  rank?: number;
+  alpha?: number;
+  /** Module names (default: every attention and FFN projection). */
+  targets?: string[];
+  seed?: number;
+}
+
+/**
+ * Writes a LoRA adapter GGUF in llama.cpp's format with seeded random A and B matrices for the
+ * base model's target modules: a non-trivial adapter for engine tests and benchmarks.
+ */
+export async function makeLora(options: MakeLoraOptions): Promise<{ path: string; parameterCount: number; fileBytes: number }> {
+  if (!existsSync(options.base)) throw new GeniusError(`base model not found: ${options.base}`);
+  const out = resolve(options.out);
+  const made = await native().makeLora({ base: resolve(options.base), out, rank: options.rank ?? 8, alpha: options.alpha ?? 16, seed: options.seed ?? 0, targets: options.targets });
+  return { path: out, ...made };
+}

@@ -1,0 +1,652 @@
+#include "engine.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+#include <unordered_set>
+
+#include "../log.h"
+
+namespace genius {
+
+// KV cells owned by one stretch of a sequence's history. A fork freezes the parent's segment and
+// both sides continue in new segments that point at it, mirroring how a unified llama.cpp cache
+// shares cells between sequences: a cell is free once no segment reaches it.
+struct Engine::Segment {
+  std::shared_ptr<Segment> parent;
+  uint32_t own = 0;
+  uint32_t* used;
+  Segment(std::shared_ptr<Segment> p, uint32_t* u) : parent(std::move(p)), used(u) {}
+  ~Segment() { *used -= own; }
+};
+
+struct Engine::Sequence {
+  int32_t llama_id;
+  int32_t n_past = 0;       // positions evaluated into the KV cache
+  llama_token last = -1;    // the newest token, not evaluated yet (its logits come next)
+  std::shared_ptr<Segment> seg;
+  struct Request* busy = nullptr;
+};
+
+struct Engine::Request {
+  enum Kind { prefill, generate, score, logits } kind;
+  uint64_t id = 0;
+  uint64_t seq = 0;
+  std::vector<llama_token> feed;  // tokens to evaluate, in order
+  size_t fed = 0;
+  llama_token final_last = -1;    // prefill/score: the new pending token once done
+  bool report_handle = false;     // prefill from create_sequence: resolve with the handle
+  bool blocked = false;
+  bool finished = false;
+  // generate
+  GenerateParams gen;
+  Rng rng;
+  StopMatcher stop;
+  // score
+  std::vector<llama_token> targets;
+  Result res;
+  Callback done;
+};
+
+struct Engine::Op {
+  std::function<bool()> run;  // false: cannot run yet (no free slot), retry later
+  std::function<void(const std::string&)> fail;
+};
+
+static const char* kDisposed = "context disposed";
+static constexpr uint32_t kMaxSequences = 256;  // llama.cpp's LLAMA_MAX_SEQ
+
+Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(model)), params_(params) {
+  vocab_ = llama_model_get_vocab(model_.get());
+  n_vocab_ = llama_vocab_n_tokens(vocab_);
+  if (params_.n_seq_max == 0 || params_.n_seq_max > kMaxSequences) {
+    throw std::runtime_error("maxSequences must be between 1 and " + std::to_string(kMaxSequences));
+  }
+  if (params_.n_ctx < 8) throw std::runtime_error("contextSize must be at least 8");
+  if (params_.n_batch == 0) throw std::runtime_error("batchSize must be positive");
+  params_.n_ubatch = std::min(std::max<uint32_t>(params_.n_ubatch, 1), params_.n_batch);
+  if (params_.n_outputs_max == 0) params_.n_outputs_max = std::max<uint32_t>(params_.n_seq_max, 256);
+  params_.n_outputs_max = std::min(params_.n_outputs_max, params_.n_batch);
+  const int32_t threads = params_.n_threads > 0 ? params_.n_threads : std::max(1u, std::thread::hardware_concurrency());
+
+  llama_context_params cp = llama_context_default_params();
+  cp.n_ctx = params_.n_ctx;
+  cp.n_batch = params_.n_batch;
+  cp.n_ubatch = params_.n_ubatch;
+  cp.n_seq_max = params_.n_seq_max;
+  cp.n_outputs_max = params_.n_outputs_max;
+  cp.n_threads = threads;
+  cp.n_threads_batch = threads;
+  cp.flash_attn_type = params_.flash_attn < 0 ? LLAMA_FLASH_ATTN_TYPE_AUTO : params_.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  cp.type_k = params_.kv_f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
+  cp.type_v = cp.type_k;
+  cp.kv_unified = true;  // seq_cp shares cells only on a unified cache: forking stays free
+  cp.no_perf = true;
+  cp.abort_callback = [](void* self) { return static_cast<Engine*>(self)->stop_.load(); };
+  cp.abort_callback_data = this;
+
+  clear_thread_errors();
+  ctx_ = llama_init_from_model(model_.get(), cp);
+  if (!ctx_) {
+    const std::string why = thread_errors();
+    throw std::runtime_error("failed to create context" + (why.empty() ? "" : ": " + why));
+  }
+  // llama.cpp may pad or clamp what was asked: work with what it chose.
+  params_.n_ctx = llama_n_ctx(ctx_);
+  params_.n_batch = llama_n_batch(ctx_);
+  params_.n_ubatch = llama_n_ubatch(ctx_);
+  params_.n_outputs_max = std::min(params_.n_outputs_max, params_.n_batch);
+  trace_ = std::getenv("GENIUS_ENGINE_TRACE") != nullptr;
+  batch_ = llama_batch_init(static_cast<int32_t>(params_.n_batch), 0, 1);
+  for (int32_t i = static_cast<int32_t>(params_.n_seq_max) - 1; i >= 0; --i) free_slots_.push_back(i);
+  publish_stats();
+  thread_ = std::thread([this] { loop(); });
+}
+
+Engine::~Engine() {
+  stop_ = true;
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  flush_outbox();
+  for (auto& r : active_) if (!r->finished) finish(*r, Result{kDisposed});
+  active_.clear();
+  for (auto& op : waiting_ops_) op.fail(kDisposed);
+  for (auto& op : ops_) op.fail(kDisposed);
+  seqs_.clear();
+  llama_batch_free(batch_);
+  llama_free(ctx_);
+}
+
+// ---------------------------------------------------------------- public, any thread
+
+void Engine::post(Op op) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (stop_) {
+      op.fail(kDisposed);
+      return;
+    }
+    ops_.push_back(std::move(op));
+  }
+  cv_.notify_one();
+}
+
+static std::string check_tokens(const std::vector<llama_token>& toks, int32_t n_vocab) {
+  for (llama_token t : toks) {
+    if (t < 0 || t >= n_vocab) return "token id " + std::to_string(t) + " is outside the vocabulary (size " + std::to_string(n_vocab) + ")";
+  }
+  return "";
+}
+
+void Engine::create_sequence(std::vector<llama_token> tokens, Callback done) {
+  done = deferred(std::move(done));
+  auto fail = [done](const std::string& e) { done(Result{e}); };
+  if (std::string e = check_tokens(tokens, n_vocab_); !e.empty()) return fail(e);
+  if (tokens.size() > params_.n_ctx) {
+    return fail("prompt of " + std::to_string(tokens.size()) + " tokens exceeds the context size (" + std::to_string(params_.n_ctx) + " tokens)");
+  }
+  post({[this, tokens = std::move(tokens), done]() mutable {
+          const int32_t slot = take_slot();
+          if (slot < 0) return false;
+          const uint64_t h = new_sequence(slot);
+          auto r = std::make_unique<Request>();
+          r->kind = Request::prefill;
+          r->seq = h;
+          r->report_handle = true;
+          r->done = done;
+          if (!tokens.empty()) {
+            r->final_last = tokens.back();
+            r->feed.assign(tokens.begin(), tokens.end() - 1);
+          }
+          begin(std::move(r));
+          return true;
+        },
+        fail});
+}
+
+void Engine::fork(uint64_t seq, uint32_t n, Callback done) {
+  done = deferred(std::move(done));
+  auto fail = [done](const std::string& e) { done(Result{e}); };
+  if (n == 0) return done(Result{});
+  if (n > params_.n_seq_max) return fail("cannot fork into " + std::to_string(n) + " sequences: the context holds at most " + std::to_string(params_.n_seq_max));
+  post({[this, seq, n, done, fail]() {
+          Sequence* s = find(seq);
+          if (!s) return fail("unknown or released sequence"), true;
+          if (s->busy) return fail("cannot fork a sequence while a request runs on it"), true;
+          if (free_slots_.size() < n) return false;
+          Result res;
+          auto frozen = s->seg;
+          s->seg = std::make_shared<Segment>(frozen, &cells_used_);
+          llama_memory_t mem = llama_get_memory(ctx_);
+          for (uint32_t i = 0; i < n; ++i) {
+            const uint64_t h = new_sequence(take_slot());
+            Sequence* c = find(h);
+            llama_memory_seq_cp(mem, s->llama_id, c->llama_id, -1, -1);
+            c->n_past = s->n_past;
+            c->last = s->last;
+            c->seg = std::make_shared<Segment>(frozen, &cells_used_);
+            res.handles.push_back(h);
+          }
+          done(std::move(res));
+          return true;
+        },
+        fail});
+}
+
+void Engine::release(uint64_t seq, Callback done) {
+  done = deferred(std::move(done));
+  post({[this, seq, done]() {
+          release_sequence(seq);
+          done(Result{});
+          return true;
+        },
+        [done](const std::string&) { done(Result{}); }});  // a disposed context holds nothing
+}
+
+void Engine::extend(uint64_t id, uint64_t seq, std::vector<llama_token> tokens, Callback done) {
+  done = deferred(std::move(done));
+  auto fail = [done](const std::string& e) { done(Result{e}); };
+  if (std::string e = check_tokens(tokens, n_vocab_); !e.empty()) return fail(e);
+  post({[this, id, seq, tokens = std::move(tokens), done, fail]() {
+          Sequence* s = find(seq);
+          if (!s) return fail("unknown or released sequence"), true;
+          if (tokens.empty()) return done(Result{}), true;
+          auto r = std::make_unique<Request>();
+          r->kind = Request::prefill;
+          r->id = id;
+          r->seq = seq;
+          r->done = done;
+          if (s->last >= 0) r->feed.push_back(s->last);
+          r->feed.insert(r->feed.end(), tokens.begin(), tokens.end() - 1);
+          r->final_last = tokens.back();
+          begin(std::move(r));
+          return true;
+        },
+        fail});
+}
+
+void Engine::generate(uint64_t id, uint64_t seq, GenerateParams params, Callback done) {
+  done = deferred(std::move(done));
+  auto fail = [done](const std::string& e) { done(Result{e}); };
+  if (std::string e = check_tokens(params.stop_tokens, n_vocab_); !e.empty()) return fail(e);
+  post({[this, id, seq, params = std::move(params), done, fail]() {
+          Sequence* s = find(seq);
+          if (!s) return fail("unknown or released sequence"), true;
+          if (s->last < 0) return fail("the sequence is empty: prefill a prompt before generating"), true;
+          auto r = std::make_unique<Request>();
+          r->kind = Request::generate;
+          r->id = id;
+          r->seq = seq;
+          r->done = done;
+          r->gen = params;
+          r->rng = Rng(params.sampling.seed);
+          r->stop = StopMatcher(params.stop);
+          r->feed = {s->last};
+          if (params.max_tokens <= 0) {
+            Result res;
+            res.finish = "length";
+            return done(std::move(res)), true;
+          }
+          begin(std::move(r));
+          return true;
+        },
+        fail});
+}
+
+void Engine::score(uint64_t id, uint64_t seq, std::vector<llama_token> targets, Callback done) {
+  done = deferred(std::move(done));
+  auto fail = [done](const std::string& e) { done(Result{e}); };
+  if (std::string e = check_tokens(targets, n_vocab_); !e.empty()) return fail(e);
+  post({[this, id, seq, targets = std::move(targets), done, fail]() {
+          Sequence* s = find(seq);
+          if (!s) return fail("unknown or released sequence"), true;
+          if (targets.empty()) return done(Result{}), true;
+          if (s->last < 0) return fail("score needs a non-empty prefix: prefill the sequence first"), true;
+          auto r = std::make_unique<Request>();
+          r->kind = Request::score;
+          r->id = id;
+          r->seq = seq;
+          r->done = done;
+          r->feed.push_back(s->last);
+          r->feed.insert(r->feed.end(), targets.begin(), targets.end() - 1);
+          r->final_last = targets.back();
+          r->targets = targets;
+          begin(std::move(r));
+          return true;
+        },
+        fail});
+}
+
+void Engine::next_logits(uint64_t id, uint64_t seq, Callback done) {
+  done = deferred(std::move(done));
+  auto fail = [done](const std::string& e) { done(Result{e}); };
+  post({[this, id, seq, done, fail]() {
+          Sequence* s = find(seq);
+          if (!s) return fail("unknown or released sequence"), true;
+          if (s->last < 0) return fail("the sequence is empty: prefill a prompt first"), true;
+          auto r = std::make_unique<Request>();
+          r->kind = Request::logits;
+          r->id = id;
+          r->seq = seq;
+          r->done = done;
+          r->feed = {s->last};
+          begin(std::move(r));
+          return true;
+        },
+        fail});
+}
+
+void Engine::set_adapters(std::vector<std::pair<AdapterPtr, float>> adapters, Callback done) {
+  done = deferred(std::move(done));
+  post({[this, adapters = std::move(adapters), done]() {
+          std::vector<llama_adapter_lora*> a;
+          std::vector<float> scales;
+          for (auto& [ad, sc] : adapters) {
+            a.push_back(ad.get());
+            scales.push_back(sc);
+          }
+          clear_thread_errors();
+          const int32_t rc = llama_set_adapters_lora(ctx_, a.data(), a.size(), scales.data());
+          if (rc == 0) attached_ = adapters;  // keep them alive while the context uses them
+          done(rc == 0 ? Result{} : Result{"failed to set LoRA adapters: " + thread_errors()});
+          return true;
+        },
+        [done](const std::string& e) { done(Result{e}); }});
+}
+
+void Engine::cancel(uint64_t id) {
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    cancels_.push_back(id);
+  }
+  cv_.notify_one();
+}
+
+EngineStats Engine::stats() const {
+  std::lock_guard<std::mutex> lk(mu_);
+  return snapshot_;
+}
+
+// ---------------------------------------------------------------- engine thread
+
+void Engine::loop() {
+  while (!stop_) {
+    bool progressed = run_ops();
+    drop_cancelled();
+    progressed = step() || progressed;
+    publish_stats();
+    flush_outbox();
+    if (progressed) continue;
+
+    const bool blocked = !active_.empty() || !waiting_ops_.empty();
+    std::unique_lock<std::mutex> lk(mu_);
+    auto woken = [&] { return stop_ || !ops_.empty() || !cancels_.empty(); };
+    if (!blocked) {
+      cv_.wait(lk, woken);
+      // Woken from idle by the first of what is often a burst of requests from one JS tick:
+      // give the rest a moment to arrive so they share the first decode.
+      lk.unlock();
+      std::this_thread::sleep_for(std::chrono::microseconds(params_.gather_us));
+    } else if (!cv_.wait_for(lk, std::chrono::milliseconds(params_.wait_ms), woken)) {
+      // Nothing ran and nothing was released for wait_ms: what waits can never fit.
+      lk.unlock();
+      fail_blocked();
+    }
+  }
+}
+
+bool Engine::run_ops() {
+  std::deque<Op> ops;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ops.swap(ops_);
+  }
+  bool ran = false;
+  // Waiters first, in order; then new ops (a release among them frees slots); then waiters again.
+  auto drain_waiters = [&] {
+    while (!waiting_ops_.empty() && waiting_ops_.front().run()) {
+      waiting_ops_.pop_front();
+      ran = true;
+    }
+  };
+  drain_waiters();
+  for (auto& op : ops) {
+    if (op.run()) ran = true;
+    else waiting_ops_.push_back(std::move(op));
+  }
+  drain_waiters();
+  return ran;
+}
+
+void Engine::drop_cancelled() {
+  std::vector<uint64_t> ids;
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    ids.swap(cancels_);
+  }
+  for (uint64_t id : ids) {
+    bool found = false;
+    for (auto& r : active_) {
+      if (r->id == id && !r->finished) {
+        Result res{"aborted"};
+        res.aborted = true;
+        finish(*r, std::move(res));
+        found = true;
+      }
+    }
+    if (!found) pending_cancels_.insert(id);
+  }
+  active_.erase(std::remove_if(active_.begin(), active_.end(), [](auto& r) { return r->finished; }), active_.end());
+}
+
+void Engine::begin(std::unique_ptr<Request> r) {
+  Sequence* s = find(r->seq);
+  if (r->id != 0 && pending_cancels_.erase(r->id)) {
+    Result res{"aborted"};
+    res.aborted = true;
+    return r->done(std::move(res));
+  }
+  if (s->busy) return r->done(Result{"the sequence is busy: one request at a time per sequence"});
+  if (r->kind != Request::generate && s->n_past + r->feed.size() + 1 > params_.n_ctx) {
+    return r->done(Result{"sequence of " + std::to_string(s->n_past + r->feed.size() + 1) + " tokens exceeds the context size (" +
+                          std::to_string(params_.n_ctx) + " tokens)"});
+  }
+  if (r->feed.empty()) {  // nothing to evaluate: a one-token prompt
+    s->last = r->final_last;
+    Result res;
+    if (r->report_handle) res.handles.push_back(r->seq);
+    return r->done(std::move(res));
+  }
+  s->busy = r.get();
+  active_.push_back(std::move(r));
+}
+
+void Engine::finish(Request& r, Result&& res) {
+  if (Sequence* s = find(r.seq); s && s->busy == &r) s->busy = nullptr;
+  r.finished = true;
+  if (r.kind == Request::prefill && r.report_handle && res.error.empty()) res.handles.push_back(r.seq);
+  if (!res.error.empty() && r.report_handle) release_sequence(r.seq);  // a failed create leaves nothing
+  r.done(std::move(res));
+}
+
+bool Engine::step() {
+  if (active_.empty()) return false;
+  struct Part {
+    Request* r;
+    int32_t first;  // batch index of its first token
+    int32_t n;
+  };
+  std::vector<Part> parts;
+  batch_.n_tokens = 0;
+  uint32_t outputs = 0, planned = 0;
+  const size_t n_active = active_.size();
+  for (size_t k = 0; k < n_active; ++k) {
+    Request* r = active_[(rr_ + k) % n_active].get();
+    if (r->finished) continue;
+    Sequence* s = find(r->seq);
+    const int32_t room = static_cast<int32_t>(params_.n_batch) - batch_.n_tokens;
+    if (room <= 0) break;
+    int32_t take = static_cast<int32_t>(std::min<size_t>(r->feed.size() - r->fed, room));
+    if (r->kind == Request::score) take = std::min<int32_t>(take, params_.n_outputs_max - outputs);
+    const bool last_in = r->fed + take == r->feed.size();
+    if ((r->kind == Request::generate || r->kind == Request::logits) && last_in && outputs >= params_.n_outputs_max) continue;
+    if (take <= 0) continue;
+    if (cells_used_ + planned + take > params_.n_ctx) {
+      r->blocked = true;
+      continue;
+    }
+    r->blocked = false;
+    for (int32_t i = 0; i < take; ++i) {
+      const int32_t b = batch_.n_tokens++;
+      const size_t j = r->fed + i;
+      batch_.token[b] = r->feed[j];
+      batch_.pos[b] = s->n_past + i;
+      batch_.n_seq_id[b] = 1;
+      batch_.seq_id[b][0] = s->llama_id;
+      const bool out = r->kind == Request::score || ((r->kind == Request::generate || r->kind == Request::logits) && j + 1 == r->feed.size());
+      batch_.logits[b] = out;
+      outputs += out;
+    }
+    planned += take;
+    parts.push_back({r, batch_.n_tokens - take, take});
+  }
+  ++rr_;
+  if (batch_.n_tokens == 0) return false;
+
+  if (trace_) fprintf(stderr, "[engine] decode %d tokens, %zu parts, %zu active\n", batch_.n_tokens, parts.size(), active_.size());
+  const int32_t rc = llama_decode(ctx_, batch_);
+  if (rc == 1) {
+    for (auto& p : parts) p.r->blocked = true;  // no KV slot after all: wait like a full cache
+    return false;
+  }
+  if (rc != 0) {
+    const std::string why = rc == 2 ? kDisposed : "llama_decode failed (status " + std::to_string(rc) + ")";
+    for (auto& p : parts) finish(*p.r, Result{why});
+  } else {
+    ++counters_.decode_calls;
+    counters_.tokens_evaluated += batch_.n_tokens;
+    for (auto& p : parts) {
+      Sequence* s = find(p.r->seq);
+      s->n_past += p.n;
+      s->seg->own += p.n;
+      cells_used_ += p.n;
+      after_decode(*p.r, p.first, p.n);
+    }
+  }
+  active_.erase(std::remove_if(active_.begin(), active_.end(), [](auto& r) { return r->finished; }), active_.end());
+  return true;
+}
+
+void Engine::after_decode(Request& r, int32_t first, int32_t n) {
+  const size_t fed_before = r.fed;
+  r.fed += n;
+  const bool complete = r.fed == r.feed.size();
+  Sequence* s = find(r.seq);
+  switch (r.kind) {
+    case Request::prefill:
+      if (complete) {
+        s->last = r.final_last;
+        finish(r, Result{});
+      }
+      break;
+    case Request::score:
+      for (int32_t i = 0; i < n; ++i) {
+        r.res.logprobs.push_back(raw_logprob(llama_get_logits_ith(ctx_, first + i), n_vocab_, r.targets[fed_before + i]));
+      }
+      counters_.tokens_scored += n;
+      if (complete) {
+        s->last = r.final_last;
+        finish(r, std::move(r.res));
+      }
+      break;
+    case Request::generate:
+      if (complete) generate_token(r, llama_get_logits_ith(ctx_, first + n - 1));
+      break;
+    case Request::logits: {
+      const float* row = llama_get_logits_ith(ctx_, first + n - 1);
+      r.res.logits.assign(row, row + n_vocab_);
+      // Take the pending token back out of the cache: the sequence is exactly as before.
+      llama_memory_seq_rm(llama_get_memory(ctx_), s->llama_id, s->n_past - 1, -1);
+      s->n_past -= 1;
+      s->seg->own -= 1;
+      cells_used_ -= 1;
+      finish(r, std::move(r.res));
+      break;
+    }
+  }
+}
+
+void Engine::generate_token(Request& r, const float* logits) {
+  Sequence* s = find(r.seq);
+  const Sampled sm = sampler_.sample(logits, n_vocab_, r.gen.sampling, r.rng);
+  ++counters_.tokens_generated;
+  s->last = sm.token;
+  r.res.tokens.push_back({sm.token, piece(sm.token), sm.raw_logprob, sm.sample_logprob});
+  const bool stop_token = (r.gen.stop_at_eog && llama_vocab_is_eog(vocab_, sm.token)) ||
+                          std::find(r.gen.stop_tokens.begin(), r.gen.stop_tokens.end(), sm.token) != r.gen.stop_tokens.end();
+  std::string& text = r.res.text;
+  const char* reason = nullptr;
+  if (stop_token) {
+    reason = "eos";
+  } else {
+    const size_t prev = text.size();
+    text += r.res.tokens.back().piece;
+    const size_t at = r.stop.find(text, prev);
+    if (at != std::string::npos) {
+      text.resize(at);
+      reason = "stop";
+    }
+  }
+  if (!reason && static_cast<int32_t>(r.res.tokens.size()) >= r.gen.max_tokens) reason = "length";
+  if (!reason && static_cast<uint32_t>(s->n_past) + 1 > params_.n_ctx) reason = "context";
+  if (reason) {
+    r.res.finish = reason;
+    finish(r, std::move(r.res));
+    return;
+  }
+  r.feed.assign(1, sm.token);
+  r.fed = 0;
+}
+
+void Engine::fail_blocked() {
+  const std::string cells = "KV cache full: " + std::to_string(cells_used_) + " of " + std::to_string(params_.n_ctx) +
+                            " cells are held by live sequences; release sequences or use a larger contextSize";
+  for (auto& r : active_) if (r->blocked && !r->finished) finish(*r, Result{cells});
+  active_.erase(std::remove_if(active_.begin(), active_.end(), [](auto& r) { return r->finished; }), active_.end());
+  const std::string slots = "no free sequence slot: all " + std::to_string(params_.n_seq_max) +
+                            " are in use; release sequences or use a larger maxSequences";
+  for (auto& op : waiting_ops_) op.fail(slots);
+  waiting_ops_.clear();
+}
+
+Callback Engine::deferred(Callback done) {
+  return [this, done = std::move(done)](Result&& r) {
+    if (std::this_thread::get_id() == thread_.get_id()) outbox_.emplace_back(done, std::move(r));
+    else done(std::move(r));
+  };
+}
+
+void Engine::flush_outbox() {
+  std::vector<std::pair<Callback, Result>> out;
+  out.swap(outbox_);
+  for (auto& [done, r] : out) done(std::move(r));
+}
+
+void Engine::publish_stats() {
+  EngineStats st = counters_;
+  st.seq_slots = params_.n_seq_max;
+  st.seq_slots_free = static_cast<uint32_t>(free_slots_.size());
+  st.live_sequences = static_cast<uint32_t>(seqs_.size());
+  st.kv_cells = params_.n_ctx;
+  st.kv_cells_used = cells_used_;
+  st.requests_active = static_cast<uint32_t>(active_.size());
+  st.requests_waiting = static_cast<uint32_t>(waiting_ops_.size());
+  std::lock_guard<std::mutex> lk(mu_);
+  snapshot_ = st;
+}
+
+std::string Engine::piece(llama_token t) const {
+  char buf[256];
+  const int32_t n = llama_token_to_piece(vocab_, t, buf, sizeof buf, 0, false);
+  return n > 0 ? std::string(buf, n) : std::string();
+}
+
+int32_t Engine::take_slot() {
+  if (free_slots_.empty()) return -1;
+  const int32_t id = free_slots_.back();
+  free_slots_.pop_back();
+  return id;
+}
+
+uint64_t Engine::new_sequence(int32_t llama_id) {
+  auto s = std::make_unique<Sequence>();
+  s->llama_id = llama_id;
+  s->seg = std::make_shared<Segment>(nullptr, &cells_used_);
+  const uint64_t h = next_handle_++;
+  seqs_[h] = std::move(s);
+  return h;
+}
+
+Engine::Sequence* Engine::find(uint64_t handle) {
+  auto it = seqs_.find(handle);
+  return it == seqs_.end() ? nullptr : it->second.get();
+}
+
+void Engine::release_sequence(uint64_t handle) {
+  Sequence* s = find(handle);
+  if (!s) return;
+  if (s->busy) {
+    Request* r = s->busy;
+    Result res{"aborted: sequence released"};
+    res.aborted = true;
+    r->finished = true;
+    s->busy = nullptr;
+    r->done(std::move(res));
+  }
+  llama_memory_seq_rm(llama_get_memory(ctx_), s->llama_id, -1, -1);
+  free_slots_.push_back(s->llama_id);
+  seqs_.erase(handle);  // its segment chain returns the cells it alone held
+}
+
+}  // namespace genius
