@@ -45,6 +45,7 @@ static EngineParams parse_params(Napi::Object o) {
   const std::string kv = opt_string(o, "kvType", "f16");
   if (kv != "f16" && kv != "f32") throw Napi::TypeError::New(o.Env(), "kvType must be f16|f32");
   p.kv_f32 = kv == "f32";
+  p.kv_unified = opt_bool(o, "kvUnified", p.kv_unified);
   return p;
 }
 
@@ -333,6 +334,8 @@ Napi::Value AddonContext::Info(const Napi::CallbackInfo& info) {
   o.Set("outputsMax", p.n_outputs_max);
   o.Set("flashAttention", p.flash_attn < 0 ? "auto" : p.flash_attn ? "on" : "off");
   o.Set("kvType", p.kv_f32 ? "f32" : "f16");
+  o.Set("kvUnified", p.kv_unified);
+  o.Set("sequenceContextSize", p.n_ctx_seq);
   return o;
 }
 

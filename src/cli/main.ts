@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { Model } from '../engine/model.js';
 import { makeModel, SHAPES, ARCHITECTURES } from '../modelmaker/index.js';
 import { runDemo } from './demo.js';
+import { runGenerate, runScore } from './generate.js';
 import { runAction } from './run.js';
 
 const program = new Command()
@@ -81,6 +82,43 @@ program
       else process.stdout.write(`wrote ${made.path}: ${opts.arch}/${opts.shape}, ${made.parameterCount} parameters, vocab ${made.vocabSize}, ${made.fileBytes} bytes\n`);
     }),
   );
+
+function parseFloatArg(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
+  return n;
+}
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+program
+  .command('generate')
+  .description('sample N completions of a prompt (forked from one prefill) with per-token log-probs')
+  .requiredOption('--model <path>', 'GGUF model file')
+  .option('--adapter <path>', 'LoRA adapter GGUF to attach')
+  .requiredOption('--prompt <text>', 'prompt text')
+  .option('--chat', 'wrap the prompt in the model\'s chat template as a user turn')
+  .option('--n <n>', 'number of completions', parseIntArg, 1)
+  .option('--max-tokens <n>', 'tokens per completion', parseIntArg, 128)
+  .option('--temperature <x>', 'sampling temperature (0 = greedy)', parseFloatArg, 1)
+  .option('--top-k <n>', 'top-k (0 = off)', parseIntArg, 0)
+  .option('--top-p <x>', 'top-p (1 = off)', parseFloatArg, 1)
+  .option('--seed <n>', 'seed of the first completion (the i-th uses seed + i)', parseIntArg, 0)
+  .option('--stop <text>', 'stop string (repeatable)', collect, [])
+  .option('--context-size <n>', 'KV cells (default: what the request needs)', parseIntArg)
+  .option('--json', 'one JSON object per completion: text, tokens, logprobs, finish')
+  .action((opts) => runAction(verbose(), () => runGenerate(opts)));
+
+program
+  .command('score')
+  .description('per-token log-probs of every token after the first, given its prefix')
+  .requiredOption('--model <path>', 'GGUF model file')
+  .option('--text <text>', 'text to tokenize (with BOS as the model says) and score')
+  .option('--tokens <ids>', 'token ids, space or comma separated')
+  .addOption(new Option('--flash-attn <mode>', 'flash attention').choices(['on', 'off', 'auto']).default('auto'))
+  .addOption(new Option('--kv-type <type>', 'KV cache type').choices(['f16', 'f32']).default('f16'))
+  .option('--json', 'one JSON object: tokens, logprobs, sum')
+  .action((opts) => runAction(verbose(), () => runScore(opts)));
 
 program
   .command('demo')

@@ -2,7 +2,10 @@ import { AbortError, GeniusError, messageOf } from '../errors.js';
 import type { Model } from './model.js';
 import { native, type NativeAdapter, type NativeCompletion, type NativeContext, type NativeContextInfo, type NativeContextOptions, type NativeEngineStats } from './native.js';
 
-export type ContextOptions = NativeContextOptions;
+export interface ContextOptions extends NativeContextOptions {
+  /** Cells each sequence can hold (split cache); sets contextSize = this x maxSequences. */
+  sequenceContextSize?: number;
+}
 export type ContextInfo = NativeContextInfo;
 export type EngineStats = NativeEngineStats;
 
@@ -97,13 +100,21 @@ export class Context {
   }
 
   /**
-   * Creates a context. `contextSize` is the total KV cells shared by all sequences (forked
-   * prefixes are stored once); `maxSequences` the number of live sequences (at most 256).
+   * Creates a context with `contextSize` KV cells in all and up to `maxSequences` live sequences
+   * (at most 256). By default each sequence has its own cache stream of contextSize /
+   * maxSequences cells (rounded up to 256): forking copies the parent's stream and attention
+   * stays per sequence. `kvUnified: true` shares one cache: forks share cells for free, but
+   * every token attends over the whole cache (see bench/RESULTS.md for the trade-off).
    * `flashAttention: 'off'` with `kvType: 'f32'` gives exact arithmetic (for checks).
    */
   static async create(model: Model, options: ContextOptions = {}): Promise<Context> {
+    const { sequenceContextSize, ...rest } = options;
+    if (sequenceContextSize !== undefined) {
+      if (rest.kvUnified) throw new GeniusError('sequenceContextSize applies to the split cache; give contextSize with kvUnified');
+      rest.contextSize = sequenceContextSize * (rest.maxSequences ?? 64);
+    }
     try {
-      return new Context(model, await native().createContext(model.handle, options));
+      return new Context(model, await native().createContext(model.handle, rest));
     } catch (err) {
       throw new GeniusError(messageOf(err), { cause: err });
     }

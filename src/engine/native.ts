@@ -92,6 +92,7 @@ export interface NativeContextOptions {
   threads?: number;
   flashAttention?: 'auto' | 'on' | 'off';
   kvType?: 'f16' | 'f32';
+  kvUnified?: boolean;
   waitMs?: number;
   gatherUs?: number;
 }
@@ -138,6 +139,8 @@ export interface NativeContextInfo {
   outputsMax: number;
   flashAttention: 'auto' | 'on' | 'off';
   kvType: 'f16' | 'f32';
+  kvUnified: boolean;
+  sequenceContextSize: number;
 }
 
 export interface NativeContext {

@@ -52,13 +52,15 @@ async function assertClean(t: import('ava').ExecutionContext, ctx: Context) {
   t.is(s.requestsWaiting, 0, 'waiting requests');
 }
 
-test('forked continuation equals a re-prefilled one (exact config, tolerance 1e-5)', async (t) => {
-  const ctx = await Context.create(model, { ...EXACT, contextSize: 2048, maxSequences: 8 });
+for (const kvUnified of [false, true]) {
+  test(`forked continuation equals a re-prefilled one (exact config, tolerance 1e-5, kvUnified ${kvUnified})`, async (t) => {
+  const ctx = await Context.create(model, { ...EXACT, kvUnified, contextSize: 8 * 512, maxSequences: 8 });
   const prefix = randomTokens(40, 1);
   const cont = randomTokens(12, 2);
   const parent = await ctx.sequence(prefix);
   const kids = await parent.fork(3);
-  t.is(ctx.stats().kvCellsUsed, prefix.length - 1, 'forking copies no cells');
+  // unified: children share the parent's cells; split: each child holds a copy
+  t.is(ctx.stats().kvCellsUsed, (prefix.length - 1) * (kvUnified ? 1 : 4));
   const fresh = await ctx.sequence(prefix);
   t.true(maxAbsDiff(await kids[1]!.logits(), await fresh.logits()) < 1e-4, 'next-token logits');
   const forked = await kids[1]!.score(cont);
@@ -78,6 +80,7 @@ test('forked continuation equals a re-prefilled one (exact config, tolerance 1e-
   await assertClean(t, ctx);
   ctx.dispose();
 });
+}
 
 test('fork and re-prefill agree within 1e-2 under llama.cpp defaults (flash attention auto, F16 KV)', async (t) => {
   const ctx = await Context.create(model, { contextSize: 1024, maxSequences: 4 });
@@ -179,8 +182,9 @@ test('a stop string spanning two tokens stops generation and is excluded from th
   ctx.dispose();
 });
 
-test('200 concurrent requests with random fork/release/cancel patterns leak no slots or cells', async (t) => {
-  const ctx = await Context.create(model, { contextSize: 4096, maxSequences: 64, waitMs: 5000 });
+for (const kvUnified of [false, true]) {
+  test(`200 concurrent requests with random fork/release/cancel patterns leak no slots or cells (kvUnified ${kvUnified})`, async (t) => {
+  const ctx = await Context.create(model, { contextSize: 64 * 256, maxSequences: 64, waitMs: 5000, kvUnified });
   let rng = 12345;
   const rand = (n: number) => {
     rng = (Math.imul(rng, 1103515245) + 12345) >>> 0;
@@ -217,11 +221,12 @@ test('200 concurrent requests with random fork/release/cancel patterns leak no s
   for (const r of roots) await r.release();
   await assertClean(t, ctx);
   // The cache itself is empty too: a sequence filling every cell fits.
-  const full = await ctx.sequence(randomTokens(ctx.info.contextSize, 9));
-  t.is(ctx.stats().kvCellsUsed, ctx.info.contextSize - 1);
+  const full = await ctx.sequence(randomTokens(ctx.info.sequenceContextSize, 9));
+  t.is(ctx.stats().kvCellsUsed, ctx.info.sequenceContextSize - 1);
   await full.release();
   ctx.dispose();
 });
+}
 
 test('cancellation rejects with AbortError and frees the request', async (t) => {
   const ctx = await Context.create(model, { contextSize: 4096, maxSequences: 4 });
@@ -279,7 +284,7 @@ test('bad requests fail with the cause named', async (t) => {
 });
 
 test('a full KV cache queues work until a release, and fails it clearly if none comes', async (t) => {
-  const ctx = await Context.create(model, { contextSize: 256, maxSequences: 4, waitMs: 400 });
+  const ctx = await Context.create(model, { contextSize: 256, maxSequences: 4, waitMs: 400, kvUnified: true });
   const cells = ctx.info.contextSize; // llama.cpp rounds the size up to a multiple of 256
   const big = await ctx.sequence(randomTokens(cells - 50, 20));
   const queued = ctx.sequence(randomTokens(100, 21));
@@ -341,5 +346,16 @@ test('LoRA adapters attach and detach between calls without reloading the model'
   const junk = join(dir, 'junk.gguf');
   writeFileSync(junk, 'nope');
   await t.throwsAsync(Adapter.load(model, junk), { message: /not a GGUF/ });
+  ctx.dispose();
+});
+
+test('a context keeps its model alive after the model handle is disposed', async (t) => {
+  const own = await Model.load(modelPath);
+  const ctx = await Context.create(own, { contextSize: 256, maxSequences: 2 });
+  own.dispose();
+  const seq = await ctx.sequence(randomTokens(8, 40));
+  const c = await seq.generate({ maxTokens: 4, temperature: 0, stopAtEog: false });
+  t.is(c.tokens.length, 4);
+  await seq.release();
   ctx.dispose();
 });

@@ -81,7 +81,7 @@ Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(mo
   cp.flash_attn_type = params_.flash_attn < 0 ? LLAMA_FLASH_ATTN_TYPE_AUTO : params_.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
   cp.type_k = params_.kv_f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
   cp.type_v = cp.type_k;
-  cp.kv_unified = true;  // seq_cp shares cells only on a unified cache: forking stays free
+  cp.kv_unified = params_.kv_unified;
   cp.no_perf = true;
   cp.abort_callback = [](void* self) { return static_cast<Engine*>(self)->stop_.load(); };
   cp.abort_callback_data = this;
@@ -94,6 +94,7 @@ Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(mo
   }
   // llama.cpp may pad or clamp what was asked: work with what it chose.
   params_.n_ctx = llama_n_ctx(ctx_);
+  params_.n_ctx_seq = llama_n_ctx_seq(ctx_);
   params_.n_batch = llama_n_batch(ctx_);
   params_.n_ubatch = llama_n_ubatch(ctx_);
   params_.n_outputs_max = std::min(params_.n_outputs_max, params_.n_batch);
@@ -143,9 +144,7 @@ void Engine::create_sequence(std::vector<llama_token> tokens, Callback done) {
   done = deferred(std::move(done));
   auto fail = [done](const std::string& e) { done(Result{e}); };
   if (std::string e = check_tokens(tokens, n_vocab_); !e.empty()) return fail(e);
-  if (tokens.size() > params_.n_ctx) {
-    return fail("prompt of " + std::to_string(tokens.size()) + " tokens exceeds the context size (" + std::to_string(params_.n_ctx) + " tokens)");
-  }
+  if (tokens.size() > params_.n_ctx_seq) return fail("prompt of " + std::to_string(tokens.size()) + " tokens exceeds " + capacity_text());
   post({[this, tokens = std::move(tokens), done]() mutable {
           const int32_t slot = take_slot();
           if (slot < 0) return false;
@@ -177,15 +176,22 @@ void Engine::fork(uint64_t seq, uint32_t n, Callback done) {
           if (free_slots_.size() < n) return false;
           Result res;
           auto frozen = s->seg;
-          s->seg = std::make_shared<Segment>(frozen, &cells_used_);
+          if (params_.kv_unified) s->seg = std::make_shared<Segment>(frozen, &cells_used_);
           llama_memory_t mem = llama_get_memory(ctx_);
           for (uint32_t i = 0; i < n; ++i) {
             const uint64_t h = new_sequence(take_slot());
             Sequence* c = find(h);
+            // Unified: the child's cells are the parent's (metadata only). Split: the parent's
+            // stream is copied into the child's at the start of the next decode.
             llama_memory_seq_cp(mem, s->llama_id, c->llama_id, -1, -1);
             c->n_past = s->n_past;
             c->last = s->last;
-            c->seg = std::make_shared<Segment>(frozen, &cells_used_);
+            if (params_.kv_unified) {
+              c->seg = std::make_shared<Segment>(frozen, &cells_used_);
+            } else {
+              c->seg->own = static_cast<uint32_t>(s->n_past);
+              cells_used_ += static_cast<uint32_t>(s->n_past);
+            }
             res.handles.push_back(h);
           }
           done(std::move(res));
@@ -408,9 +414,13 @@ void Engine::begin(std::unique_ptr<Request> r) {
     return r->done(std::move(res));
   }
   if (s->busy) return r->done(Result{"the sequence is busy: one request at a time per sequence"});
-  if (r->kind != Request::generate && s->n_past + r->feed.size() + 1 > params_.n_ctx) {
-    return r->done(Result{"sequence of " + std::to_string(s->n_past + r->feed.size() + 1) + " tokens exceeds the context size (" +
-                          std::to_string(params_.n_ctx) + " tokens)"});
+  if (r->kind == Request::generate && static_cast<uint32_t>(s->n_past) + 1 > params_.n_ctx_seq) {
+    Result res;  // no room for even one more token: an empty completion, like max_tokens 0
+    res.finish = "context";
+    return r->done(std::move(res));
+  }
+  if (r->kind != Request::generate && s->n_past + r->feed.size() + 1 > params_.n_ctx_seq) {
+    return r->done(Result{"sequence of " + std::to_string(s->n_past + r->feed.size() + 1) + " tokens exceeds " + capacity_text()});
   }
   if (r->feed.empty()) {  // nothing to evaluate: a one-token prompt
     s->last = r->final_last;
@@ -452,7 +462,7 @@ bool Engine::step() {
     const bool last_in = r->fed + take == r->feed.size();
     if ((r->kind == Request::generate || r->kind == Request::logits) && last_in && outputs >= params_.n_outputs_max) continue;
     if (take <= 0) continue;
-    if (cells_used_ + planned + take > params_.n_ctx) {
+    if (params_.kv_unified && cells_used_ + planned + take > params_.n_ctx) {
       r->blocked = true;
       continue;
     }
@@ -471,12 +481,19 @@ bool Engine::step() {
     planned += take;
     parts.push_back({r, batch_.n_tokens - take, take});
   }
-  ++rr_;
+  // Rotate the start only when the batch was full, so no request starves; otherwise keep the
+  // order stable (a changing sequence order changes the ubatch layout llama.cpp builds).
+  if (parts.size() < n_active) ++rr_;
   if (batch_.n_tokens == 0) return false;
 
-  if (trace_) fprintf(stderr, "[engine] decode %d tokens, %zu parts, %zu active\n", batch_.n_tokens, parts.size(), active_.size());
+  const auto t0 = std::chrono::steady_clock::now();
   const int32_t rc = llama_decode(ctx_, batch_);
+  if (trace_) {
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    fprintf(stderr, "[engine] decode %d tokens, %zu parts, %zu active, %.3f ms\n", batch_.n_tokens, parts.size(), active_.size(), ms);
+  }
   if (rc == 1) {
+    if (trace_) fprintf(stderr, "[engine] decode found no KV slot for %d tokens\n", batch_.n_tokens);
     for (auto& p : parts) p.r->blocked = true;  // no KV slot after all: wait like a full cache
     return false;
   }
@@ -559,7 +576,7 @@ void Engine::generate_token(Request& r, const float* logits) {
     }
   }
   if (!reason && static_cast<int32_t>(r.res.tokens.size()) >= r.gen.max_tokens) reason = "length";
-  if (!reason && static_cast<uint32_t>(s->n_past) + 1 > params_.n_ctx) reason = "context";
+  if (!reason && static_cast<uint32_t>(s->n_past) + 1 > params_.n_ctx_seq) reason = "context";
   if (reason) {
     r.res.finish = reason;
     finish(r, std::move(r.res));
@@ -604,6 +621,11 @@ void Engine::publish_stats() {
   st.requests_waiting = static_cast<uint32_t>(waiting_ops_.size());
   std::lock_guard<std::mutex> lk(mu_);
   snapshot_ = st;
+}
+
+std::string Engine::capacity_text() const {
+  if (params_.kv_unified) return "the context size (" + std::to_string(params_.n_ctx) + " tokens)";
+  return "the context size of one sequence (" + std::to_string(params_.n_ctx_seq) + " tokens: contextSize / maxSequences, rounded up to 256)";
 }
 
 std::string Engine::piece(llama_token t) const {

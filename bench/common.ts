@@ -1,0 +1,53 @@
+// Shared pieces of the benchmarks: the benchmark model, seeded tokens, timing and a table.
+import { existsSync, mkdirSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { packageRoot } from '../src/engine/native.js';
+import { makeModel, type ShapeName } from '../src/modelmaker/index.js';
+
+export const benchDir = join(packageRoot, '.cache', 'bench');
+
+/** The benchmark model (made once, cached under .cache/bench). */
+export async function benchModel(shape: ShapeName = 'small', dtype: 'f32' | 'f16' = 'f16', vocab = 'builtin'): Promise<string> {
+  mkdirSync(benchDir, { recursive: true });
+  const vocabTag = vocab === 'builtin' ? 'builtin' : vocab.split('/').pop()!.replace(/\.gguf$/, '');
+  const path = join(benchDir, `${shape}-${dtype}-${vocabTag}.gguf`);
+  if (!existsSync(path)) await makeModel({ out: path, shape, dtype, vocab, seed: 1 });
+  return path;
+}
+
+/** Seeded pseudo-random ordinary token ids (skipping the first `skip` special ids). */
+export function seededTokens(n: number, seed: number, vocabSize: number, skip = 5): number[] {
+  let s = seed >>> 0 || 1;
+  return Array.from({ length: n }, () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return skip + ((s >>> 0) % (vocabSize - skip));
+  });
+}
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {
+  const t0 = process.hrtime.bigint();
+  const value = await fn();
+  return { value, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+}
+
+export function machine(): string {
+  const c = cpus();
+  return `${c[0]?.model ?? 'cpu'} x${c.length}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+}
+
+export function printTable(headers: string[], rows: (string | number)[][]): void {
+  const cells = [headers, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? formatNumber(c) : c)))];
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
+  const line = (r: (string | number)[]) => `| ${r.map((c, i) => String(c).padStart(widths[i]!)).join(' | ')} |`;
+  console.log(line(cells[0]!));
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
+  for (const r of cells.slice(1)) console.log(line(r));
+}
+
+function formatNumber(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  return Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(2);
+}
