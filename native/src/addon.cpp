@@ -2,6 +2,10 @@
 // lives here.
 #include <napi.h>
 
+#include <cstdlib>
+#include <string>
+
+#include "ggml-cpu.h"
 #include "llama.h"
 #include "adapter.h"
 #include "context.h"
@@ -24,6 +28,13 @@ static Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setReproducible(on): CPU kernels whose algorithm depends on the batch shape use their
+// per-row reference path, so a sequence's numbers do not depend on what it was batched with.
+static Napi::Value SetReproducible(const Napi::CallbackInfo& info) {
+  ggml_cpu_set_reproducible(info.Length() > 0 && info[0].ToBoolean());
+  return info.Env().Undefined();
+}
+
 static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
   o.Set("llamaSystemInfo", llama_print_system_info());
@@ -41,6 +52,8 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   install_log_handler();
   llama_backend_init();
+  const char* repro = std::getenv("GENIUS_REPRODUCIBLE");
+  ggml_cpu_set_reproducible(!(repro && std::string(repro) == "0"));
   exports.Set("NativeModel", AddonModel::Init(env));
   exports.Set("loadModel", Napi::Function::New(env, AddonModel::Load, "loadModel"));
   exports.Set("NativeContext", AddonContext::Init(env));
@@ -50,6 +63,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("makeModel", Napi::Function::New(env, MakeModel, "makeModel"));
   exports.Set("makeLora", Napi::Function::New(env, MakeLora, "makeLora"));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel, "setLogLevel"));
+  exports.Set("setReproducible", Napi::Function::New(env, SetReproducible, "setReproducible"));
   exports.Set("systemInfo", Napi::Function::New(env, SystemInfo, "systemInfo"));
   return exports;
 }

@@ -4,6 +4,9 @@ import { Model } from '../engine/model.js';
 import { makeModel, SHAPES, ARCHITECTURES } from '../modelmaker/index.js';
 import { runDemo } from './demo.js';
 import { runGenerate, runScore } from './generate.js';
+import { runJoinCommand, runPairsCommand, runSampleCommand } from './sample.js';
+import { STRATEGIES } from '../foresight/selection.js';
+import { DEFAULT_FORESIGHT as D } from '../foresight/config.js';
 import { runAction } from './run.js';
 
 const program = new Command()
@@ -119,6 +122,55 @@ program
   .addOption(new Option('--kv-type <type>', 'KV cache type').choices(['f16', 'f32']).default('f16'))
   .option('--json', 'one JSON object: tokens, logprobs, sum')
   .action((opts) => runAction(verbose(), () => runScore(opts)));
+
+program
+  .command('sample')
+  .description('stepwise foresight re-sampling over unlabeled queries: one exploration record per query (JSONL)')
+  .requiredOption('--model <path>', 'GGUF model file')
+  .option('--adapter <path>', 'LoRA adapter GGUF to sample with')
+  .requiredOption('--queries <file>', 'queries: JSONL or a JSON array of objects')
+  .requiredOption('--out <file>', 'exploration JSONL (appended; re-runs resume)')
+  .option('--field <name>', 'question field (default: instruction, query, prompt or question)')
+  .option('--beams <M>', 'step beam size M', parseIntArg, D.beams)
+  .option('--rollouts <N>', 'candidate steps per beam N', parseIntArg, D.rollouts)
+  .option('--steps <K>', 'foresight steps K', parseIntArg, D.steps)
+  .option('--tau <x>', 'selection temperature of F = softmax(f / tau)', parseFloatArg, D.tau)
+  .option('--step-temperature <x>', 'temperature of candidate steps', parseFloatArg, D.stepTemperature)
+  .option('--foresight-temperature <x>', 'temperature of foresight rollouts and final completions', parseFloatArg, D.foresightTemperature)
+  .option('--max-step-tokens <n>', 'tokens per candidate step', parseIntArg, D.maxStepTokens)
+  .option('--max-rollout-tokens <n>', 'tokens per foresight rollout / final completion', parseIntArg, D.maxRolloutTokens)
+  .addOption(new Option('--strategy <name>', 'beam selection').choices([...STRATEGIES]).default(D.strategy))
+  .option('--light', 'skip rollouts when every candidate step is confident (mean log-prob > -0.25)')
+  .option('--reasoning-prefix <text>', 'opens the assistant turn', D.reasoningPrefix)
+  .option('--no-chat', 'use the query as raw text instead of the chat template')
+  .option('--system <text>', 'system turn before the query')
+  .option('--concurrency <C>', 'queries in flight', parseIntArg, 8)
+  .option('--seed <n>', 'seed', parseIntArg, 0)
+  .option('--shard <i/n|auto>', 'this worker\'s shard (auto: Kubernetes Indexed Job or Slurm array)')
+  .option('--shard-count <n>', 'shard count for --shard auto on Kubernetes', parseIntArg)
+  .option('--strict', 'stop at the first malformed input line')
+  .option('--context-size <n>', 'KV cells per sequence (default: longest prompt + K steps + rollout)', parseIntArg)
+  .option('--threads <n>', 'CPU threads', parseIntArg)
+  .action((opts) => runAction(verbose(), () => runSampleCommand(opts)));
+
+program
+  .command('pairs')
+  .description('preference pairs (reference JSONL format) from an exploration file')
+  .requiredOption('--in <file>', 'exploration JSONL (genius sample or the reference code)')
+  .requiredOption('--out <file>', 'pairs JSONL')
+  .addOption(new Option('--rejected <mode>', 'categorical: re-sample from F without the chosen (paper); uniform: the released code').choices(['categorical', 'uniform']).default('categorical'))
+  .option('--tau <x>', 'selection temperature (default: the exploration\'s, else 0.1)', parseFloatArg)
+  .option('--max-chars <n>', 'leave out trajectories this long or longer', parseIntArg, 10000)
+  .option('--seed <n>', 'seed', parseIntArg, 0)
+  .option('--strict', 'stop at the first malformed record')
+  .action((opts) => runAction(verbose(), async () => runPairsCommand(opts)));
+
+program
+  .command('join')
+  .description('join shard outputs of genius sample into one file in query order')
+  .requiredOption('--out <file>', 'joined JSONL')
+  .argument('<shards...>', 'shard files')
+  .action((shards: string[], opts: { out: string }) => runAction(verbose(), async () => runJoinCommand(opts.out, shards)));
 
 program
   .command('demo')

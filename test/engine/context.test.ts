@@ -359,3 +359,15 @@ test('a context keeps its model alive after the model handle is disposed', async
   await seq.release();
   ctx.dispose();
 });
+
+test('generation stops with finish "context" when the sequence\'s stream is full', async (t) => {
+  const ctx = await Context.create(model, { sequenceContextSize: 256, maxSequences: 2 });
+  const seq = await ctx.sequence(randomTokens(250, 41));
+  const c = await seq.generate({ maxTokens: 50, temperature: 0, stopAtEog: false });
+  t.is(c.finish, 'context');
+  t.is(c.tokens.length, 256 - 250 + 1); // the last sampled token stays pending, outside the cache
+  const again = await seq.generate({ maxTokens: 5 });
+  t.is(again.finish, 'context');
+  t.is(again.tokens.length, 0);
+  ctx.dispose();
+});

@@ -1,0 +1,212 @@
+import type { Completion, Context, Sequence } from '../engine/context.js';
+import type { Model } from '../engine/model.js';
+import { GeniusError } from '../errors.js';
+import type { ForesightConfig } from './config.js';
+import type { ExplorationRecord } from './records.js';
+import { advantages, mixSeed, Rng, selectBeams } from './selection.js';
+
+/** One unlabeled query as the sampler sees it. */
+export interface Query {
+  id: string | number;
+  index: number;
+  question: string;
+  groundTruth?: unknown;
+}
+
+interface Beam {
+  seq: Sequence;
+  /** Token ids the sequence holds (prompt and kept steps). */
+  tokens: number[];
+  /** Trajectory text so far: the reasoning prefix and the kept steps, each ending in the separator. */
+  text: string;
+  /** Q value: the foresight score of the step that made this beam. */
+  q: number;
+}
+
+interface Candidate {
+  beam: number;
+  seq: Sequence;
+  tokens: number[];
+  step: Completion;
+  stepText: string;
+  stepScore: number;
+}
+
+/** Mean log-prob; an empty completion (only when the context is full) gets a score F ignores. */
+const EMPTY_SCORE = -1e9;
+const mean = (xs: readonly number[]) => (xs.length === 0 ? EMPTY_SCORE : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** The prompt tokens: chat-templated query (assistant turn open) followed by the reasoning prefix. */
+export function promptFor(model: Model, question: string, config: ForesightConfig): number[] {
+  if (!config.chat) return model.tokenize(question + config.reasoningPrefix, { addSpecial: true });
+  const messages = [...(config.system ? [{ role: 'system', content: config.system }] : []), { role: 'user', content: question }];
+  const text = model.applyChatTemplate(messages, { addAssistant: true }) + config.reasoningPrefix;
+  // Templates that write BOS themselves (e.g. Llama 3's) must not get a second one.
+  const bos = model.info.specialTokens.bos;
+  const templated = bos >= 0 && text.startsWith(model.tokenPiece(bos, { special: true }));
+  return model.tokenize(text, { addSpecial: !templated, parseSpecial: true });
+}
+
+/**
+ * Stepwise foresight re-sampling of one query (Genius, section 3.1): K steps of
+ * (N candidate steps per beam -> one foresight rollout per candidate -> F = softmax(f / tau) ->
+ * M new beams), then a final completion of every beam. Candidates fork from their beam and
+ * rollouts from their candidate, so no prefix is evaluated twice.
+ *
+ * Cost per step: M*N steps of up to maxStepTokens plus M*N rollouts of up to maxRolloutTokens,
+ * all batched with whatever else the context is running.
+ */
+/** Sees every foresight rollout: the tokens it continued from, its tokens, and its score. */
+export type ForesightObserver = (e: { step: number; candidate: number; context: number[]; rollout: number[]; logprobs: number[]; score: number }) => void;
+
+export interface ExploreOptions {
+  observe?: ForesightObserver;
+  /**
+   * Fork shared prefixes (default). false re-prefills every request from its full token list:
+   * the same records, the way a port without prefix caching works (the benchmark's baseline).
+   */
+  prefixSharing?: boolean;
+}
+
+export async function exploreQuery(ctx: Context, model: Model, query: Query, config: ForesightConfig, seed: number, options: ExploreOptions = {}): Promise<ExplorationRecord> {
+  const { observe, prefixSharing = true } = options;
+  const branch = (from: { seq: Sequence; tokens: number[] }, n: number): Promise<Sequence[]> =>
+    prefixSharing ? from.seq.fork(n) : Promise.all(Array.from({ length: n }, () => ctx.sequence(from.tokens)));
+  const t0 = performance.now();
+  const { beams: M, rollouts: N, steps: K } = config;
+  const qSeed = mixSeed(seed, query.id);
+  const rng = new Rng(mixSeed(qSeed, 'select'));
+  const prompt = promptFor(model, query.question, config);
+  const capacity = ctx.info.sequenceContextSize;
+  if (prompt.length + K + 1 >= capacity) {
+    throw new GeniusError(`query ${query.id}: prompt of ${prompt.length} tokens does not fit the context (${capacity} tokens per sequence)`);
+  }
+  const separatorTokens = model.tokenize(config.stepSeparator);
+  const live = new Set<Sequence>();
+  let generated = 0;
+  const stopAt = [config.stepSeparator, ...config.endMarkers];
+
+  // Releases are not awaited: each await would cost the query a whole decode cycle, and the
+  // engine orders a release before any later request anyway. `live` catches the rest on errors.
+  const release = (seq: Sequence) => {
+    live.delete(seq);
+    void seq.release();
+  };
+  const root = await ctx.sequence(prompt);
+  let beams: Beam[] = (await branch({ seq: root, tokens: prompt }, M)).map((seq) => ({ seq, tokens: prompt, text: config.reasoningPrefix, q: 0 }));
+  void root.release();
+
+  const pools = { traj: [] as string[][], step: [] as string[][], prob: [] as number[][], adv: [] as number[][], stepProb: [] as number[][], ids: [] as number[][], cand: [] as string[][], beam: [] as number[][] };
+  let complete = false;
+  for (const b of beams) live.add(b.seq);
+  try {
+    for (let k = 0; k < K; k++) {
+      // 1. Step rollouts: N candidate next steps from every beam.
+      const forks = await Promise.all(beams.map((b) => branch(b, N)));
+      for (const b of beams) release(b.seq);
+      const candSeqs = forks.flatMap((kids, b) => kids.map((seq) => ({ beam: b, seq })));
+      for (const c of candSeqs) live.add(c.seq);
+      const candidates: Candidate[] = await Promise.all(
+        candSeqs.map(async ({ beam, seq }, i) => {
+          const step = await seq.generate({ maxTokens: config.maxStepTokens, temperature: config.stepTemperature, stop: stopAt, seed: mixSeed(qSeed, k, i, 'step') });
+          generated += step.tokens.length;
+          // A step cut by length or EOS gets the separator, so the next step starts on a new line.
+          const extra = step.finish === 'stop' ? [] : separatorTokens;
+          if (extra.length > 0) await seq.extend(extra);
+          const tokens = [...beams[beam]!.tokens, ...step.tokens, ...extra];
+          return { beam, seq, tokens, step, stepText: step.text.trim(), stepScore: mean(step.rawLogprobs) };
+        }),
+      );
+
+      // 2. Foresight: roll every candidate out to the end; its mean log-prob is the step's value.
+      const stepScores = candidates.map((c) => c.stepScore);
+      const skip = config.strategy === 'no-foresight' || (config.light && Math.min(...stepScores) > config.lightThreshold);
+      const rollouts = skip
+        ? candidates.map(() => undefined)
+        : await Promise.all(
+            candidates.map(async (c, i) => {
+              const [r] = await branch(c, 1);
+              live.add(r!);
+              try {
+                const g = await r!.generate({ maxTokens: config.maxRolloutTokens, temperature: config.foresightTemperature, stop: config.endMarkers, seed: mixSeed(qSeed, k, i, 'foresight') });
+                generated += g.tokens.length;
+                return g;
+              } finally {
+                release(r!);
+              }
+            }),
+          );
+      // A rollout with no tokens (the step already ended) is scored by the step itself.
+      const f = candidates.map((c, i) => (rollouts[i] && rollouts[i]!.tokens.length > 0 ? mean(rollouts[i]!.rawLogprobs) : c.stepScore));
+      if (observe) rollouts.forEach((r, i) => r && observe({ step: k, candidate: i, context: candidates[i]!.tokens, rollout: r.tokens, logprobs: r.rawLogprobs, score: f[i]! }));
+      const beamOf = candidates.map((c) => c.beam);
+      const adv = advantages(f, beamOf, beams.map((b) => b.q));
+
+      // 3-4. F = softmax(f / tau); M new beams drawn from it (or per strategy).
+      const picked = selectBeams(config.strategy, f, M, config.tau, rng);
+
+      pools.traj.push(candidates.map((c, i) => `${beams[c.beam]!.text}${c.stepText}${config.stepSeparator}${rollouts[i]?.text.trim() ?? ''}`));
+      pools.step.push(candidates.map((_, i) => rollouts[i]?.text.trim() ?? ''));
+      pools.prob.push(f);
+      pools.adv.push(adv);
+      pools.stepProb.push(stepScores);
+      pools.ids.push(picked);
+      pools.cand.push(candidates.map((c) => c.stepText));
+      pools.beam.push(beamOf);
+
+      // 5-6. Kept candidates become beams (a candidate kept twice is forked); the rest are freed.
+      const next: Beam[] = [];
+      const used = new Set<number>();
+      for (const i of picked) {
+        const c = candidates[i]!;
+        const seq = used.has(i) ? (await branch(c, 1))[0]! : c.seq;
+        used.add(i);
+        live.add(seq);
+        next.push({ seq, tokens: c.tokens, text: `${beams[c.beam]!.text}${c.stepText}${config.stepSeparator}`, q: f[i]! });
+        if (config.answerMarkers.some((m) => c.step.text.includes(m)) || c.step.finish === 'eos') complete = true;
+      }
+      for (const [i, c] of candidates.entries()) if (!used.has(i)) release(c.seq);
+      beams = next;
+    }
+
+    // Final completion of every beam, scored and picked the same way.
+    const finals = await Promise.all(
+      beams.map(async (b, j) => {
+        const g = await b.seq.generate({ maxTokens: config.maxRolloutTokens, temperature: config.foresightTemperature, stop: config.endMarkers, seed: mixSeed(qSeed, K, j, 'final') });
+        generated += g.tokens.length;
+        return g;
+      }),
+    );
+    const fFinal = finals.map((g, j) => (g.tokens.length > 0 ? mean(g.rawLogprobs) : beams[j]!.q));
+    const advFinal = fFinal.map((f, j) => f - beams[j]!.q);
+    const pick = selectBeams(config.strategy, fFinal, 1, config.tau, rng)[0]!;
+    pools.traj.push([]);
+    pools.prob.push(fFinal);
+    pools.adv.push(advFinal);
+    pools.ids.push(beams.map(() => pick));
+    const allBeams = beams.map((b, j) => `${b.text}${config.stepSeparator}${finals[j]!.text.trim()}`);
+    return {
+      id: query.id,
+      question: query.question,
+      ground_truth: query.groundTruth ?? null,
+      response: allBeams[pick]!,
+      response_all_beams: allBeams,
+      foresight_steps: K,
+      traj_pool: pools.traj,
+      step_pool: pools.step,
+      prob_pool: pools.prob,
+      adv_pool: pools.adv,
+      step_prob: pools.stepProb,
+      sample_id_pool: pools.ids,
+      index: query.index,
+      candidate_pool: pools.cand,
+      beam_pool: pools.beam,
+      complete,
+      tokens: { prompt: prompt.length, generated },
+      seconds: Number(((performance.now() - t0) / 1000).toFixed(3)),
+      seed,
+    };
+  } finally {
+    for (const s of [...live]) release(s);
+  }
+}

@@ -1,0 +1,58 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { GeniusError } from '../errors.js';
+import { DEFAULT_FORESIGHT } from '../foresight/config.js';
+import type { ExplorationRecord } from '../foresight/records.js';
+import { mixSeed, Rng } from '../foresight/selection.js';
+import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
+import { buildPairs, type PairRecord, type RejectedMode } from './build.js';
+
+export interface PairsOptions {
+  in: string;
+  out: string;
+  rejected: RejectedMode;
+  seed: number;
+  /** Default: the tau in `<in>.config.json` (written by `genius sample`), else 0.1. */
+  tau?: number;
+  maxChars?: number;
+  strict?: boolean;
+  log?: (message: string) => void;
+}
+
+/** The tau exploration used, from the sidecar `genius sample` writes beside its output. */
+function explorationTau(path: string): number | undefined {
+  const sidecar = `${path}.config.json`;
+  if (!existsSync(sidecar)) return undefined;
+  try {
+    const tau = JSON.parse(readFileSync(sidecar, 'utf8').split('\n')[0]!).config?.tau;
+    return typeof tau === 'number' ? tau : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * `genius pairs`: preference pairs from an exploration file (ours or the reference code's).
+ * Each query's pairs draw from their own seeded stream, so the output does not depend on order.
+ */
+export function runPairs(o: PairsOptions): { queries: number; pairs: number } {
+  const tau = o.tau ?? explorationTau(o.in) ?? DEFAULT_FORESIGHT.tau;
+  const records = readJsonl<ExplorationRecord>(o.in, { strict: o.strict, onSkip: o.log });
+  const pairs: PairRecord[] = [];
+  records.forEach((r, n) => {
+    if (typeof r !== 'object' || r === null || typeof r.question !== 'string') {
+      const msg = `${o.in}: record ${n + 1} has no question`;
+      if (o.strict) throw new GeniusError(msg);
+      o.log?.(`${msg}; skipped`);
+      return;
+    }
+    const rng = new Rng(mixSeed(o.seed, r.id ?? n, 'pairs'));
+    try {
+      pairs.push(...buildPairs(r, { rejected: o.rejected, tau, maxChars: o.maxChars ?? 10_000 }, rng));
+    } catch (err) {
+      if (o.strict) throw new GeniusError(`${o.in}: record ${n + 1}: ${(err as Error).message}`);
+      o.log?.(`${o.in}: record ${n + 1}: ${(err as Error).message}; skipped`);
+    }
+  });
+  writeJsonlAtomic(o.out, pairs);
+  return { queries: records.length, pairs: pairs.length };
+}
