@@ -22,14 +22,20 @@ const { values: opt } = parseArgs({
     shape: { type: 'string', default: 'small' },
     dtype: { type: 'string', default: 'f16' },
     seed: { type: 'string', default: '1' },
+    'few-shot': { type: 'string', default: '2' },
   },
 });
+// The reference prompts its model with instructions and worked examples (GSM 8-shot); a couple
+// of examples keep this CPU run short while giving the prompt a realistic shared prefix.
+const EXAMPLE = 'Question: Ann has 4 books and buys 3 more. Then she gives 2 to Leo. How many books does Ann have?\nThe reasoning steps are:\n\nAnn starts with 4 books.\nShe buys 3 more, so she has 4 + 3 = 7 books.\nShe gives 2 to Leo, so she has 7 - 2 = 5 books.\nThe answer is \\boxed{5}. <end_of_reasoning>';
+const system = `Please solve the following problem step by step, one step per line. When you reach the answer, write it as \\boxed{answer} and finish with <end_of_reasoning>. Examples:\n${Array.from({ length: Number(opt['few-shot']) }, () => EXAMPLE).join('\n\n')}`;
 const config = resolveForesightConfig({
   beams: Number(opt.beams),
   rollouts: Number(opt.rollouts),
   steps: Number(opt.steps),
   maxStepTokens: Number(opt['max-step-tokens']),
   maxRolloutTokens: Number(opt['max-rollout-tokens']),
+  system,
 });
 const names = ['Tom', 'Ann', 'Sam', 'Mia', 'Leo', 'Zoe', 'Ben', 'Eva'];
 const things = ['apples', 'coins', 'books', 'marbles', 'cookies', 'pencils', 'cards', 'stickers'];
@@ -51,7 +57,7 @@ async function run(name: string, concurrency: number, prefixSharing: boolean) {
   return { s, records: readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.stringify({ ...JSON.parse(l), seconds: 0 })) };
 }
 
-console.log(`foresight sampler vs naive port: ${opt.queries} queries, M=${config.beams}, N=${config.rollouts}, K=${config.steps}, steps <= ${config.maxStepTokens} tokens, rollouts <= ${config.maxRolloutTokens}; ${opt.shape}/${opt.dtype}`);
+console.log(`foresight sampler vs naive port: ${opt.queries} queries, M=${config.beams}, N=${config.rollouts}, K=${config.steps}, steps <= ${config.maxStepTokens} tokens, rollouts <= ${config.maxRolloutTokens}, ${opt['few-shot']}-shot system prompt; ${opt.shape}/${opt.dtype}`);
 console.log(`machine: ${machine()}`);
 const ours = await run('ours', Number(opt.concurrency), true);
 const naive = await run('naive', 1, false);

@@ -16,6 +16,7 @@ Napi::Function AddonContext::Init(Napi::Env env) {
           InstanceMethod("fork", &AddonContext::Fork),
           InstanceMethod("release", &AddonContext::Release),
           InstanceMethod("extend", &AddonContext::Extend),
+          InstanceMethod("rewind", &AddonContext::Rewind),
           InstanceMethod("generate", &AddonContext::Generate),
           InstanceMethod("score", &AddonContext::Score),
           InstanceMethod("logits", &AddonContext::Logits),
@@ -199,6 +200,17 @@ Napi::Value AddonContext::Extend(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// rewind(handle, length) -> Promise<void>
+Napi::Value AddonContext::Rewind(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Engine& e = engine(env);
+  const uint64_t seq = u64_arg(info, 0, "sequence");
+  const uint64_t length = u64_arg(info, 1, "length");
+  auto [p, done] = promise(env, no_value);
+  e.rewind(seq, static_cast<uint32_t>(length), done);
+  return p;
+}
+
 static GenerateParams parse_generate(Napi::Object o) {
   GenerateParams g;
   g.max_tokens = static_cast<int32_t>(opt_number(o, "maxTokens", g.max_tokens));
@@ -320,6 +332,7 @@ Napi::Value AddonContext::Stats(const Napi::CallbackInfo& info) {
   o.Set("tokensGenerated", Napi::Number::New(env, static_cast<double>(s.tokens_generated)));
   o.Set("tokensScored", Napi::Number::New(env, static_cast<double>(s.tokens_scored)));
   o.Set("decodeCalls", Napi::Number::New(env, static_cast<double>(s.decode_calls)));
+  o.Set("relocations", Napi::Number::New(env, static_cast<double>(s.relocations)));
   return o;
 }
 

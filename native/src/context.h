@@ -23,6 +23,7 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   Napi::Value Fork(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
   Napi::Value Extend(const Napi::CallbackInfo& info);
+  Napi::Value Rewind(const Napi::CallbackInfo& info);
   Napi::Value Generate(const Napi::CallbackInfo& info);
   Napi::Value Score(const Napi::CallbackInfo& info);
   Napi::Value Logits(const Napi::CallbackInfo& info);

@@ -142,7 +142,7 @@ export class Context {
   async sequence(tokens: readonly number[]): Promise<Sequence> {
     try {
       const h = await this.handle.createSequence(Int32Array.from(tokens));
-      return new Sequence(this, h);
+      return new Sequence(this, h, tokens.length);
     } catch (err) {
       throw new GeniusError(messageOf(err), { cause: err });
     }
@@ -191,10 +191,31 @@ export class Context {
  */
 export class Sequence {
   #released = false;
+  #length: number;
   constructor(
     readonly context: Context,
     readonly handle: number,
-  ) {}
+    length: number,
+  ) {
+    this.#length = length;
+  }
+
+  /**
+   * Tokens the sequence holds (prompt, appended and generated tokens). NaN after a cancelled or
+   * failed request, which may have appended part of its tokens, until a rewind sets it again.
+   */
+  get length(): number {
+    return this.#length;
+  }
+
+  async #tracked<T>(request: Promise<T>): Promise<T> {
+    try {
+      return await request;
+    } catch (err) {
+      this.#length = NaN;
+      throw err;
+    }
+  }
 
   get released(): boolean {
     return this.#released;
@@ -210,16 +231,32 @@ export class Sequence {
     if (!Number.isInteger(n) || n < 0) throw new GeniusError(`fork count must be a non-negative integer, got ${n}`);
     try {
       const handles = await this.#ctx().fork(this.handle, n);
-      return handles.map((h) => new Sequence(this.context, h));
+      return handles.map((h) => new Sequence(this.context, h, this.#length));
     } catch (err) {
       throw new GeniusError(messageOf(err), { cause: err });
     }
   }
 
   /** Appends tokens (evaluated now, batched with other work). */
-  extend(tokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<void> {
+  async extend(tokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<void> {
     const ctx = this.#ctx();
-    return cancellable(ctx, options.signal, (id) => ctx.extend(id, this.handle, Int32Array.from(tokens)));
+    await this.#tracked(cancellable(ctx, options.signal, (id) => ctx.extend(id, this.handle, Int32Array.from(tokens))));
+    this.#length += tokens.length;
+  }
+
+  /**
+   * Cuts the sequence back to its first `length` tokens, freeing the cells after them: try a
+   * rollout, keep its log-probs, discard its tokens, with no fork and no copy. On a unified
+   * cache a sequence cannot rewind past the point it was forked at.
+   */
+  async rewind(length: number): Promise<void> {
+    if (!Number.isInteger(length)) throw new GeniusError(`rewind length must be an integer, got ${length}`);
+    try {
+      await this.#ctx().rewind(this.handle, length);
+    } catch (err) {
+      throw new GeniusError(messageOf(err), { cause: err });
+    }
+    this.#length = length;
   }
 
   /** Samples a continuation; the generated tokens stay in the sequence. */
@@ -235,7 +272,8 @@ export class Sequence {
       stopTokens: options.stopTokens ?? [],
       stopAtEog: options.stopAtEog ?? true,
     };
-    const c: NativeCompletion = await cancellable(ctx, options.signal, (id) => ctx.generate(id, this.handle, params));
+    const c: NativeCompletion = await this.#tracked(cancellable(ctx, options.signal, (id) => ctx.generate(id, this.handle, params)));
+    this.#length += c.tokens.length;
     return {
       tokens: Array.from(c.tokens),
       pieces: c.pieces,
@@ -252,7 +290,9 @@ export class Sequence {
    */
   async score(tokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<number[]> {
     const ctx = this.#ctx();
-    return Array.from(await cancellable(ctx, options.signal, (id) => ctx.score(id, this.handle, Int32Array.from(tokens))));
+    const logprobs = Array.from(await this.#tracked(cancellable(ctx, options.signal, (id) => ctx.score(id, this.handle, Int32Array.from(tokens)))));
+    this.#length += tokens.length;
+    return logprobs;
   }
 
   /** The raw next-token logits (vocabulary-sized) after the sequence's content; no change to it. */

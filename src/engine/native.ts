@@ -129,6 +129,8 @@ export interface NativeEngineStats {
   tokensGenerated: number;
   tokensScored: number;
   decodeCalls: number;
+  /** Sequences moved to a lower cache stream so that batches stay packed (split cache). */
+  relocations: number;
 }
 
 export interface NativeContextInfo {
@@ -148,6 +150,7 @@ export interface NativeContext {
   fork(sequence: number, n: number): Promise<number[]>;
   release(sequence: number): Promise<void>;
   extend(requestId: number, sequence: number, tokens: Int32Array): Promise<void>;
+  rewind(sequence: number, length: number): Promise<void>;
   generate(requestId: number, sequence: number, params: NativeGenerateParams): Promise<NativeCompletion>;
   score(requestId: number, sequence: number, tokens: Int32Array): Promise<Float32Array>;
   logits(requestId: number, sequence: number): Promise<Float32Array>;

@@ -125,15 +125,24 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
         ? candidates.map(() => undefined)
         : await Promise.all(
             candidates.map(async (c, i) => {
-              const [r] = await branch(c, 1);
-              live.add(r!);
-              try {
-                const g = await r!.generate({ maxTokens: config.maxRolloutTokens, temperature: config.foresightTemperature, stop: config.endMarkers, seed: mixSeed(qSeed, k, i, 'foresight') });
-                generated += g.tokens.length;
-                return g;
-              } finally {
-                release(r!);
+              const params = { maxTokens: config.maxRolloutTokens, temperature: config.foresightTemperature, stop: config.endMarkers, seed: mixSeed(qSeed, k, i, 'foresight') };
+              let g: Completion;
+              if (prefixSharing) {
+                // Roll out in the candidate itself, then cut the rollout off: no copy, no extra slot.
+                const mark = c.seq.length;
+                g = await c.seq.generate(params);
+                await c.seq.rewind(mark);
+              } else {
+                const [r] = await branch(c, 1);
+                live.add(r!);
+                try {
+                  g = await r!.generate(params);
+                } finally {
+                  release(r!);
+                }
               }
+              generated += g.tokens.length;
+              return g;
             }),
           );
       // A rollout with no tokens (the step already ended) is scored by the step itself.

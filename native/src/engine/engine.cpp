@@ -1,6 +1,7 @@
 #include "engine.h"
 
 #include <algorithm>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
@@ -25,6 +26,8 @@ struct Engine::Sequence {
   int32_t llama_id;
   int32_t n_past = 0;       // positions evaluated into the KV cache
   llama_token last = -1;    // the newest token, not evaluated yet (its logits come next)
+  std::vector<llama_token> tokens;  // everything the sequence holds: n_past evaluated + last
+  int32_t shared = 0;       // unified cache: positions below this are shared with a fork
   std::shared_ptr<Segment> seg;
   struct Request* busy = nullptr;
 };
@@ -100,7 +103,7 @@ Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(mo
   params_.n_outputs_max = std::min(params_.n_outputs_max, params_.n_batch);
   trace_ = std::getenv("GENIUS_ENGINE_TRACE") != nullptr;
   batch_ = llama_batch_init(static_cast<int32_t>(params_.n_batch), 0, 1);
-  for (int32_t i = static_cast<int32_t>(params_.n_seq_max) - 1; i >= 0; --i) free_slots_.push_back(i);
+  for (int32_t i = 0; i < static_cast<int32_t>(params_.n_seq_max); ++i) free_slots_.insert(i);
   publish_stats();
   thread_ = std::thread([this] { loop(); });
 }
@@ -157,6 +160,7 @@ void Engine::create_sequence(std::vector<llama_token> tokens, Callback done) {
           if (!tokens.empty()) {
             r->final_last = tokens.back();
             r->feed.assign(tokens.begin(), tokens.end() - 1);
+            r->targets = tokens;
           }
           begin(std::move(r));
           return true;
@@ -176,7 +180,10 @@ void Engine::fork(uint64_t seq, uint32_t n, Callback done) {
           if (free_slots_.size() < n) return false;
           Result res;
           auto frozen = s->seg;
-          if (params_.kv_unified) s->seg = std::make_shared<Segment>(frozen, &cells_used_);
+          if (params_.kv_unified) {
+            s->seg = std::make_shared<Segment>(frozen, &cells_used_);
+            s->shared = s->n_past;
+          }
           llama_memory_t mem = llama_get_memory(ctx_);
           for (uint32_t i = 0; i < n; ++i) {
             const uint64_t h = new_sequence(take_slot());
@@ -186,8 +193,10 @@ void Engine::fork(uint64_t seq, uint32_t n, Callback done) {
             llama_memory_seq_cp(mem, s->llama_id, c->llama_id, -1, -1);
             c->n_past = s->n_past;
             c->last = s->last;
+            c->tokens = s->tokens;
             if (params_.kv_unified) {
               c->seg = std::make_shared<Segment>(frozen, &cells_used_);
+              c->shared = c->n_past;
             } else {
               c->seg->own = static_cast<uint32_t>(s->n_past);
               cells_used_ += static_cast<uint32_t>(s->n_past);
@@ -226,6 +235,7 @@ void Engine::extend(uint64_t id, uint64_t seq, std::vector<llama_token> tokens, 
           if (s->last >= 0) r->feed.push_back(s->last);
           r->feed.insert(r->feed.end(), tokens.begin(), tokens.end() - 1);
           r->final_last = tokens.back();
+          r->targets = tokens;
           begin(std::move(r));
           return true;
         },
@@ -279,6 +289,33 @@ void Engine::score(uint64_t id, uint64_t seq, std::vector<llama_token> targets, 
           r->final_last = targets.back();
           r->targets = targets;
           begin(std::move(r));
+          return true;
+        },
+        fail});
+}
+
+void Engine::rewind(uint64_t seq, uint32_t length, Callback done) {
+  done = deferred(std::move(done));
+  auto fail = [done](const std::string& e) { done(Result{e}); };
+  post({[this, seq, length, done, fail]() {
+          Sequence* s = find(seq);
+          if (!s) return fail("unknown or released sequence"), true;
+          if (s->busy) return fail("cannot rewind a sequence while a request runs on it"), true;
+          if (length == 0 || length > s->tokens.size()) {
+            return fail("rewind length must be between 1 and the sequence length (" + std::to_string(s->tokens.size()) + ")"), true;
+          }
+          const int32_t keep = static_cast<int32_t>(length) - 1;  // evaluated positions kept
+          if (keep < s->shared) return fail("cannot rewind past the point this sequence was forked at (unified cache)"), true;
+          if (keep < s->n_past) {
+            llama_memory_seq_rm(llama_get_memory(ctx_), s->llama_id, keep, -1);
+            const uint32_t removed = static_cast<uint32_t>(s->n_past - keep);
+            s->seg->own -= removed;
+            cells_used_ -= removed;
+            s->n_past = keep;
+          }
+          s->tokens.resize(length);
+          s->last = s->tokens.back();
+          done(Result{});
           return true;
         },
         fail});
@@ -423,6 +460,7 @@ void Engine::begin(std::unique_ptr<Request> r) {
     return r->done(Result{"sequence of " + std::to_string(s->n_past + r->feed.size() + 1) + " tokens exceeds " + capacity_text()});
   }
   if (r->feed.empty()) {  // nothing to evaluate: a one-token prompt
+    s->tokens.insert(s->tokens.end(), r->targets.begin(), r->targets.end());
     s->last = r->final_last;
     Result res;
     if (r->report_handle) res.handles.push_back(r->seq);
@@ -442,11 +480,6 @@ void Engine::finish(Request& r, Result&& res) {
 
 bool Engine::step() {
   if (active_.empty()) return false;
-  struct Part {
-    Request* r;
-    int32_t first;  // batch index of its first token
-    int32_t n;
-  };
   std::vector<Part> parts;
   batch_.n_tokens = 0;
   uint32_t outputs = 0, planned = 0;
@@ -455,7 +488,7 @@ bool Engine::step() {
     Request* r = active_[(rr_ + k) % n_active].get();
     if (r->finished) continue;
     Sequence* s = find(r->seq);
-    const int32_t room = static_cast<int32_t>(params_.n_batch) - batch_.n_tokens;
+    const int32_t room = static_cast<int32_t>(params_.n_batch) - static_cast<int32_t>(planned);
     if (room <= 0) break;
     int32_t take = static_cast<int32_t>(std::min<size_t>(r->feed.size() - r->fed, room));
     if (r->kind == Request::score) take = std::min<int32_t>(take, params_.n_outputs_max - outputs);
@@ -467,19 +500,25 @@ bool Engine::step() {
       continue;
     }
     r->blocked = false;
-    for (int32_t i = 0; i < take; ++i) {
-      const int32_t b = batch_.n_tokens++;
+    const bool wants_last = r->kind == Request::generate || r->kind == Request::logits;
+    outputs += r->kind == Request::score ? take : (wants_last && last_in ? 1 : 0);
+    planned += take;
+    parts.push_back({r, static_cast<int32_t>(planned) - take, take});
+    batch_.n_tokens = static_cast<int32_t>(planned);
+  }
+  if (!params_.kv_unified) pack_streams(parts);
+  for (const Part& p : parts) {
+    Request* r = p.r;
+    Sequence* s = find(r->seq);
+    for (int32_t i = 0; i < p.n; ++i) {
+      const int32_t b = p.first + i;
       const size_t j = r->fed + i;
       batch_.token[b] = r->feed[j];
       batch_.pos[b] = s->n_past + i;
       batch_.n_seq_id[b] = 1;
       batch_.seq_id[b][0] = s->llama_id;
-      const bool out = r->kind == Request::score || ((r->kind == Request::generate || r->kind == Request::logits) && j + 1 == r->feed.size());
-      batch_.logits[b] = out;
-      outputs += out;
+      batch_.logits[b] = r->kind == Request::score || ((r->kind == Request::generate || r->kind == Request::logits) && j + 1 == r->feed.size());
     }
-    planned += take;
-    parts.push_back({r, batch_.n_tokens - take, take});
   }
   // Rotate the start only when the batch was full, so no request starves; otherwise keep the
   // order stable (a changing sequence order changes the ubatch layout llama.cpp builds).
@@ -523,6 +562,7 @@ void Engine::after_decode(Request& r, int32_t first, int32_t n) {
   switch (r.kind) {
     case Request::prefill:
       if (complete) {
+        s->tokens.insert(s->tokens.end(), r.targets.begin(), r.targets.end());
         s->last = r.final_last;
         finish(r, Result{});
       }
@@ -533,6 +573,7 @@ void Engine::after_decode(Request& r, int32_t first, int32_t n) {
       }
       counters_.tokens_scored += n;
       if (complete) {
+        s->tokens.insert(s->tokens.end(), r.targets.begin(), r.targets.end());
         s->last = r.final_last;
         finish(r, std::move(r.res));
       }
@@ -559,6 +600,7 @@ void Engine::generate_token(Request& r, const float* logits) {
   const Sampled sm = sampler_.sample(logits, n_vocab_, r.gen.sampling, r.rng);
   ++counters_.tokens_generated;
   s->last = sm.token;
+  s->tokens.push_back(sm.token);
   r.res.tokens.push_back({sm.token, piece(sm.token), sm.raw_logprob, sm.sample_logprob});
   const bool stop_token = (r.gen.stop_at_eog && llama_vocab_is_eog(vocab_, sm.token)) ||
                           std::find(r.gen.stop_tokens.begin(), r.gen.stop_tokens.end(), sm.token) != r.gen.stop_tokens.end();
@@ -634,10 +676,70 @@ std::string Engine::piece(llama_token t) const {
   return n > 0 ? std::string(buf, n) : std::string();
 }
 
+void Engine::move_sequence(Sequence* s, int32_t to) {
+  llama_memory_t mem = llama_get_memory(ctx_);
+  free_slots_.erase(to);
+  llama_memory_seq_cp(mem, s->llama_id, to, -1, -1);  // applied, in order, at the next decode
+  llama_memory_seq_rm(mem, s->llama_id, -1, -1);
+  free_slots_.insert(s->llama_id);
+  s->llama_id = to;
+  ++counters_.relocations;
+}
+
+void Engine::pack_streams(std::vector<Part>& parts) {
+  // On a split cache llama.cpp puts only consecutive sequence ids into one ubatch, so a batch
+  // whose sequences are scattered over the slots runs as many small ubatches. Make the batch's
+  // slots one consecutive block: pick the window of slots that needs the fewest moves (a move
+  // is one stream copy), move other live sequences out of it and the batch's into it.
+  const int32_t slots = static_cast<int32_t>(params_.n_seq_max);
+  const int32_t c = static_cast<int32_t>(parts.size());
+  std::vector<Sequence*> at(slots, nullptr);
+  for (auto& [h, seq] : seqs_) at[seq->llama_id] = seq.get();
+  std::vector<char> in_batch(slots, 0);
+  for (const Part& p : parts) in_batch[find(p.r->seq)->llama_id] = 1;
+  int32_t runs = 0;
+  for (int32_t i = 0; i < slots; ++i) runs += in_batch[i] && (i == 0 || !in_batch[i - 1]);
+  if (runs > 1) {
+    const int32_t free_total = static_cast<int32_t>(free_slots_.size());
+    int32_t best_w = -1, best_cost = INT32_MAX;
+    int32_t inside = 0, others = 0, free_in = 0;  // counts over the window [w, w + c)
+    for (int32_t i = 0; i < slots; ++i) {
+      inside += in_batch[i];
+      others += at[i] && !in_batch[i];
+      free_in += !at[i];
+      if (i >= c) {
+        const int32_t o = i - c;
+        inside -= in_batch[o];
+        others -= at[o] && !in_batch[o];
+        free_in -= !at[o];
+      }
+      if (i < c - 1 || free_total - free_in < others) continue;
+      const int32_t cost = (c - inside) + others;
+      if (cost < best_cost) best_cost = cost, best_w = i - c + 1;
+    }
+    if (best_w >= 0) {
+      auto outside_free = [&] {
+        for (int32_t f : free_slots_) if (f < best_w || f >= best_w + c) return f;
+        return -1;
+      };
+      for (int32_t i = best_w; i < best_w + c; ++i) if (at[i] && !in_batch[i]) move_sequence(at[i], outside_free());
+      for (const Part& p : parts) {
+        Sequence* s = find(p.r->seq);
+        if (s->llama_id >= best_w && s->llama_id < best_w + c) continue;
+        move_sequence(s, *free_slots_.lower_bound(best_w));
+      }
+    }
+  }
+  // Tokens in slot order, so that the block forms whole ubatches.
+  std::sort(parts.begin(), parts.end(), [&](const Part& a, const Part& b) { return find(a.r->seq)->llama_id < find(b.r->seq)->llama_id; });
+  int32_t first = 0;
+  for (Part& p : parts) p.first = first, first += p.n;
+}
+
 int32_t Engine::take_slot() {
   if (free_slots_.empty()) return -1;
-  const int32_t id = free_slots_.back();
-  free_slots_.pop_back();
+  const int32_t id = *free_slots_.begin();  // lowest first: live streams stay packed
+  free_slots_.erase(free_slots_.begin());
   return id;
 }
 
@@ -667,7 +769,7 @@ void Engine::release_sequence(uint64_t handle) {
     r->done(std::move(res));
   }
   llama_memory_seq_rm(llama_get_memory(ctx_), s->llama_id, -1, -1);
-  free_slots_.push_back(s->llama_id);
+  free_slots_.insert(s->llama_id);
   seqs_.erase(handle);  // its segment chain returns the cells it alone held
 }
 

@@ -16,6 +16,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <set>
 #include <unordered_set>
 #include <vector>
 
@@ -81,6 +82,7 @@ struct EngineStats {
   uint32_t kv_cells = 0, kv_cells_used = 0;
   uint32_t requests_active = 0, requests_waiting = 0;
   uint64_t tokens_evaluated = 0, tokens_generated = 0, tokens_scored = 0, decode_calls = 0;
+  uint64_t relocations = 0;  // sequences moved to a lower stream to keep batches packed
 };
 
 class Engine {
@@ -98,6 +100,8 @@ class Engine {
   void generate(uint64_t id, uint64_t seq, GenerateParams params, Callback done);
   void score(uint64_t id, uint64_t seq, std::vector<llama_token> targets, Callback done);
   // Replaces the attached LoRA adapters (empty: none). Sequences evaluated before keep their KV.
+  // Cuts the sequence back to its first `length` tokens (a rollout tried and discarded).
+  void rewind(uint64_t seq, uint32_t length, Callback done);
   // The raw next-token logits after the sequence's content; leaves the sequence unchanged.
   void next_logits(uint64_t id, uint64_t seq, Callback done);
   void set_adapters(std::vector<std::pair<AdapterPtr, float>> adapters, Callback done);
@@ -116,6 +120,13 @@ class Engine {
   void loop();
   bool run_ops();          // applies queued ops; true if any ran
   bool step();             // one llama_decode over all runnable requests; true if it made progress
+  struct Part {
+    Request* r;
+    int32_t first;  // batch index of its first token
+    int32_t n;
+  };
+  void pack_streams(std::vector<Part>& parts);
+  void move_sequence(Sequence* s, int32_t to);
   void fail_blocked();
   void finish(Request& r, Result&& res);
   void begin(std::unique_ptr<Request> r);
@@ -145,7 +156,7 @@ class Engine {
 
   // engine-thread state
   std::unordered_map<uint64_t, std::unique_ptr<Sequence>> seqs_;
-  std::vector<int32_t> free_slots_;
+  std::set<int32_t> free_slots_;
   std::deque<std::unique_ptr<Request>> active_;
   std::deque<Op> waiting_ops_;  // ops that need a free slot
   uint64_t next_handle_ = 1;
