@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath, tempDir, tinyRandomLlama2 } from '../helpers.js';
 
@@ -100,4 +100,38 @@ test('score --json gives the log-prob of every token after the first', async (t)
   const bad = genius('score', '--model', model, '--text', 'a', '--tokens', '1 2');
   t.not(bad.code, 0);
   t.regex(bad.stderr, /exactly one of --text or --tokens/);
+});
+
+test('sample, pairs and join work end to end from the CLI', async (t) => {
+  const { makeTemp } = await import('../helpers.js');
+  const model = await makeTemp({ shape: 'tiny', seed: 12 });
+  const dir = tempDir();
+  const queries = join(dir, 'q.jsonl');
+  writeFileSync(queries, '{"instruction": "Tom has 3 apples and buys 4 more."}\nbroken\n{"instruction": "Ann has 10 coins."}\n');
+  const common = ['--model', model, '--queries', queries, '--beams', '2', '--rollouts', '2', '--steps', '2', '--max-step-tokens', '8', '--max-rollout-tokens', '8', '--seed', '3'];
+  const out = join(dir, 'ex.jsonl');
+  const r = genius('sample', ...common, '--out', out);
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stderr, /q\.jsonl:2: malformed JSON.*skipped/);
+  t.regex(r.stderr, /wrote 2 records/);
+  const strict = genius('sample', ...common, '--out', join(dir, 'strict.jsonl'), '--strict');
+  t.not(strict.code, 0);
+  t.regex(strict.stderr, /q\.jsonl:2: malformed JSON/);
+  // a re-run resumes: nothing left to do
+  t.regex(genius('sample', ...common, '--out', out).stderr, /wrote 0 records .*2 already there/);
+  const shards = [0, 1].map((i) => join(dir, `s${i}.jsonl`));
+  for (const [i, s] of shards.entries()) t.is(genius('sample', ...common, '--out', s, '--shard', `${i}/2`).code, 0);
+  const joined = join(dir, 'joined.jsonl');
+  t.is(genius('join', '--out', joined, ...shards).code, 0);
+  const strip = (p: string) => readFileSync(p, 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), seconds: 0 }));
+  t.deepEqual(strip(joined), strip(out));
+  const pairs = join(dir, 'pairs.jsonl');
+  const p = genius('pairs', '--in', out, '--out', pairs, '--rejected', 'uniform');
+  t.is(p.code, 0, p.stderr);
+  const lines = readFileSync(pairs, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  t.is(lines.length, 4);
+  t.deepEqual(Object.keys(lines[0]).sort(), ['chosen', 'chosen_average_weights', 'chosen_weights', 'prompt', 'rejected', 'rejected_weights']);
+  const bad = genius('sample', ...common, '--out', join(dir, 'x.jsonl'), '--shard', '3/2');
+  t.not(bad.code, 0);
+  t.regex(bad.stderr, /outside/);
 });
