@@ -153,6 +153,12 @@ static uint64_t u64_arg(const Napi::CallbackInfo& info, size_t i, const char* na
 
 static Napi::Value no_value(Napi::Env env, Result&) { return env.Undefined(); }
 
+static Napi::Value float_array(Napi::Env env, const std::vector<float>& v) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
 // createSequence(tokens) -> Promise<handle>
 Napi::Value AddonContext::CreateSequence(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -271,11 +277,7 @@ Napi::Value AddonContext::Score(const Napi::CallbackInfo& info) {
   const uint64_t id = u64_arg(info, 0, "request id");
   const uint64_t seq = u64_arg(info, 1, "sequence");
   auto tokens = tokens_arg(info, 2);
-  auto [p, done] = promise(env, [](Napi::Env env, Result& r) {
-    Napi::Float32Array a = Napi::Float32Array::New(env, r.logprobs.size());
-    std::copy(r.logprobs.begin(), r.logprobs.end(), a.Data());
-    return a;
-  });
+  auto [p, done] = promise(env, [](Napi::Env env, Result& r) { return float_array(env, r.logprobs); });
   e.score(id, seq, std::move(tokens), done);
   return p;
 }
@@ -286,11 +288,7 @@ Napi::Value AddonContext::Logits(const Napi::CallbackInfo& info) {
   Engine& e = engine(env);
   const uint64_t id = u64_arg(info, 0, "request id");
   const uint64_t seq = u64_arg(info, 1, "sequence");
-  auto [p, done] = promise(env, [](Napi::Env env, Result& r) {
-    Napi::Float32Array a = Napi::Float32Array::New(env, r.logits.size());
-    std::copy(r.logits.begin(), r.logits.end(), a.Data());
-    return a;
-  });
+  auto [p, done] = promise(env, [](Napi::Env env, Result& r) { return float_array(env, r.logits); });
   e.next_logits(id, seq, done);
   return p;
 }
