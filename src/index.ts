@@ -7,3 +7,13 @@ export { Context, Sequence, Adapter, type ContextOptions, type ContextInfo, type
 export { Model, type ChatMessage, type LoadModelOptions, type ModelInfo } from './engine/model.js';
 export { makeModel, makeLora, resolveShape, builtinVocab, SHAPES, ARCHITECTURES, type MakeModelOptions, type MakeLoraOptions, type MadeModel, type ModelShape, type ShapeName, type Architecture } from './modelmaker/index.js';
 export { native as nativeAddon } from './engine/native.js';
+export { runSampling, type SampleOptions, type SampleSummary, type SampleProgress } from './foresight/run.js';
+export { exploreQuery, promptFor, type Query, type ExploreOptions, type ForesightObserver } from './foresight/explore.js';
+export { DEFAULT_FORESIGHT, resolveForesightConfig, type ForesightConfig } from './foresight/config.js';
+export { readQueries } from './foresight/queries.js';
+export { joinShards } from './foresight/join.js';
+export { parseShard, type Shard } from './foresight/shard.js';
+export { softmax, sampleWithoutReplacement, advantages, selectBeams, Rng, STRATEGIES, type Strategy } from './foresight/selection.js';
+export type { ExplorationRecord } from './foresight/records.js';
+export { buildPairs, type PairRecord, type RejectedMode, type PoolsRecord } from './pairs/build.js';
+export { runPairs, type PairsOptions } from './pairs/run.js';

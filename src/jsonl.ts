@@ -1,6 +1,6 @@
 // JSON Lines files that survive real life: appends are whole lines, a torn last line (a killed
 // writer) is cut off on reopen, and rewrites go through a temporary file and a rename.
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, statSync, ftruncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, ftruncateSync, writeSync } from 'node:fs';
 import { GeniusError } from './errors.js';
 
 export interface ReadJsonlOptions {
@@ -87,9 +87,4 @@ export class JsonlAppender<T> {
   close(): void {
     closeSync(this.#fd);
   }
-}
-
-/** Size of a file, 0 if missing (for progress and summaries). */
-export function fileSize(path: string): number {
-  return existsSync(path) ? statSync(path).size : 0;
 }
