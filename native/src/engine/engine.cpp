@@ -487,7 +487,6 @@ bool Engine::step() {
   for (size_t k = 0; k < n_active; ++k) {
     Request* r = active_[(rr_ + k) % n_active].get();
     if (r->finished) continue;
-    Sequence* s = find(r->seq);
     const int32_t room = static_cast<int32_t>(params_.n_batch) - static_cast<int32_t>(planned);
     if (room <= 0) break;
     int32_t take = static_cast<int32_t>(std::min<size_t>(r->feed.size() - r->fed, room));
