@@ -371,3 +371,28 @@ test('generation stops with finish "context" when the sequence\'s stream is full
   t.is(again.tokens.length, 0);
   ctx.dispose();
 });
+
+test('rewind cuts a sequence back: same logits as before, cells freed, bounds checked', async (t) => {
+  for (const kvUnified of [false, true]) {
+    const ctx = await Context.create(model, { contextSize: 4 * 256, maxSequences: 4, kvUnified });
+    const seq = await ctx.sequence(randomTokens(20, 50));
+    t.is(seq.length, 20);
+    const before = await seq.logits();
+    const cells = ctx.stats().kvCellsUsed;
+    const g = await seq.generate({ maxTokens: 12, temperature: 1, seed: 2, stopAtEog: false });
+    t.is(seq.length, 20 + g.tokens.length);
+    await seq.rewind(20);
+    t.is(seq.length, 20);
+    t.is(ctx.stats().kvCellsUsed, cells);
+    t.is(maxAbsDiff(await seq.logits(), before), 0);
+    // the same seed after a rewind gives the same continuation
+    t.deepEqual((await seq.generate({ maxTokens: 12, temperature: 1, seed: 2, stopAtEog: false })).tokens, g.tokens);
+    await t.throwsAsync(seq.rewind(0), { message: /between 1 and/ });
+    await t.throwsAsync(seq.rewind(500), { message: /between 1 and/ });
+    if (kvUnified) {
+      const [kid] = await seq.fork(1);
+      await t.throwsAsync(kid!.rewind(10), { message: /forked at/ });
+    }
+    ctx.dispose();
+  }
+});
