@@ -9,6 +9,12 @@ import { STRATEGIES } from '../foresight/selection.js';
 import { DEFAULT_FORESIGHT as D } from '../foresight/config.js';
 import { runAction } from './run.js';
 
+// Output piped into `head` and the like: a closed pipe ends the command quietly.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command()
   .name('genius')
   .description('Label-free self-training of LLM reasoning (Genius, ACL 2025) on a native llama.cpp engine')
