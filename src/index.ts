@@ -6,6 +6,7 @@ export { GeniusError, AbortError } from './errors.js';
 export { Context, Sequence, Adapter, type ContextOptions, type ContextInfo, type EngineStats, type GenerateOptions, type Completion } from './engine/context.js';
 export { Model, type ChatMessage, type LoadModelOptions, type ModelInfo } from './engine/model.js';
 export { makeModel, makeLora, resolveShape, builtinVocab, SHAPES, ARCHITECTURES, type MakeModelOptions, type MakeLoraOptions, type MadeModel, type ModelShape, type ShapeName, type Architecture } from './modelmaker/index.js';
+export { EngineScorer, type Scorer, type ScoreItem } from './engine/scorer.js';
 export { native as nativeAddon } from './engine/native.js';
 export { runSampling, type SampleOptions, type SampleSummary, type SampleProgress } from './foresight/run.js';
 export { exploreQuery, promptFor, type Query, type ExploreOptions, type ForesightObserver } from './foresight/explore.js';
