@@ -18,3 +18,4 @@ export { softmax, sampleWithoutReplacement, advantages, selectBeams, Rng, STRATE
 export type { ExplorationRecord } from './foresight/records.js';
 export { buildPairs, type PairRecord, type RejectedMode, type PoolsRecord } from './pairs/build.js';
 export { runPairs, type PairsOptions } from './pairs/run.js';
+export { generateTask, resolveDifficulty, splitOf, canonicalOf, taskWords, TASK_ALPHABET, ANSWER_MARKER, OPERATIONS, DEFAULT_DIFFICULTY, DEFAULT_TEST_FRACTION, type TaskRecord, type TaskDifficulty, type TaskSplit, type Operation, type GenerateTaskOptions } from './task/index.js';

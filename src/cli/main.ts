@@ -8,6 +8,7 @@ import { runJoinCommand, runPairsCommand, runSampleCommand } from './sample.js';
 import { STRATEGIES } from '../foresight/selection.js';
 import { DEFAULT_FORESIGHT as D } from '../foresight/config.js';
 import { runAction } from './run.js';
+import { runTaskCommand } from './task.js';
 
 // Output piped into `head` and the like: a closed pipe ends the command quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -177,6 +178,22 @@ program
   .requiredOption('--out <file>', 'joined JSONL')
   .argument('<shards...>', 'shard files')
   .action((shards: string[], opts: { out: string }) => runAction(verbose(), async () => runJoinCommand(opts.out, shards)));
+
+program
+  .command('task')
+  .description('the built-in reasoning task: multi-step arithmetic word problems (GSM8K-format JSONL)')
+  .addOption(new Option('--split <split>', 'which split (decided by a hash of each problem)').choices(['train', 'test']).default('train'))
+  .option('--n <n>', 'number of problems', parseIntArg, 100)
+  .option('--seed <n>', 'seed', parseIntArg, 0)
+  .option('--ops <range>', 'operations per problem, N or MIN-MAX', '2-6')
+  .option('--max-operand <n>', 'largest starting amount and number added or subtracted', parseIntArg)
+  .option('--max-factor <n>', 'largest multiplier or divisor', parseIntArg)
+  .option('--max-value <n>', 'largest running total', parseIntArg)
+  .option('--distractors <range>', 'distractor sentences per problem, N or MIN-MAX', '0-2')
+  .option('--operations <list>', 'comma-separated subset of add,sub,mul,div', 'add,sub,mul,div')
+  .option('--test-fraction <x>', 'share of all problems in the test split (use the same for both splits)', parseFloatArg)
+  .requiredOption('--out <file>', 'output JSONL ({id, question, answer ending "#### N", final, ...})')
+  .action((opts) => runAction(verbose(), async () => runTaskCommand(opts)));
 
 program
   .command('demo')

@@ -1,0 +1,277 @@
+// The built-in reasoning task: multi-step arithmetic word problems written in a small character
+// set, solved one step per line and ending in GSM8K's marked final answer ("#### N").
+import { createHash } from 'node:crypto';
+import { GeniusError } from '../errors.js';
+import { mixSeed, Rng } from '../foresight/selection.js';
+
+/** The four operations a problem chains; division is always exact. */
+export const OPERATIONS = ['add', 'sub', 'mul', 'div'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+/** The split a problem belongs to: a function of the problem itself, so splits never overlap. */
+export type TaskSplit = 'train' | 'test';
+
+/** Knobs that make problems harder or easier. */
+export interface TaskDifficulty {
+  /** Fewest operations per problem (issue: 2). */
+  minOps: number;
+  /** Most operations per problem (issue: 6). */
+  maxOps: number;
+  /** Largest starting amount and largest number added or subtracted. */
+  maxOperand: number;
+  /** Largest multiplier or divisor (at least 2). */
+  maxFactor: number;
+  /** Largest running total a problem may reach. */
+  maxValue: number;
+  /** Fewest distractor sentences (numbers that play no part in the answer). */
+  minDistractors: number;
+  /** Most distractor sentences. */
+  maxDistractors: number;
+  /** Operations to draw from; with two or more, every problem of 2+ operations mixes at least two. */
+  operations: Operation[];
+}
+
+export const DEFAULT_DIFFICULTY: TaskDifficulty = {
+  minOps: 2,
+  maxOps: 6,
+  maxOperand: 20,
+  maxFactor: 5,
+  maxValue: 200,
+  minDistractors: 0,
+  maxDistractors: 2,
+  operations: [...OPERATIONS],
+};
+
+/** One problem, GSM8K-compatible: `answer` is the solution, one step per line, ending "#### N". */
+export interface TaskRecord {
+  id: string;
+  question: string;
+  /** Step-by-step solution; its last line is `#### <final>`. */
+  answer: string;
+  /** The final answer as a number. */
+  final: number;
+  split: TaskSplit;
+  /** Operations in the chain (= solution steps before the answer line). */
+  ops: number;
+  distractors: number;
+}
+
+/** Starts the final-answer line of every solution (GSM8K's marker). */
+export const ANSWER_MARKER = '####';
+
+/** Fraction of all problems that belong to the test split (by hash of the problem). */
+export const DEFAULT_TEST_FRACTION = 0.2;
+
+/** One operation of a chain: `value op operand = result`. */
+interface Link {
+  op: Operation;
+  operand: number;
+}
+
+const SYMBOL: Record<Operation, string> = { add: '+', sub: '-', mul: '*', div: '/' };
+
+// Surface text. Every word the task can print is below, so a tokenizer vocabulary can cover it.
+const PEOPLE = [
+  { name: 'tom', he: 'he', him: 'him' },
+  { name: 'ann', he: 'she', him: 'her' },
+  { name: 'sam', he: 'he', him: 'him' },
+  { name: 'mia', he: 'she', him: 'her' },
+  { name: 'leo', he: 'he', him: 'him' },
+  { name: 'zoe', he: 'she', him: 'her' },
+  { name: 'ben', he: 'he', him: 'him' },
+  { name: 'eva', he: 'she', him: 'her' },
+] as const;
+type Person = (typeof PEOPLE)[number];
+const ITEMS = ['apples', 'books', 'coins', 'marbles', 'cookies', 'pencils', 'cards', 'stickers', 'shells', 'stamps'] as const;
+
+type Phrase = (p: Person, n: number) => string;
+const PHRASES: Record<Operation, Phrase[]> = {
+  add: [(p, n) => `${p.he} buys ${n} more.`, (p, n) => `${p.he} finds ${n} more.`, (p, n) => `a friend gives ${p.him} ${n} more.`],
+  sub: [(p, n) => `${p.he} gives away ${n}.`, (p, n) => `${p.he} sells ${n}.`, (p, n) => `${p.he} loses ${n}.`],
+  mul: [(p, n) => `then ${p.he} has ${n} times as many.`, (p, n) => `${p.he} ends up with ${n} times as many.`],
+  div: [(p, n) => `${p.he} splits them into ${n} equal groups and keeps one.`, (p, n) => `${p.he} keeps one of ${n} equal shares.`],
+};
+const DISTRACTORS: ((p: Person, other: Person, n: number, item: string) => string)[] = [
+  (_p, o, n, item) => `${o.name} has ${n} ${item}.`,
+  (p, _o, n) => `${p.he} is ${n} years old.`,
+  (_p, o, n) => `${o.name} lives ${n} miles away.`,
+  (p, _o, n, item) => `${p.he} wants ${n} ${item} next week.`,
+];
+
+/** Characters the task's text (questions and solutions) is written in. */
+export const TASK_ALPHABET = ' \nabcdefghijklmnopqrstuvwxyz0123456789.?=+-*/#';
+
+/**
+ * Every word the task prints besides numbers (lowercase, sorted), so a tokenizer vocabulary can be
+ * built from it: with the digits and TASK_ALPHABET's punctuation it covers all task text.
+ */
+export function taskWords(): string[] {
+  const words = new Set<string>();
+  const add = (text: string) => text.split(/[^a-z]+/).filter(Boolean).forEach((w) => words.add(w));
+  const others = PEOPLE.slice(0, 2);
+  for (const p of PEOPLE) {
+    for (const phrases of Object.values(PHRASES)) for (const f of phrases) add(f(p, 2));
+    for (const item of ITEMS) for (const f of DISTRACTORS) add(f(p, others[0]!, 2, item));
+    for (const item of ITEMS) add(openingOf(p, 2, item) + questionOf(p, item));
+  }
+  return [...words].sort();
+}
+
+const openingOf = (p: Person, n: number, item: string) => `${p.name} has ${n} ${item}.`;
+const questionOf = (p: Person, item: string) => `how many ${item} does ${p.name} have now?`;
+
+/** The result of one operation (division only ever applied where it is exact). */
+function apply(value: number, { op, operand }: Link): number {
+  switch (op) {
+    case 'add':
+      return value + operand;
+    case 'sub':
+      return value - operand;
+    case 'mul':
+      return value * operand;
+    case 'div':
+      return value / operand;
+  }
+}
+
+const randInt = (rng: Rng, lo: number, hi: number) => lo + rng.int(hi - lo + 1);
+const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[rng.int(xs.length)]!;
+
+/** The operands `op` may take from `value`, keeping every total a positive integer <= maxValue. */
+function operandsFor(op: Operation, value: number, d: TaskDifficulty): number[] {
+  const range = (lo: number, hi: number) => (hi < lo ? [] : Array.from({ length: hi - lo + 1 }, (_, i) => lo + i));
+  switch (op) {
+    case 'add':
+      return range(1, Math.min(d.maxOperand, d.maxValue - value));
+    case 'sub':
+      return range(1, Math.min(d.maxOperand, value - 1));
+    case 'mul':
+      return range(2, Math.min(d.maxFactor, Math.floor(d.maxValue / value)));
+    case 'div':
+      return range(2, Math.min(d.maxFactor, value)).filter((k) => value % k === 0);
+  }
+}
+
+/** Draws a chain of operations; undefined when the draw got stuck (the caller redraws). */
+function drawChain(rng: Rng, d: TaskDifficulty): { start: number; links: Link[] } | undefined {
+  const count = randInt(rng, d.minOps, d.maxOps);
+  const start = randInt(rng, 2, d.maxOperand);
+  const links: Link[] = [];
+  let value = start;
+  for (let i = 0; i < count; i++) {
+    const open = d.operations.filter((op) => operandsFor(op, value, d).length > 0);
+    if (open.length === 0) return undefined;
+    const op = pick(rng, open);
+    const operand = pick(rng, operandsFor(op, value, d));
+    links.push({ op, operand });
+    value = apply(value, { op, operand });
+  }
+  if (d.operations.length > 1 && links.length > 1 && new Set(links.map((l) => l.op)).size < 2) return undefined;
+  return { start, links };
+}
+
+/** The problem stripped of its wording: the split and de-duplication key. */
+function canonical(start: number, links: readonly Link[]): string {
+  return [start, ...links.map((l) => `${SYMBOL[l.op]}${l.operand}`)].join(' ');
+}
+
+/**
+ * The split a problem belongs to: the first 32 bits of sha256(canonical chain), as a fraction,
+ * below `testFraction` means test. A function of the arithmetic alone, so a train and a test
+ * problem never share a chain whatever their seeds, wording or difficulty knobs.
+ */
+export function splitOf(canonicalChain: string, testFraction = DEFAULT_TEST_FRACTION): TaskSplit {
+  const h = createHash('sha256').update(canonicalChain).digest().readUInt32BE(0) / 2 ** 32;
+  return h < testFraction ? 'test' : 'train';
+}
+
+/** Words the problem with its distractors, and writes its solution, one step per line. */
+function writeProblem(rng: Rng, d: TaskDifficulty, start: number, links: readonly Link[]): { question: string; answer: string; final: number; distractors: number } {
+  const person = pick(rng, PEOPLE);
+  const item = pick(rng, ITEMS);
+  const sentences = links.map((l) => pick(rng, PHRASES[l.op])(person, l.operand));
+  const distractors = randInt(rng, d.minDistractors, d.maxDistractors);
+  // Kinds of distractor cycle from a random start, so a problem never states two ages.
+  const first = rng.int(DISTRACTORS.length);
+  for (let i = 0; i < distractors; i++) {
+    const other = pick(rng, PEOPLE.filter((p) => p !== person));
+    const text = DISTRACTORS[(first + i) % DISTRACTORS.length]!(person, other, randInt(rng, 2, d.maxOperand), pick(rng, ITEMS));
+    sentences.splice(rng.int(sentences.length + 1), 0, text);
+  }
+  const question = [openingOf(person, start, item), ...sentences, questionOf(person, item)].join(' ');
+  const steps: string[] = [];
+  let value = start;
+  for (const l of links) {
+    const next = apply(value, l);
+    steps.push(`${value} ${SYMBOL[l.op]} ${l.operand} = ${next}`);
+    value = next;
+  }
+  return { question, answer: [...steps, `${ANSWER_MARKER} ${value}`].join('\n'), final: value, distractors };
+}
+
+/** Rejects knobs that cannot make a problem, naming the knob. */
+export function resolveDifficulty(partial: Partial<TaskDifficulty> = {}): TaskDifficulty {
+  const d: TaskDifficulty = { ...DEFAULT_DIFFICULTY, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+  const int = (v: number, name: string, min: number) => {
+    if (!Number.isInteger(v) || v < min) throw new GeniusError(`${name} must be an integer >= ${min}, got ${v}`);
+  };
+  int(d.minOps, 'minOps', 1);
+  int(d.maxOps, 'maxOps', d.minOps);
+  int(d.maxOperand, 'maxOperand', 2);
+  int(d.maxFactor, 'maxFactor', 2);
+  int(d.maxValue, 'maxValue', d.maxOperand + 1);
+  int(d.minDistractors, 'minDistractors', 0);
+  int(d.maxDistractors, 'maxDistractors', d.minDistractors);
+  if (d.operations.length === 0) throw new GeniusError('operations must name at least one of add, sub, mul, div');
+  const unknown = d.operations.find((op) => !OPERATIONS.includes(op));
+  if (unknown) throw new GeniusError(`unknown operation '${unknown}' (known: ${OPERATIONS.join(', ')})`);
+  d.operations = [...new Set(d.operations)];
+  return d;
+}
+
+export interface GenerateTaskOptions {
+  split: TaskSplit;
+  /** Problems to make. */
+  n: number;
+  seed: number;
+  difficulty?: Partial<TaskDifficulty>;
+  /** Share of all problems in the test split; train and test must be made with the same value. */
+  testFraction?: number;
+}
+
+/**
+ * The built-in task: `n` distinct problems of one split, the same for the same options. Problems
+ * are drawn from a seeded stream; those whose chain hashes into the other split, or repeat one
+ * already drawn, are skipped. Cost: about n / (share of the split) draws, microseconds each.
+ */
+export function generateTask(options: GenerateTaskOptions): TaskRecord[] {
+  const d = resolveDifficulty(options.difficulty);
+  const testFraction = options.testFraction ?? DEFAULT_TEST_FRACTION;
+  if (!(testFraction > 0 && testFraction < 1)) throw new GeniusError(`testFraction must be in (0, 1), got ${testFraction}`);
+  if (!Number.isInteger(options.n) || options.n < 0) throw new GeniusError(`n must be a non-negative integer, got ${options.n}`);
+  const rng = new Rng(mixSeed('genius-task', options.seed, options.split));
+  const seen = new Set<string>();
+  const out: TaskRecord[] = [];
+  const maxDraws = 1000 + 200 * options.n;
+  for (let draws = 0; out.length < options.n; draws++) {
+    if (draws >= maxDraws) {
+      throw new GeniusError(`only ${out.length} distinct ${options.split} problems found in ${draws} draws; widen the difficulty knobs or ask for fewer`);
+    }
+    const chain = drawChain(rng, d);
+    if (!chain) continue;
+    const key = canonical(chain.start, chain.links);
+    if (seen.has(key) || splitOf(key, testFraction) !== options.split) continue;
+    seen.add(key);
+    const p = writeProblem(rng, d, chain.start, chain.links);
+    out.push({ id: `${options.split}-${options.seed}-${out.length}`, question: p.question, answer: p.answer, final: p.final, split: options.split, ops: chain.links.length, distractors: p.distractors });
+  }
+  return out;
+}
+
+/** The canonical chain of a generated record, recovered from its solution (for split checks). */
+export function canonicalOf(record: Pick<TaskRecord, 'answer'>): string {
+  const steps = record.answer.split('\n').filter((l) => !l.startsWith(ANSWER_MARKER));
+  const parts = steps.map((l) => l.split(' '));
+  if (parts.length === 0) throw new GeniusError('solution has no steps');
+  return [parts[0]![0], ...parts.map((p) => `${p[1]}${p[2]}`)].join(' ');
+}

@@ -1,0 +1,17 @@
+export {
+  generateTask,
+  resolveDifficulty,
+  splitOf,
+  canonicalOf,
+  taskWords,
+  TASK_ALPHABET,
+  ANSWER_MARKER,
+  OPERATIONS,
+  DEFAULT_DIFFICULTY,
+  DEFAULT_TEST_FRACTION,
+  type TaskRecord,
+  type TaskDifficulty,
+  type TaskSplit,
+  type Operation,
+  type GenerateTaskOptions,
+} from './arithmetic.js';

@@ -1,0 +1,111 @@
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ANSWER_MARKER, canonicalOf, generateTask, splitOf, TASK_ALPHABET, taskWords, type TaskRecord } from '../../src/task/index.js';
+import { cliPath, tempDir } from '../helpers.js';
+
+/** Replays a solution's steps and checks each is exact integer arithmetic ending at `final`. */
+function replay(t: import('ava').ExecutionContext, r: TaskRecord): void {
+  const lines = r.answer.split('\n');
+  t.is(lines.at(-1), `${ANSWER_MARKER} ${r.final}`);
+  const steps = lines.slice(0, -1);
+  t.is(steps.length, r.ops);
+  let value: number | undefined;
+  for (const line of steps) {
+    const m = /^(\d+) ([-+*/]) (\d+) = (\d+)$/.exec(line);
+    t.truthy(m, line);
+    const [a, op, b, c] = [Number(m![1]), m![2], Number(m![3]), Number(m![4])];
+    if (value !== undefined) t.is(a, value, 'each step continues from the last result');
+    const result = op === '+' ? a + b : op === '-' ? a - b : op === '*' ? a * b : a / b;
+    t.is(result, c, line);
+    t.true(Number.isInteger(c) && c > 0, line);
+    value = c;
+  }
+  t.is(value, r.final);
+  t.true(r.question.startsWith(`${steps[0]!.split(' ')[0]} `) || r.question.includes(` has ${steps[0]!.split(' ')[0]} `));
+}
+
+test('problems are exact, 2-6 mixed operations, one step per line, ending in #### N', (t) => {
+  const records = generateTask({ split: 'train', n: 300, seed: 1 });
+  t.is(records.length, 300);
+  const opCounts = new Set<number>();
+  const symbols = new Set<string>();
+  let distractors = 0;
+  for (const r of records) {
+    replay(t, r);
+    t.true(r.ops >= 2 && r.ops <= 6);
+    opCounts.add(r.ops);
+    for (const line of r.answer.split('\n').slice(0, -1)) symbols.add(line.split(' ')[1]!);
+    if (r.ops >= 2) t.true(new Set(r.answer.split('\n').slice(0, -1).map((l) => l.split(' ')[1])).size >= 2, 'mixed operations');
+    distractors += r.distractors;
+    t.true(r.question.endsWith('now?'));
+    t.true(r.question.length + r.answer.length < 400, `${r.question.length + r.answer.length} chars`);
+  }
+  t.deepEqual([...opCounts].sort(), [2, 3, 4, 5, 6]);
+  t.deepEqual([...symbols].sort(), ['*', '+', '-', '/']);
+  t.true(distractors > 100, 'distractor numbers appear');
+});
+
+test('the same options give the same problems; another seed gives others', (t) => {
+  const a = generateTask({ split: 'test', n: 50, seed: 7 });
+  t.deepEqual(generateTask({ split: 'test', n: 50, seed: 7 }), a);
+  const b = generateTask({ split: 'test', n: 50, seed: 8 });
+  t.notDeepEqual(a.map((r) => r.question), b.map((r) => r.question));
+});
+
+test('train and test never share a problem, whatever the seeds; no repeats within a split', (t) => {
+  const train = [1, 2].flatMap((seed) => generateTask({ split: 'train', n: 400, seed, difficulty: { minOps: 2, maxOps: 2, maxOperand: 6, maxFactor: 3, maxValue: 40 } }));
+  const test_ = [1, 3].flatMap((seed) => generateTask({ split: 'test', n: 100, seed, difficulty: { minOps: 2, maxOps: 2, maxOperand: 6, maxFactor: 3, maxValue: 40 } }));
+  const trainKeys = new Set(train.map(canonicalOf));
+  for (const r of test_) {
+    t.false(trainKeys.has(canonicalOf(r)), r.answer);
+    t.is(splitOf(canonicalOf(r)), 'test');
+  }
+  for (const seed of [1, 2]) {
+    const one = train.filter((r) => r.id.startsWith(`train-${seed}-`));
+    t.is(new Set(one.map(canonicalOf)).size, one.length);
+  }
+});
+
+test('difficulty knobs bound the problems', (t) => {
+  const records = generateTask({ split: 'train', n: 100, seed: 3, difficulty: { minOps: 3, maxOps: 3, maxOperand: 9, maxValue: 50, minDistractors: 1, maxDistractors: 1, operations: ['add', 'sub'] } });
+  for (const r of records) {
+    replay(t, r);
+    t.is(r.ops, 3);
+    t.is(r.distractors, 1);
+    t.regex(r.answer, /^[\d +\-=\n#]+$/);
+    for (const line of r.answer.split('\n').slice(0, -1)) t.true(Number(line.split(' ')[4]) <= 50);
+  }
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { operations: ['pow' as never] } }), { message: /unknown operation 'pow'/ });
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { minOps: 4, maxOps: 2 } }), { message: /maxOps/ });
+  t.throws(() => generateTask({ split: 'train', n: 500, seed: 0, difficulty: { minOps: 1, maxOps: 1, maxOperand: 2, maxValue: 3, operations: ['add'] } }), { message: /distinct train problems/ });
+});
+
+test('all text uses the small alphabet and the exported word list', (t) => {
+  const words = new Set(taskWords());
+  t.true(words.size < 120, `${words.size} words`);
+  const records = [...generateTask({ split: 'train', n: 300, seed: 5 }), ...generateTask({ split: 'test', n: 100, seed: 5 })];
+  const alphabet = new Set(TASK_ALPHABET);
+  for (const r of records) {
+    const text = `${r.question}\n${r.answer}`;
+    for (const ch of text) t.true(alphabet.has(ch), `character ${JSON.stringify(ch)}`);
+    for (const w of text.split(/[^a-z]+/).filter(Boolean)) t.true(words.has(w), `word ${w}`);
+  }
+});
+
+test('genius task writes GSM8K-format JSONL', (t) => {
+  const out = join(tempDir(), 'train.jsonl');
+  const r = spawnSync(process.execPath, [cliPath, 'task', '--split', 'train', '--n', '20', '--seed', '4', '--ops', '2-3', '--distractors', '1', '--out', out], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TaskRecord);
+  t.is(lines.length, 20);
+  for (const rec of lines) {
+    t.regex(rec.answer, /\n#### \d+$/);
+    t.true(rec.ops >= 2 && rec.ops <= 3);
+    t.is(rec.distractors, 1);
+  }
+  const bad = spawnSync(process.execPath, [cliPath, 'task', '--ops', '5-2', '--out', out], { encoding: 'utf8' });
+  t.not(bad.status, 0);
+  t.regex(bad.stderr.trim(), /^genius: --ops: 2 is below 5$/);
+});
