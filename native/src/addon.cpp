@@ -11,6 +11,7 @@
 #include "context.h"
 #include "log.h"
 #include "model.h"
+#include "trainer_binding.h"
 
 namespace genius {
 Napi::Value MakeModel(const Napi::CallbackInfo& info);
@@ -60,6 +61,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("createContext", Napi::Function::New(env, AddonContext::Create, "createContext"));
   exports.Set("NativeAdapter", AddonAdapter::Init(env));
   exports.Set("loadAdapter", Napi::Function::New(env, AddonAdapter::Load, "loadAdapter"));
+  exports.Set("NativeTrainer", AddonTrainer::Init(env));
+  exports.Set("createTrainer", Napi::Function::New(env, AddonTrainer::Create, "createTrainer"));
   exports.Set("makeModel", Napi::Function::New(env, MakeModel, "makeModel"));
   exports.Set("makeLora", Napi::Function::New(env, MakeLora, "makeLora"));
   exports.Set("setLogLevel", Napi::Function::New(env, SetLogLevel, "setLogLevel"));

@@ -165,7 +165,76 @@ export interface NativeAdapter {
   dispose(): void;
 }
 
+export interface NativeTrainerOptions {
+  model: string;
+  full?: boolean;
+  backend?: 'cpu' | 'cuda';
+  threads?: number;
+  seed?: number;
+  loraRank?: number;
+  loraAlpha?: number;
+  loraTargets?: string[];
+  /** Test-only: B ~ N(0, std) instead of 0, so LoRA gradients are non-trivial from step 0. */
+  loraInitBStd?: number;
+  /** Continue training this adapter GGUF. */
+  adapter?: string;
+}
+
+/** Packed sequences: each is prompt + response; only response tokens are scored. */
+export interface NativeBatch {
+  tokens: Int32Array | number[];
+  lengths: number[];
+  promptLengths: number[];
+}
+
+export interface NativeLossSpec {
+  type: 'aco' | 'dpo' | 'ipo' | 'simpo' | 'ropo' | 'sft';
+  beta: number;
+  simpoGamma?: number;
+  ropoAlpha?: number;
+  ropoGamma?: number;
+  weight?: number[];
+  refChosen?: number[];
+  refRejected?: number[];
+  scale: number;
+}
+
+export interface NativeTrainerInfo {
+  architecture: string;
+  nVocab: number;
+  nLayer: number;
+  nEmbd: number;
+  nContextTrain: number;
+  backend: string;
+  parameters: number;
+  trainableParameters: number;
+  step: number;
+  memoryBytes: number;
+  peakGraphBytes: number;
+  lora?: { rank: number; alpha: number; targets: string[] };
+}
+
+export interface NativeMicroResult {
+  loss: number;
+  chosen: number[];
+  rejected: number[];
+  pairLoss: number[];
+  tokens: number;
+}
+
+export interface NativeTrainer {
+  info(): NativeTrainerInfo;
+  logprobs(batch: NativeBatch): Promise<Float32Array>;
+  accumulate(batch: NativeBatch, loss: NativeLossSpec): Promise<NativeMicroResult>;
+  zeroGrad(): Promise<void>;
+  step(opt: { lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; maxGradNorm?: number }): Promise<number>;
+  save(kind: 'adapter' | 'model' | 'state', path: string): Promise<void>;
+  loadState(path: string): Promise<void>;
+  dispose(): void;
+}
+
 export interface NativeAddon {
+  createTrainer(options: NativeTrainerOptions): Promise<NativeTrainer>;
   createContext(model: NativeModel, options: NativeContextOptions): Promise<NativeContext>;
   loadAdapter(model: NativeModel, path: string): Promise<NativeAdapter>;
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;

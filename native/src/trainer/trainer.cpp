@@ -1,0 +1,494 @@
+#include "trainer/trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <thread>
+
+#include "ggml-cpu.h"
+#include "gguf.h"
+#include "gguf_file.h"
+
+namespace genius::train {
+
+namespace {
+
+const char* const kLossTypes[] = {"aco", "dpo", "ipo", "simpo", "ropo", "sft"};
+
+bool is_pair_loss(const std::string& t) { return t != "sft"; }
+
+}  // namespace
+
+// One micro-batch's graph: its own context (tensor metadata only), inputs, and the tensors read
+// back after compute.
+struct Trainer::Graph {
+  ggml_context* ctx = nullptr;
+  ggml_cgraph* gf = nullptr;
+  ggml_tensor *tokens = nullptr, *pos = nullptr, *mask = nullptr, *out_idx = nullptr, *label_idx = nullptr;
+  ggml_tensor *sel_chosen = nullptr, *sel_rejected = nullptr, *weight = nullptr, *ref_chosen = nullptr, *ref_rejected = nullptr;
+  ggml_tensor *lp = nullptr, *chosen = nullptr, *rejected = nullptr, *pair_loss = nullptr, *loss = nullptr;
+  int64_t T = 0, N = 0, P = 0;
+  ~Graph() {
+    if (ctx) ggml_free(ctx);
+  }
+};
+
+namespace {
+
+ggml_tensor* input(ggml_context* ctx, ggml_type type, int64_t ne0, int64_t ne1 = 1) {
+  ggml_tensor* t = ne1 == 1 ? ggml_new_tensor_1d(ctx, type, ne0) : ggml_new_tensor_2d(ctx, type, ne0, ne1);
+  ggml_set_input(t);
+  return t;
+}
+
+// W x, plus the adapter's (alpha / r) * B (A x) when W has one.
+ggml_tensor* linear(ggml_context* ctx, const Weights& w, ggml_tensor* W, ggml_tensor* x) {
+  ggml_tensor* y = ggml_mul_mat(ctx, W, x);
+  auto it = w.lora.find(W);
+  if (it == w.lora.end()) return y;
+  ggml_tensor* ab = ggml_mul_mat(ctx, it->second.b, ggml_mul_mat(ctx, it->second.a, x));
+  return ggml_add(ctx, y, ggml_scale(ctx, ab, w.lora_scale));
+}
+
+ggml_tensor* rms_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weight, float eps) {
+  return ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), weight);
+}
+
+ggml_tensor* rope(ggml_context* ctx, const Weights& w, ggml_tensor* x, ggml_tensor* pos) {
+  const Hparams& h = w.hp;
+  return ggml_rope_ext(ctx, x, pos, w.rope_freqs, static_cast<int>(h.n_rot), h.rope_mode, static_cast<int>(h.n_ctx_train), h.rope_base,
+                       h.rope_freq_scale, 0.0f, 1.0f, 32.0f, 1.0f);
+}
+
+// One transformer block over T packed tokens; the same arithmetic as llama.cpp's non-flash path.
+ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos, ggml_tensor* mask, int64_t T) {
+  const Hparams& h = w.hp;
+  ggml_tensor* cur = rms_norm(ctx, x, l.attn_norm, h.rms_eps);
+  ggml_tensor* q = linear(ctx, w, l.wq, cur);
+  ggml_tensor* k = linear(ctx, w, l.wk, cur);
+  ggml_tensor* v = linear(ctx, w, l.wv, cur);
+  if (l.bq) {
+    q = ggml_add(ctx, q, l.bq);
+    k = ggml_add(ctx, k, l.bk);
+    v = ggml_add(ctx, v, l.bv);
+  }
+  q = ggml_reshape_3d(ctx, q, h.head_dim, h.n_head, T);
+  k = ggml_reshape_3d(ctx, k, h.head_dim, h.n_head_kv, T);
+  v = ggml_reshape_3d(ctx, v, h.head_dim, h.n_head_kv, T);
+  if (l.q_norm) {
+    q = rms_norm(ctx, q, l.q_norm, h.rms_eps);
+    k = rms_norm(ctx, k, l.k_norm, h.rms_eps);
+  }
+  q = rope(ctx, w, q, pos);
+  k = rope(ctx, w, k, pos);
+  // Heads outermost; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
+  ggml_tensor* Q = ggml_cont(ctx, ggml_permute(ctx, q, 0, 2, 1, 3));  // [hd, T, n_head]
+  ggml_tensor* K = ggml_cont(ctx, ggml_permute(ctx, k, 0, 2, 1, 3));  // [hd, T, n_kv]
+  ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_kv]
+  ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, K, Q), mask, h.attn_scale, 0.0f);  // [T_k, T_q, n_head]
+  ggml_tensor* o = ggml_mul_mat(ctx, V, kq);                                                     // [hd, T_q, n_head]
+  o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, T);
+  x = ggml_add(ctx, x, linear(ctx, w, l.wo, o));
+  cur = rms_norm(ctx, x, l.ffn_norm, h.rms_eps);
+  ggml_tensor* act = ggml_swiglu_split(ctx, linear(ctx, w, l.w_gate, cur), linear(ctx, w, l.w_up, cur));
+  return ggml_add(ctx, x, linear(ctx, w, l.w_down, act));
+}
+
+// -log sigmoid(z) = softplus(-z)
+ggml_tensor* neg_log_sigmoid(ggml_context* ctx, ggml_tensor* z) { return ggml_softplus(ctx, ggml_scale(ctx, z, -1.0f)); }
+
+// Per-pair loss from the policy's sequence log-probs (TRL-style: one place, one vocabulary).
+ggml_tensor* pair_loss(ggml_context* ctx, const LossSpec& s, ggml_tensor* pc, ggml_tensor* pr, ggml_tensor* refc, ggml_tensor* refr, ggml_tensor* w) {
+  if (s.type == "simpo") return neg_log_sigmoid(ctx, ggml_scale_bias(ctx, ggml_sub(ctx, pc, pr), s.beta, -s.simpo_gamma));
+  ggml_tensor* dc = ggml_sub(ctx, pc, refc);
+  ggml_tensor* dr = ggml_sub(ctx, pr, refr);
+  if (s.type == "aco" || s.type == "dpo") return neg_log_sigmoid(ctx, ggml_scale(ctx, ggml_sub(ctx, dc, ggml_mul(ctx, dr, w)), s.beta));
+  ggml_tensor* h = ggml_sub(ctx, dc, dr);
+  if (s.type == "ipo") return ggml_sqr(ctx, ggml_scale_bias(ctx, h, 1.0f, -1.0f / (2.0f * s.beta)));
+  // ROPO: alpha * sigmoid(-beta h) + gamma * (-log sigmoid(beta h)); sigmoid(-u) = exp(-softplus(u)).
+  ggml_tensor* bh = ggml_scale(ctx, h, s.beta);
+  ggml_tensor* sig = ggml_exp(ctx, ggml_scale(ctx, ggml_softplus(ctx, bh), -1.0f));
+  return ggml_add(ctx, ggml_scale(ctx, sig, s.ropo_alpha), ggml_scale(ctx, neg_log_sigmoid(ctx, bh), s.ropo_gamma));
+}
+
+}  // namespace
+
+Trainer::Trainer(const TrainerOptions& o) {
+  try {
+    init(o);
+  } catch (...) {
+    release();
+    throw;
+  }
+}
+
+void Trainer::init(const TrainerOptions& o) {
+  if (o.backend == "cpu") {
+    backend_ = ggml_backend_cpu_init();
+  } else if (o.backend == "cuda") {
+    backend_ = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_GPU, nullptr);
+    if (!backend_) throw std::runtime_error("no CUDA device: this build has no GPU backend or no GPU is visible (build with GENIUS_CUDA=1 on a GPU machine)");
+  } else {
+    throw std::runtime_error("backend must be cpu or cuda");
+  }
+  cpu_ = o.backend == "cpu" ? backend_ : ggml_backend_cpu_init();
+  const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
+  ggml_backend_cpu_set_n_threads(cpu_, threads);
+  w_ = load_weights(o.model, backend_, o.full ? nullptr : &o.lora, o.seed);
+  if (o.full) {
+    for (auto& [name, t] : w_->named) params_.push_back(t);
+  } else {
+    for (auto& [name, base] : w_->named) {
+      auto it = w_->lora.find(base);
+      if (it == w_->lora.end()) continue;
+      params_.push_back(it->second.a);
+      params_.push_back(it->second.b);
+    }
+  }
+  for (ggml_tensor* p : params_) ggml_set_param(p);
+
+  // Gradients in their own buffer so that zero_grad is one clear; moments and the loss seed apart.
+  ggml_init_params gp{(params_.size() + 1) * ggml_tensor_overhead(), nullptr, true};
+  grad_ctx_ = ggml_init(gp);
+  ggml_init_params sp{(2 * params_.size() + 2) * ggml_tensor_overhead(), nullptr, true};
+  state_ctx_ = ggml_init(sp);
+  for (ggml_tensor* p : params_) {
+    grads_.push_back(ggml_dup_tensor(grad_ctx_, p));
+    m_.push_back(ggml_dup_tensor(state_ctx_, p));
+    v_.push_back(ggml_dup_tensor(state_ctx_, p));
+    ggml_format_name(grads_.back(), "grad.%s", p->name);
+    ggml_format_name(m_.back(), "adam_m.%s", p->name);
+    ggml_format_name(v_.back(), "adam_v.%s", p->name);
+  }
+  loss_seed_ = ggml_new_tensor_1d(state_ctx_, GGML_TYPE_F32, 1);
+  grad_buf_ = ggml_backend_alloc_ctx_tensors(grad_ctx_, backend_);
+  state_buf_ = ggml_backend_alloc_ctx_tensors(state_ctx_, backend_);
+  if (!grad_buf_ || !state_buf_) throw std::runtime_error("cannot allocate gradients and optimizer state (out of memory?)");
+  ggml_backend_buffer_clear(grad_buf_, 0);
+  ggml_backend_buffer_clear(state_buf_, 0);
+  const float one = 1.0f;
+  ggml_backend_tensor_set(loss_seed_, &one, 0, sizeof(one));
+
+  graph_size_ = static_cast<int>(4096 + w_->hp.n_layer * 1024);
+  ggml_backend_t backends[2] = {backend_, cpu_};
+  sched_ = ggml_backend_sched_new(backends, nullptr, cpu_ == backend_ ? 1 : 2, graph_size_, false, true);
+}
+
+Trainer::~Trainer() { release(); }
+
+void Trainer::release() {
+  if (sched_) ggml_backend_sched_free(sched_);
+  if (grad_buf_) ggml_backend_buffer_free(grad_buf_);
+  if (state_buf_) ggml_backend_buffer_free(state_buf_);
+  if (grad_ctx_) ggml_free(grad_ctx_);
+  if (state_ctx_) ggml_free(state_ctx_);
+  w_.reset();
+  if (cpu_ && cpu_ != backend_) ggml_backend_free(cpu_);
+  if (backend_) ggml_backend_free(backend_);
+  sched_ = nullptr;
+  grad_buf_ = state_buf_ = nullptr;
+  grad_ctx_ = state_ctx_ = nullptr;
+  cpu_ = backend_ = nullptr;
+}
+
+int64_t Trainer::trainable_parameters() const {
+  int64_t n = 0;
+  for (ggml_tensor* p : params_) n += ggml_nelements(p);
+  return n;
+}
+
+int64_t Trainer::total_parameters() const {
+  int64_t n = 0;
+  for (auto& [name, t] : w_->named) n += ggml_nelements(t);
+  return n;
+}
+
+std::string Trainer::backend_name() const { return ggml_backend_name(backend_); }
+
+size_t Trainer::memory_bytes() const {
+  return ggml_backend_buffer_get_size(w_->buf) + ggml_backend_buffer_get_size(grad_buf_) + ggml_backend_buffer_get_size(state_buf_) + peak_graph_bytes_;
+}
+
+void Trainer::validate(const Batch& b, const LossSpec* loss) const {
+  if (b.lengths.empty() || b.lengths.size() != b.prompt_lengths.size()) throw std::runtime_error("batch needs one prompt length per sequence");
+  int64_t total = 0;
+  for (size_t i = 0; i < b.lengths.size(); i++) {
+    if (b.prompt_lengths[i] < 1 || b.prompt_lengths[i] >= b.lengths[i])
+      throw std::runtime_error("sequence " + std::to_string(i) + " needs at least one prompt token and one response token");
+    total += b.lengths[i];
+  }
+  if (total != static_cast<int64_t>(b.tokens.size())) throw std::runtime_error("batch lengths do not add up to the token count");
+  for (int32_t t : b.tokens)
+    if (t < 0 || t >= w_->hp.n_vocab) throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(w_->hp.n_vocab) + ")");
+  if (!loss) return;
+  if (std::find(std::begin(kLossTypes), std::end(kLossTypes), loss->type) == std::end(kLossTypes)) throw std::runtime_error("unknown loss '" + loss->type + "'");
+  const size_t n = b.lengths.size();
+  if (is_pair_loss(loss->type)) {
+    if (n % 2 != 0) throw std::runtime_error("a preference batch holds P chosen then P rejected sequences");
+    const size_t P = n / 2;
+    if (loss->weight.size() != P || loss->ref_chosen.size() != P || loss->ref_rejected.size() != P)
+      throw std::runtime_error("a preference batch needs a calibration weight and reference log-probs for each pair");
+    for (size_t i = 0; i < P; i++)
+      if (!std::isfinite(loss->weight[i]) || !std::isfinite(loss->ref_chosen[i]) || !std::isfinite(loss->ref_rejected[i]))
+        throw std::runtime_error("pair " + std::to_string(i) + " has a non-finite weight or reference log-prob");
+  }
+  if (!(loss->beta > 0.0f) || !std::isfinite(loss->scale)) throw std::runtime_error("beta must be positive and the loss scale finite");
+}
+
+std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* loss) {
+  auto g = std::make_unique<Graph>();
+  const Hparams& h = w_->hp;
+  g->T = static_cast<int64_t>(b.tokens.size());
+  for (size_t i = 0; i < b.lengths.size(); i++) g->N += b.lengths[i] - b.prompt_lengths[i];
+  const bool sft = loss && loss->type == "sft";
+  g->P = loss ? (sft ? static_cast<int64_t>(b.lengths.size()) : static_cast<int64_t>(b.lengths.size() / 2)) : 0;
+
+  ggml_init_params cp{static_cast<size_t>(graph_size_) * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size_, true), nullptr, true};
+  g->ctx = ggml_init(cp);
+  ggml_context* ctx = g->ctx;
+  g->tokens = input(ctx, GGML_TYPE_I32, g->T);
+  g->pos = input(ctx, GGML_TYPE_I32, g->T);
+  g->mask = input(ctx, GGML_TYPE_F32, g->T, g->T);
+  g->out_idx = input(ctx, GGML_TYPE_I32, g->N);
+  g->label_idx = input(ctx, GGML_TYPE_I32, g->N);
+
+  ggml_tensor* x = ggml_get_rows(ctx, w_->tok_embd, g->tokens);
+  for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, g->mask, g->T);
+  // Logits only where a response token is predicted; log p(label) = log softmax(logits)[label].
+  x = rms_norm(ctx, ggml_get_rows(ctx, x, g->out_idx), w_->output_norm, h.rms_eps);
+  ggml_tensor* logits = ggml_mul_mat(ctx, w_->output ? w_->output : w_->tok_embd, x);  // [V, N]
+  ggml_tensor* probs = ggml_reshape_2d(ctx, ggml_soft_max(ctx, logits), 1, h.n_vocab * g->N);
+  g->lp = ggml_reshape_2d(ctx, ggml_log(ctx, ggml_get_rows(ctx, probs, g->label_idx)), g->N, 1);
+  ggml_set_output(g->lp);
+
+  g->gf = ggml_new_graph_custom(ctx, graph_size_, loss != nullptr);
+  if (!loss) {
+    ggml_build_forward_expand(g->gf, g->lp);
+    return g;
+  }
+  g->sel_chosen = input(ctx, GGML_TYPE_F32, g->N, g->P);
+  g->chosen = ggml_mul_mat(ctx, g->sel_chosen, g->lp);  // [P, 1] sequence log-probs
+  ggml_set_output(g->chosen);
+  if (sft) {
+    g->loss = ggml_scale(ctx, ggml_sum(ctx, g->chosen), -loss->scale);
+  } else {
+    g->sel_rejected = input(ctx, GGML_TYPE_F32, g->N, g->P);
+    g->weight = input(ctx, GGML_TYPE_F32, g->P);
+    g->ref_chosen = input(ctx, GGML_TYPE_F32, g->P);
+    g->ref_rejected = input(ctx, GGML_TYPE_F32, g->P);
+    g->rejected = ggml_mul_mat(ctx, g->sel_rejected, g->lp);
+    ggml_set_output(g->rejected);
+    ggml_tensor* pc = ggml_reshape_1d(ctx, g->chosen, g->P);
+    ggml_tensor* pr = ggml_reshape_1d(ctx, g->rejected, g->P);
+    g->pair_loss = pair_loss(ctx, *loss, pc, pr, g->ref_chosen, g->ref_rejected, g->weight);
+    ggml_set_output(g->pair_loss);
+    g->loss = ggml_scale(ctx, ggml_sum(ctx, g->pair_loss), loss->scale);
+  }
+  ggml_set_output(g->loss);
+  ggml_set_loss(g->loss);
+  ggml_build_forward_expand(g->gf, g->loss);
+
+  // Parameter gradients add into the persistent accumulators; the loss is seeded with 1.
+  std::vector<ggml_tensor*> accs(ggml_graph_n_nodes(g->gf), nullptr);
+  for (int i = 0; i < ggml_graph_n_nodes(g->gf); i++) {
+    ggml_tensor* node = ggml_graph_node(g->gf, i);
+    if (node == g->loss) accs[i] = loss_seed_;
+    for (size_t p = 0; p < params_.size(); p++)
+      if (node == params_[p]) accs[i] = grads_[p];
+  }
+  ggml_build_backward_expand(ctx, g->gf, accs.data());
+  return g;
+}
+
+void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
+  ggml_backend_sched_reset(sched_);
+  if (!ggml_backend_sched_alloc_graph(sched_, g.gf)) throw std::runtime_error("cannot allocate the training graph (out of memory? use smaller micro-batches)");
+  peak_graph_bytes_ = std::max(peak_graph_bytes_, ggml_backend_sched_get_buffer_size(sched_, backend_));
+
+  const int64_t T = g.T, N = g.N, V = w_->hp.n_vocab;
+  std::vector<int32_t> pos(T), out_idx, label_idx;
+  std::vector<float> mask(static_cast<size_t>(T * T), -INFINITY);
+  std::vector<int> seq_of;  // which sequence each scored token belongs to
+  out_idx.reserve(N);
+  int64_t off = 0;
+  for (size_t s = 0; s < b.lengths.size(); s++) {
+    const int64_t len = b.lengths[s];
+    for (int64_t j = 0; j < len; j++) {
+      pos[off + j] = static_cast<int32_t>(j);
+      float* row = mask.data() + (off + j) * T;  // query off+j sees keys off .. off+j
+      std::fill(row + off, row + off + j + 1, 0.0f);
+    }
+    for (int64_t j = b.prompt_lengths[s]; j < len; j++) {
+      out_idx.push_back(static_cast<int32_t>(off + j - 1));
+      label_idx.push_back(static_cast<int32_t>(static_cast<int64_t>(out_idx.size() - 1) * V + b.tokens[off + j]));
+      seq_of.push_back(static_cast<int>(s));
+    }
+    off += len;
+  }
+  ggml_backend_tensor_set(g.tokens, b.tokens.data(), 0, T * sizeof(int32_t));
+  ggml_backend_tensor_set(g.pos, pos.data(), 0, T * sizeof(int32_t));
+  ggml_backend_tensor_set(g.mask, mask.data(), 0, mask.size() * sizeof(float));
+  ggml_backend_tensor_set(g.out_idx, out_idx.data(), 0, N * sizeof(int32_t));
+  ggml_backend_tensor_set(g.label_idx, label_idx.data(), 0, N * sizeof(int32_t));
+  if (loss) {
+    const int64_t P = g.P;
+    std::vector<int64_t> count(b.lengths.size());
+    for (int s : seq_of) count[s]++;
+    const bool mean = loss->type == "simpo";
+    auto selection = [&](ggml_tensor* t, int64_t first) {
+      std::vector<float> sel(static_cast<size_t>(N * P), 0.0f);
+      for (int64_t n = 0; n < N; n++) {
+        const int64_t p = seq_of[n] - first;
+        if (p >= 0 && p < P) sel[p * N + n] = mean ? 1.0f / static_cast<float>(count[seq_of[n]]) : 1.0f;
+      }
+      ggml_backend_tensor_set(t, sel.data(), 0, sel.size() * sizeof(float));
+    };
+    selection(g.sel_chosen, 0);
+    if (g.sel_rejected) {
+      selection(g.sel_rejected, P);
+      ggml_backend_tensor_set(g.weight, loss->weight.data(), 0, P * sizeof(float));
+      ggml_backend_tensor_set(g.ref_chosen, loss->ref_chosen.data(), 0, P * sizeof(float));
+      ggml_backend_tensor_set(g.ref_rejected, loss->ref_rejected.data(), 0, P * sizeof(float));
+    }
+  }
+  if (ggml_backend_sched_graph_compute(sched_, g.gf) != GGML_STATUS_SUCCESS) throw std::runtime_error("training graph computation failed");
+}
+
+namespace {
+
+std::vector<double> read_vector(ggml_tensor* t) {
+  std::vector<float> f(static_cast<size_t>(ggml_nelements(t)));
+  ggml_backend_tensor_get(t, f.data(), 0, f.size() * sizeof(float));
+  return std::vector<double>(f.begin(), f.end());
+}
+
+}  // namespace
+
+std::vector<float> Trainer::logprobs(const Batch& b) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  validate(b, nullptr);
+  auto g = build(b, nullptr);
+  compute(*g, b, nullptr);
+  std::vector<float> out(static_cast<size_t>(g->N));
+  ggml_backend_tensor_get(g->lp, out.data(), 0, out.size() * sizeof(float));
+  return out;
+}
+
+MicroResult Trainer::accumulate(const Batch& b, const LossSpec& loss) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  validate(b, &loss);
+  auto g = build(b, &loss);
+  compute(*g, b, &loss);
+  MicroResult r;
+  r.loss = read_vector(g->loss)[0];
+  r.chosen = read_vector(g->chosen);
+  if (g->rejected) r.rejected = read_vector(g->rejected);
+  if (g->pair_loss) r.pair_loss = read_vector(g->pair_loss);
+  r.tokens = g->T;
+  if (!std::isfinite(r.loss))
+    throw std::runtime_error("the loss is not finite (NaN or Inf): a token's probability underflowed or the weights diverged; gradients of this step are void");
+  return r;
+}
+
+void Trainer::zero_grad() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ggml_backend_buffer_clear(grad_buf_, 0);
+}
+
+double Trainer::grad_norm() {
+  ggml_init_params cp{(3 * params_.size() + 8) * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size_, false), nullptr, true};
+  ggml_context* ctx = ggml_init(cp);
+  ggml_cgraph* gf = ggml_new_graph_custom(ctx, graph_size_, false);
+  ggml_tensor* acc = nullptr;
+  for (ggml_tensor* gr : grads_) {
+    ggml_tensor* s = ggml_sum(ctx, ggml_sqr(ctx, gr));
+    acc = acc ? ggml_add(ctx, acc, s) : s;
+  }
+  ggml_set_output(acc);
+  ggml_build_forward_expand(gf, acc);
+  ggml_backend_sched_reset(sched_);
+  double sq = NAN;
+  if (ggml_backend_sched_alloc_graph(sched_, gf) && ggml_backend_sched_graph_compute(sched_, gf) == GGML_STATUS_SUCCESS) sq = read_vector(acc)[0];
+  ggml_free(ctx);
+  if (std::isnan(sq)) throw std::runtime_error("cannot compute the gradient norm");
+  return std::sqrt(sq);
+}
+
+double Trainer::step(const AdamW& opt) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!(opt.lr >= 0.0f) || !(opt.beta1 >= 0.0f && opt.beta1 < 1.0f) || !(opt.beta2 >= 0.0f && opt.beta2 < 1.0f) || !(opt.eps >= 0.0f) ||
+      !(opt.weight_decay >= 0.0f && opt.weight_decay <= 1.0f))
+    throw std::runtime_error("invalid AdamW hyper-parameters");
+  const double norm = grad_norm();
+  if (!std::isfinite(norm)) throw std::runtime_error("the gradient norm is not finite (NaN or Inf); the step was not taken");
+  const float clip = opt.max_grad_norm > 0.0f && norm > opt.max_grad_norm ? static_cast<float>(opt.max_grad_norm / (norm + 1e-6)) : 1.0f;
+
+  ggml_init_params cp{(3 * params_.size() + 8) * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size_, false), nullptr, true};
+  ggml_context* ctx = ggml_init(cp);
+  ggml_cgraph* gf = ggml_new_graph_custom(ctx, graph_size_, false);
+  ggml_tensor* hp = input(ctx, GGML_TYPE_F32, 7);
+  for (size_t i = 0; i < params_.size(); i++) {
+    ggml_tensor* gr = clip < 1.0f ? ggml_scale_inplace(ctx, grads_[i], clip) : grads_[i];
+    ggml_build_forward_expand(gf, ggml_opt_step_adamw(ctx, params_[i], gr, m_[i], v_[i], hp));
+  }
+  ggml_backend_sched_reset(sched_);
+  bool ok = ggml_backend_sched_alloc_graph(sched_, gf);
+  if (ok) {
+    const int64_t t = step_ + 1;
+    const float values[7] = {opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay,
+                             static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(opt.beta1), static_cast<double>(t)))),
+                             static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(opt.beta2), static_cast<double>(t))))};
+    ggml_backend_tensor_set(hp, values, 0, sizeof(values));
+    ok = ggml_backend_sched_graph_compute(sched_, gf) == GGML_STATUS_SUCCESS;
+  }
+  ggml_free(ctx);
+  if (!ok) throw std::runtime_error("the optimizer step failed");
+  step_++;
+  return norm;
+}
+
+void Trainer::save_adapter(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  train::save_adapter(*w_, path);
+}
+
+void Trainer::save_model(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  save_merged(*w_, path);
+}
+
+void Trainer::save_state(const std::string& path) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  gguf_context* meta = gguf_init_empty();
+  gguf_set_val_str(meta, "general.type", "genius-trainer-state");
+  gguf_set_val_str(meta, "general.architecture", w_->hp.arch.c_str());
+  gguf_set_val_u64(meta, "genius.train.step", static_cast<uint64_t>(step_));
+  gguf_set_val_u64(meta, "genius.train.parameters", static_cast<uint64_t>(trainable_parameters()));
+  std::vector<std::pair<std::string, ggml_tensor*>> tensors;
+  for (size_t i = 0; i < params_.size(); i++) {
+    tensors.emplace_back(params_[i]->name, params_[i]);
+    tensors.emplace_back(m_[i]->name, m_[i]);
+    tensors.emplace_back(v_[i]->name, v_[i]);
+  }
+  try {
+    write_gguf(path, meta, tensors);
+  } catch (...) {
+    gguf_free(meta);
+    throw;
+  }
+  gguf_free(meta);
+}
+
+void Trainer::load_state(const std::string& path) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<ggml_tensor*> all;
+  for (size_t i = 0; i < params_.size(); i++) {
+    all.push_back(params_[i]);
+    all.push_back(m_[i]);
+    all.push_back(v_[i]);
+  }
+  step_ = static_cast<int64_t>(load_tensors_f32(path, all, "genius-trainer-state", "genius.train.step"));
+}
+
+}  // namespace genius::train

@@ -1,0 +1,72 @@
+// The trainer's copy of a llama-family model: every weight as F32 in one backend buffer (frozen
+// weights are dequantized on load so every backend can backpropagate through them), plus the
+// LoRA factors when training an adapter.
+#pragma once
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ggml-backend.h"
+#include "ggml.h"
+#include "trainer/hparams.h"
+
+struct gguf_context;
+
+namespace genius::train {
+
+struct Layer {
+  ggml_tensor *attn_norm = nullptr, *wq = nullptr, *wk = nullptr, *wv = nullptr, *wo = nullptr;
+  ggml_tensor *bq = nullptr, *bk = nullptr, *bv = nullptr, *q_norm = nullptr, *k_norm = nullptr;
+  ggml_tensor *ffn_norm = nullptr, *w_gate = nullptr, *w_up = nullptr, *w_down = nullptr;
+};
+
+// llama.cpp's LoRA layout: a [in, r], b [r, out]; y += (alpha / r) * b(a x).
+struct LoraPair {
+  ggml_tensor* a = nullptr;
+  ggml_tensor* b = nullptr;
+};
+
+struct LoraOptions {
+  int64_t rank = 16;
+  float alpha = 32.0f;
+  std::vector<std::string> targets;  // GGUF names: attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down
+  float init_b_std = 0.0f;           // 0: B = 0 (PEFT's default); > 0 only for gradient checks
+  std::string from;                  // start from this adapter GGUF instead of a fresh one
+};
+
+struct Weights {
+  Hparams hp;
+  std::string path;
+  ggml_context* ctx = nullptr;  // tensor metadata of base weights and LoRA factors
+  ggml_backend_buffer_t buf = nullptr;
+  ggml_tensor *tok_embd = nullptr, *output_norm = nullptr, *output = nullptr, *rope_freqs = nullptr;
+  std::vector<Layer> layers;
+  std::map<const ggml_tensor*, LoraPair> lora;  // base weight -> its adapter
+  std::vector<std::pair<std::string, ggml_tensor*>> named;  // base weights in file order
+  float lora_scale = 0.0f;
+  LoraOptions lora_options;
+  bool has_lora = false;
+
+  ~Weights();
+};
+
+// Loads the base model onto `backend` and, when `lora` is given, creates (or loads) the adapter.
+std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed);
+
+// Writes a GGUF from `tensors` (data read back from the backend) with the KV pairs set in `meta`,
+// streaming one tensor at a time, atomically (temporary file, then rename).
+void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors);
+
+// Fills `dsts` (matched by name, shape checked) from a GGUF whose general.type is `type`, and
+// returns its unsigned counter `counter_key` (0 when absent).
+uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor*>& dsts, const std::string& type, const std::string& counter_key);
+
+// llama.cpp's LoRA adapter format for the trained factors.
+void save_adapter(const Weights& w, const std::string& path);
+
+// The base model with the adapter folded in (W + scale * B A), every weight F32, every KV pair
+// of the base file kept.
+void save_merged(const Weights& w, const std::string& path);
+
+}  // namespace genius::train

@@ -1,0 +1,227 @@
+#include "trainer_binding.h"
+
+#include "async.h"
+
+namespace genius {
+
+namespace {
+
+Napi::FunctionReference* g_trainer_ctor = nullptr;
+
+std::vector<int32_t> int_array(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  std::vector<int32_t> out;
+  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
+    auto a = v.As<Napi::Int32Array>();
+    out.assign(a.Data(), a.Data() + a.ElementLength());
+  } else if (v.IsArray()) {
+    auto a = v.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must hold integers");
+      out.push_back(e.As<Napi::Number>().Int32Value());
+    }
+  } else {
+    throw Napi::TypeError::New(o.Env(), std::string(key) + " must be an Int32Array or an array of integers");
+  }
+  return out;
+}
+
+std::vector<float> float_array(const Napi::Object& o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return {};
+  if (!v.IsArray()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must be an array of numbers");
+  auto a = v.As<Napi::Array>();
+  std::vector<float> out;
+  for (uint32_t i = 0; i < a.Length(); i++) {
+    Napi::Value e = a.Get(i);
+    if (!e.IsNumber()) throw Napi::TypeError::New(o.Env(), std::string(key) + " must hold numbers");
+    out.push_back(static_cast<float>(e.As<Napi::Number>().DoubleValue()));
+  }
+  return out;
+}
+
+train::Batch parse_batch(const Napi::Object& o) {
+  train::Batch b;
+  b.tokens = int_array(o, "tokens");
+  b.lengths = int_array(o, "lengths");
+  b.prompt_lengths = int_array(o, "promptLengths");
+  return b;
+}
+
+train::LossSpec parse_loss(const Napi::Object& o) {
+  train::LossSpec s;
+  s.type = opt_string(o, "type", s.type);
+  s.beta = static_cast<float>(opt_number(o, "beta", s.beta));
+  s.simpo_gamma = static_cast<float>(opt_number(o, "simpoGamma", s.simpo_gamma));
+  s.ropo_alpha = static_cast<float>(opt_number(o, "ropoAlpha", s.ropo_alpha));
+  s.ropo_gamma = static_cast<float>(opt_number(o, "ropoGamma", s.ropo_gamma));
+  s.scale = static_cast<float>(opt_number(o, "scale", s.scale));
+  s.weight = float_array(o, "weight");
+  s.ref_chosen = float_array(o, "refChosen");
+  s.ref_rejected = float_array(o, "refRejected");
+  return s;
+}
+
+Napi::Array to_array(Napi::Env env, const std::vector<double>& v) {
+  Napi::Array a = Napi::Array::New(env, v.size());
+  for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), v[i]);
+  return a;
+}
+
+}  // namespace
+
+Napi::Function AddonTrainer::Init(Napi::Env env) {
+  Napi::Function ctor = DefineClass(env, "NativeTrainer",
+                                    {InstanceMethod("info", &AddonTrainer::Info), InstanceMethod("logprobs", &AddonTrainer::Logprobs),
+                                     InstanceMethod("accumulate", &AddonTrainer::Accumulate), InstanceMethod("zeroGrad", &AddonTrainer::ZeroGrad),
+                                     InstanceMethod("step", &AddonTrainer::Step), InstanceMethod("save", &AddonTrainer::Save),
+                                     InstanceMethod("loadState", &AddonTrainer::LoadState), InstanceMethod("dispose", &AddonTrainer::Dispose)});
+  g_trainer_ctor = new Napi::FunctionReference(Napi::Persistent(ctor));
+  return ctor;
+}
+
+Napi::Value AddonTrainer::Create(const Napi::CallbackInfo& info) {
+  Napi::Object o = arg_object(info, 0, "options");
+  train::TrainerOptions opt;
+  opt.model = opt_string(o, "model", "");
+  if (opt.model.empty()) throw Napi::TypeError::New(info.Env(), "options.model must be a path");
+  opt.full = opt_bool(o, "full", false);
+  opt.backend = opt_string(o, "backend", "cpu");
+  opt.threads = static_cast<int>(opt_number(o, "threads", 0));
+  opt.seed = static_cast<uint64_t>(opt_number(o, "seed", 0));
+  opt.lora.rank = static_cast<int64_t>(opt_number(o, "loraRank", 16));
+  opt.lora.alpha = static_cast<float>(opt_number(o, "loraAlpha", 2.0 * static_cast<double>(opt.lora.rank)));
+  opt.lora.init_b_std = static_cast<float>(opt_number(o, "loraInitBStd", 0));
+  opt.lora.from = opt_string(o, "adapter", "");
+  Napi::Value targets = o.Get("loraTargets");
+  if (targets.IsArray()) {
+    auto a = targets.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length(); i++) opt.lora.targets.push_back(a.Get(i).ToString().Utf8Value());
+  } else {
+    opt.lora.targets = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+  }
+  auto result = std::make_shared<std::shared_ptr<train::Trainer>>();
+  return PromiseWorker::run(
+      info.Env(), [=]() { *result = std::make_shared<train::Trainer>(opt); },
+      [=](Napi::Env env) -> Napi::Value { return g_trainer_ctor->New({Napi::External<std::shared_ptr<train::Trainer>>::New(env, result.get())}); });
+}
+
+AddonTrainer::AddonTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonTrainer>(info) {
+  if (info.Length() < 1 || !info[0].IsExternal()) throw Napi::TypeError::New(info.Env(), "NativeTrainer cannot be constructed directly; use createTrainer()");
+  trainer_ = *info[0].As<Napi::External<std::shared_ptr<train::Trainer>>>().Data();
+}
+
+std::shared_ptr<train::Trainer> AddonTrainer::trainer(Napi::Env env) const {
+  if (!trainer_) throw Napi::Error::New(env, "trainer is disposed");
+  return trainer_;
+}
+
+Napi::Value AddonTrainer::Info(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  const train::Hparams& h = t->hparams();
+  Napi::Object o = Napi::Object::New(info.Env());
+  o.Set("architecture", h.arch);
+  o.Set("nVocab", static_cast<double>(h.n_vocab));
+  o.Set("nLayer", static_cast<double>(h.n_layer));
+  o.Set("nEmbd", static_cast<double>(h.n_embd));
+  o.Set("nContextTrain", static_cast<double>(h.n_ctx_train));
+  o.Set("backend", t->backend_name());
+  o.Set("parameters", static_cast<double>(t->total_parameters()));
+  o.Set("trainableParameters", static_cast<double>(t->trainable_parameters()));
+  o.Set("step", static_cast<double>(t->step_count()));
+  o.Set("memoryBytes", static_cast<double>(t->memory_bytes()));
+  o.Set("peakGraphBytes", static_cast<double>(t->peak_graph_bytes()));
+  const train::Weights& w = t->weights();
+  if (w.has_lora) {
+    Napi::Object l = Napi::Object::New(info.Env());
+    l.Set("rank", static_cast<double>(w.lora_options.rank));
+    l.Set("alpha", w.lora_options.alpha);
+    Napi::Array targets = Napi::Array::New(info.Env(), w.lora_options.targets.size());
+    for (size_t i = 0; i < w.lora_options.targets.size(); i++) targets.Set(static_cast<uint32_t>(i), w.lora_options.targets[i]);
+    l.Set("targets", targets);
+    o.Set("lora", l);
+  }
+  return o;
+}
+
+Napi::Value AddonTrainer::Logprobs(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  const train::Batch b = parse_batch(arg_object(info, 0, "batch"));
+  auto out = std::make_shared<std::vector<float>>();
+  return PromiseWorker::run(
+      info.Env(), [=]() { *out = t->logprobs(b); },
+      [=](Napi::Env env) -> Napi::Value {
+        Napi::Float32Array a = Napi::Float32Array::New(env, out->size());
+        std::copy(out->begin(), out->end(), a.Data());
+        return a;
+      });
+}
+
+Napi::Value AddonTrainer::Accumulate(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  const train::Batch b = parse_batch(arg_object(info, 0, "batch"));
+  const train::LossSpec s = parse_loss(arg_object(info, 1, "loss"));
+  auto r = std::make_shared<train::MicroResult>();
+  return PromiseWorker::run(
+      info.Env(), [=]() { *r = t->accumulate(b, s); },
+      [=](Napi::Env env) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(env);
+        o.Set("loss", r->loss);
+        o.Set("chosen", to_array(env, r->chosen));
+        o.Set("rejected", to_array(env, r->rejected));
+        o.Set("pairLoss", to_array(env, r->pair_loss));
+        o.Set("tokens", static_cast<double>(r->tokens));
+        return o;
+      });
+}
+
+Napi::Value AddonTrainer::ZeroGrad(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  return PromiseWorker::run(info.Env(), [=]() { t->zero_grad(); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value AddonTrainer::Step(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  Napi::Object o = arg_object(info, 0, "optimizer");
+  train::AdamW a;
+  a.lr = static_cast<float>(opt_number(o, "lr", a.lr));
+  a.beta1 = static_cast<float>(opt_number(o, "beta1", a.beta1));
+  a.beta2 = static_cast<float>(opt_number(o, "beta2", a.beta2));
+  a.eps = static_cast<float>(opt_number(o, "eps", a.eps));
+  a.weight_decay = static_cast<float>(opt_number(o, "weightDecay", a.weight_decay));
+  a.max_grad_norm = static_cast<float>(opt_number(o, "maxGradNorm", a.max_grad_norm));
+  auto norm = std::make_shared<double>(0.0);
+  return PromiseWorker::run(
+      info.Env(), [=]() { *norm = t->step(a); }, [=](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *norm); });
+}
+
+// save(kind, path): kind = adapter | model | state
+Napi::Value AddonTrainer::Save(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  const std::string kind = arg_string(info, 0, "kind");
+  const std::string path = arg_string(info, 1, "path");
+  if (kind != "adapter" && kind != "model" && kind != "state") throw Napi::TypeError::New(info.Env(), "kind must be adapter|model|state");
+  return PromiseWorker::run(
+      info.Env(),
+      [=]() {
+        if (kind == "adapter") t->save_adapter(path);
+        else if (kind == "model") t->save_model(path);
+        else t->save_state(path);
+      },
+      [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+Napi::Value AddonTrainer::LoadState(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  const std::string path = arg_string(info, 0, "path");
+  return PromiseWorker::run(info.Env(), [=]() { t->load_state(path); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+}
+
+// Work in flight keeps the trainer alive; it is freed when the last job ends.
+Napi::Value AddonTrainer::Dispose(const Napi::CallbackInfo& info) {
+  trainer_.reset();
+  return info.Env().Undefined();
+}
+
+}  // namespace genius
