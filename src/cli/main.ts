@@ -9,6 +9,7 @@ import { STRATEGIES } from '../foresight/selection.js';
 import { DEFAULT_FORESIGHT as D } from '../foresight/config.js';
 import { runAction } from './run.js';
 import { runTaskCommand } from './task.js';
+import { runEvalCommand } from './eval.js';
 
 // Output piped into `head` and the like: a closed pipe ends the command quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -194,6 +195,27 @@ program
   .option('--test-fraction <x>', 'share of all problems in the test split (use the same for both splits)', parseFloatArg)
   .requiredOption('--out <file>', 'output JSONL ({id, question, answer ending "#### N", final, ...})')
   .action((opts) => runAction(verbose(), async () => runTaskCommand(opts)));
+
+program
+  .command('eval')
+  .description('accuracy of a model on a task file (GSM8K-format JSONL) with a 95% Wilson interval')
+  .requiredOption('--model <path>', 'GGUF model file')
+  .option('--adapter <path>', 'LoRA adapter GGUF to evaluate')
+  .requiredOption('--task <file>', 'questions with gold answers: JSONL or a JSON array (question, answer ending "#### N")')
+  .option('--field <name>', 'question field (default: instruction, query, prompt or question)')
+  .option('--temperature <x>', 'sampling temperature (0 = greedy)', parseFloatArg, 0)
+  .option('--samples <k>', 'samples per question', parseIntArg, 1)
+  .option('--max-tokens <n>', 'tokens per response', parseIntArg, 256)
+  .option('--seed <n>', 'seed', parseIntArg, 0)
+  .option('--out <file>', 'per-question JSONL (appended; re-runs resume)')
+  .option('--last-number', 'with no marked answer, grade the response\'s last number')
+  .option('--reasoning-prefix <text>', 'opens the assistant turn', D.reasoningPrefix)
+  .option('--no-chat', 'use the question as raw text instead of the chat template')
+  .option('--system <text>', 'system turn before the question')
+  .option('--concurrency <C>', 'questions in flight', parseIntArg, 32)
+  .option('--threads <n>', 'CPU threads', parseIntArg)
+  .option('--json', 'print the result as one JSON object')
+  .action((opts) => runAction(verbose(), () => runEvalCommand(opts)));
 
 program
   .command('demo')
