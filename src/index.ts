@@ -20,3 +20,4 @@ export { buildPairs, type PairRecord, type RejectedMode, type PoolsRecord } from
 export { runPairs, type PairsOptions } from './pairs/run.js';
 export { generateTask, resolveDifficulty, splitOf, canonicalOf, taskWords, TASK_ALPHABET, ANSWER_MARKER, OPERATIONS, DEFAULT_DIFFICULTY, DEFAULT_TEST_FRACTION, type TaskRecord, type TaskDifficulty, type TaskSplit, type Operation, type GenerateTaskOptions } from './task/index.js';
 export { evaluate, loadEvalTask, extractAnswer, normalizeAnswer, answersMatch, goldAnswer, wilsonInterval, type EvalItem, type EvalSample, type EvalRecord, type EvalOptions, type EvalResult, type ExtractedAnswer, type AnswerMarker, type Accuracy } from './eval/index.js';
+export { OnnxScorer, exportOnnx, scorerFromSpec, ONNX_ARCHITECTURES, type OnnxScorerOptions, type ExportOnnxOptions, type OnnxExport, type ScorerSpecOptions } from './onnx/index.js';

@@ -8,6 +8,7 @@ import { runJoinCommand, runPairsCommand, runSampleCommand } from './sample.js';
 import { STRATEGIES } from '../foresight/selection.js';
 import { DEFAULT_FORESIGHT as D } from '../foresight/config.js';
 import { runAction } from './run.js';
+import { registerExportOnnx } from './export-onnx.js';
 import { runTaskCommand } from './task.js';
 import { runEvalCommand } from './eval.js';
 
@@ -216,6 +217,8 @@ program
   .option('--threads <n>', 'CPU threads', parseIntArg)
   .option('--json', 'print the result as one JSON object')
   .action((opts) => runAction(verbose(), () => runEvalCommand(opts)));
+
+registerExportOnnx(program, verbose);
 
 program
   .command('demo')

@@ -170,7 +170,7 @@ export async function exportOnnx(options: ExportOnnxOptions): Promise<OnnxExport
   const tmp = `${out}.tmp`;
   const dataPath = external ? `${out}.data` : undefined;
   const dataTmp = dataPath ? `${dataPath}.tmp` : undefined;
-  const gb = new GraphBuilder(dataTmp);
+  const gb = new GraphBuilder(dataPath && dataTmp ? { path: dataTmp, location: basename(dataPath) } : undefined);
   let parameterCount = 0;
   const weights = new Map<string, string>();
   /** A GGUF tensor as an initializer, ONNX dims = reversed ggml dims ([out, in] for matrices). */

@@ -1,7 +1,6 @@
 // A small builder for ONNX graphs: nodes in topological order, initializers inline or in an
 // external data file, and the model written with the ONNX schema's protobuf code (onnx-proto).
 import { closeSync, openSync, writeSync } from 'node:fs';
-import { basename } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { GeniusError } from '../errors.js';
 
@@ -38,11 +37,14 @@ export class GraphBuilder {
   #dataFd: number | undefined;
   #dataName = '';
 
-  /** `dataPath`: write large initializers to this file (ONNX external data), beside the model. */
-  constructor(dataPath?: string) {
-    if (dataPath) {
-      this.#dataFd = openSync(dataPath, 'w');
-      this.#dataName = basename(dataPath);
+  /**
+   * `data`: write large initializers to `data.path` (ONNX external data), which the model names
+   * as `data.location`, relative to its own folder (the file may be renamed there later).
+   */
+  constructor(data?: { path: string; location: string }) {
+    if (data) {
+      this.#dataFd = openSync(data.path, 'w');
+      this.#dataName = data.location;
     }
   }
 

@@ -108,7 +108,8 @@ export class OnnxScorer implements Scorer {
     const sessionOptions: ort.InferenceSession.SessionOptions = {
       executionProviders: options.executionProviders ?? ['cpu'],
       graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
-      logSeverityLevel: 3,
+      // Failures come back as exceptions (wrapped below); ONNX Runtime's own log would repeat them on stderr.
+      logSeverityLevel: 4,
       ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
     };
     let session: ort.InferenceSession;
