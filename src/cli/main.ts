@@ -11,6 +11,7 @@ import { runAction } from './run.js';
 import { registerExportOnnx } from './export-onnx.js';
 import { runTaskCommand } from './task.js';
 import { runEvalCommand } from './eval.js';
+import { runReportCommand } from './report.js';
 
 // Output piped into `head` and the like: a closed pipe ends the command quietly.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -219,6 +220,15 @@ program
   .action((opts) => runAction(verbose(), () => runEvalCommand(opts)));
 
 registerExportOnnx(program, verbose);
+
+program
+  .command('report')
+  .description('write a run directory\'s self-contained HTML report (training curves, eval per round, foresight trees)')
+  .requiredOption('--run <dir>', 'run directory (metrics.jsonl, rounds.jsonl, round-<r>/exploration.jsonl, round-<r>/pairs.jsonl)')
+  .option('--out <file>', 'HTML path (default: <run>/report.html)')
+  .option('--queries <n>', 'queries shown in the foresight-tree view', parseIntArg, 3)
+  .option('--tau <x>', 'selection temperature for F in the tree view', parseFloatArg)
+  .action((opts) => runAction(verbose(), async () => runReportCommand(opts)));
 
 program
   .command('demo')
