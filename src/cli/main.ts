@@ -195,6 +195,7 @@ program
   .option('--distractors <range>', 'distractor sentences per problem, N or MIN-MAX', '0-2')
   .option('--operations <list>', 'comma-separated subset of add,sub,mul,div', 'add,sub,mul,div')
   .option('--test-fraction <x>', 'share of all problems in the test split (use the same for both splits)', parseFloatArg)
+  .option('--questions-only', 'write only {id, question}: unlabeled queries for self-training')
   .requiredOption('--out <file>', 'output JSONL ({id, question, answer ending "#### N", final, ...})')
   .action((opts) => runAction(verbose(), async () => runTaskCommand(opts)));
 

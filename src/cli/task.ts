@@ -13,6 +13,8 @@ export interface TaskCommand {
   distractors?: string;
   operations?: string;
   testFraction?: number;
+  /** Write only {id, question}: unlabeled queries for self-training. */
+  questionsOnly?: boolean;
   out: string;
 }
 
@@ -47,6 +49,6 @@ export function runTaskCommand(o: TaskCommand): void {
       operations: o.operations?.split(',').map((s) => s.trim()) as Operation[] | undefined,
     },
   });
-  writeJsonlAtomic(o.out, records);
+  writeJsonlAtomic(o.out, o.questionsOnly ? records.map(({ id, question }) => ({ id, question })) : records);
   process.stderr.write(`task: wrote ${records.length} ${o.split} problems to ${o.out}\n`);
 }

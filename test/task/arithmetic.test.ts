@@ -105,6 +105,11 @@ test('genius task writes GSM8K-format JSONL', (t) => {
     t.true(rec.ops >= 2 && rec.ops <= 3);
     t.is(rec.distractors, 1);
   }
+  const unlabeled = join(tempDir(), 'queries.jsonl');
+  const q = spawnSync(process.execPath, [cliPath, 'task', '--n', '3', '--seed', '4', '--questions-only', '--out', unlabeled], { encoding: 'utf8' });
+  t.is(q.status, 0, q.stderr);
+  const queries = readFileSync(unlabeled, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(queries.map((x) => Object.keys(x)), [['id', 'question'], ['id', 'question'], ['id', 'question']]);
   const bad = spawnSync(process.execPath, [cliPath, 'task', '--ops', '5-2', '--out', out], { encoding: 'utf8' });
   t.not(bad.status, 0);
   t.regex(bad.stderr.trim(), /^genius: --ops: 2 is below 5$/);
