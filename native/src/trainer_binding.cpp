@@ -75,7 +75,8 @@ Napi::Function AddonTrainer::Init(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativeTrainer",
                                     {InstanceMethod("info", &AddonTrainer::Info), InstanceMethod("logprobs", &AddonTrainer::Logprobs),
                                      InstanceMethod("accumulate", &AddonTrainer::Accumulate), InstanceMethod("zeroGrad", &AddonTrainer::ZeroGrad),
-                                     InstanceMethod("step", &AddonTrainer::Step), InstanceMethod("save", &AddonTrainer::Save),
+                                     InstanceMethod("step", &AddonTrainer::Step),
+                                     InstanceMethod("readFlat", &AddonTrainer::ReadFlat), InstanceMethod("writeParameters", &AddonTrainer::WriteParameters), InstanceMethod("save", &AddonTrainer::Save),
                                      InstanceMethod("loadState", &AddonTrainer::LoadState), InstanceMethod("dispose", &AddonTrainer::Dispose)});
   g_trainer_ctor = new Napi::FunctionReference(Napi::Persistent(ctor));
   return ctor;
@@ -194,6 +195,29 @@ Napi::Value AddonTrainer::Step(const Napi::CallbackInfo& info) {
   auto norm = std::make_shared<double>(0.0);
   return PromiseWorker::run(
       info.Env(), [=]() { *norm = t->step(a); }, [=](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, *norm); });
+}
+
+// readFlat("parameters" | "gradients") -> Promise<Float32Array>
+Napi::Value AddonTrainer::ReadFlat(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  const bool grads = arg_string(info, 0, "what") == "gradients";
+  auto out = std::make_shared<std::vector<float>>();
+  return PromiseWorker::run(
+      info.Env(), [=]() { *out = t->read_flat(grads); },
+      [=](Napi::Env env) -> Napi::Value {
+        Napi::Float32Array a = Napi::Float32Array::New(env, out->size());
+        std::copy(out->begin(), out->end(), a.Data());
+        return a;
+      });
+}
+
+Napi::Value AddonTrainer::WriteParameters(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  if (info.Length() < 1 || !info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(info.Env(), "parameters must be a Float32Array");
+  auto a = info[0].As<Napi::Float32Array>();
+  auto flat = std::make_shared<std::vector<float>>(a.Data(), a.Data() + a.ElementLength());
+  return PromiseWorker::run(info.Env(), [=]() { t->write_parameters(*flat); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
 // save(kind, path): kind = adapter | model | state

@@ -228,6 +228,8 @@ export interface NativeTrainer {
   accumulate(batch: NativeBatch, loss: NativeLossSpec): Promise<NativeMicroResult>;
   zeroGrad(): Promise<void>;
   step(opt: { lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; maxGradNorm?: number }): Promise<number>;
+  readFlat(what: 'parameters' | 'gradients'): Promise<Float32Array>;
+  writeParameters(flat: Float32Array): Promise<void>;
   save(kind: 'adapter' | 'model' | 'state', path: string): Promise<void>;
   loadState(path: string): Promise<void>;
   dispose(): void;

@@ -95,6 +95,8 @@ ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_ten
   return ggml_add(ctx, x, linear(ctx, w, l.w_down, act));
 }
 
+void set_input(ggml_tensor* t, const void* data, size_t bytes);
+
 // -log sigmoid(z) = softplus(-z)
 ggml_tensor* neg_log_sigmoid(ggml_context* ctx, ggml_tensor* z) { return ggml_softplus(ctx, ggml_scale(ctx, z, -1.0f)); }
 
@@ -258,8 +260,13 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   // Logits only where a response token is predicted; log p(label) = log softmax(logits)[label].
   x = rms_norm(ctx, ggml_get_rows(ctx, x, g->out_idx), w_->output_norm, h.rms_eps);
   ggml_tensor* logits = ggml_mul_mat(ctx, w_->output ? w_->output : w_->tok_embd, x);  // [V, N]
-  ggml_tensor* probs = ggml_reshape_2d(ctx, ggml_soft_max(ctx, logits), 1, h.n_vocab * g->N);
-  g->lp = ggml_reshape_2d(ctx, ggml_log(ctx, ggml_get_rows(ctx, probs, g->label_idx)), g->N, 1);
+  ggml_tensor* sm = ggml_soft_max(ctx, logits);
+  // The softmax backward reads these probabilities; read through the reshape below, ggml's graph
+  // allocator otherwise reuses their memory before the backward pass (gradients came out wrong).
+  ggml_set_output(sm);
+  ggml_tensor* probs = ggml_reshape_2d(ctx, sm, 1, h.n_vocab * g->N);
+  ggml_tensor* py = ggml_get_rows(ctx, probs, g->label_idx);
+  g->lp = ggml_reshape_2d(ctx, ggml_log(ctx, py), g->N, 1);
   ggml_set_output(g->lp);
 
   g->gf = ggml_new_graph_custom(ctx, graph_size_, loss != nullptr);
@@ -287,6 +294,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   }
   ggml_set_output(g->loss);
   ggml_set_loss(g->loss);
+  ggml_build_forward_expand(g->gf, g->chosen);
   ggml_build_forward_expand(g->gf, g->loss);
 
   // Parameter gradients add into the persistent accumulators; the loss is seeded with 1.
@@ -326,11 +334,11 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
     }
     off += len;
   }
-  ggml_backend_tensor_set(g.tokens, b.tokens.data(), 0, T * sizeof(int32_t));
-  ggml_backend_tensor_set(g.pos, pos.data(), 0, T * sizeof(int32_t));
-  ggml_backend_tensor_set(g.mask, mask.data(), 0, mask.size() * sizeof(float));
-  ggml_backend_tensor_set(g.out_idx, out_idx.data(), 0, N * sizeof(int32_t));
-  ggml_backend_tensor_set(g.label_idx, label_idx.data(), 0, N * sizeof(int32_t));
+  set_input(g.tokens, b.tokens.data(), T * sizeof(int32_t));
+  set_input(g.pos, pos.data(), T * sizeof(int32_t));
+  set_input(g.mask, mask.data(), mask.size() * sizeof(float));
+  set_input(g.out_idx, out_idx.data(), N * sizeof(int32_t));
+  set_input(g.label_idx, label_idx.data(), N * sizeof(int32_t));
   if (loss) {
     const int64_t P = g.P;
     std::vector<int64_t> count(b.lengths.size());
@@ -342,20 +350,25 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
         const int64_t p = seq_of[n] - first;
         if (p >= 0 && p < P) sel[p * N + n] = mean ? 1.0f / static_cast<float>(count[seq_of[n]]) : 1.0f;
       }
-      ggml_backend_tensor_set(t, sel.data(), 0, sel.size() * sizeof(float));
+      set_input(t, sel.data(), sel.size() * sizeof(float));
     };
     selection(g.sel_chosen, 0);
     if (g.sel_rejected) {
       selection(g.sel_rejected, P);
-      ggml_backend_tensor_set(g.weight, loss->weight.data(), 0, P * sizeof(float));
-      ggml_backend_tensor_set(g.ref_chosen, loss->ref_chosen.data(), 0, P * sizeof(float));
-      ggml_backend_tensor_set(g.ref_rejected, loss->ref_rejected.data(), 0, P * sizeof(float));
+      set_input(g.weight, loss->weight.data(), P * sizeof(float));
+      set_input(g.ref_chosen, loss->ref_chosen.data(), P * sizeof(float));
+      set_input(g.ref_rejected, loss->ref_rejected.data(), P * sizeof(float));
     }
   }
   if (ggml_backend_sched_graph_compute(sched_, g.gf) != GGML_STATUS_SUCCESS) throw std::runtime_error("training graph computation failed");
 }
 
 namespace {
+
+// Inputs a loss does not use (SimPO's reference log-probs) are not in the graph and have no memory.
+void set_input(ggml_tensor* t, const void* data, size_t bytes) {
+  if (t && t->buffer) ggml_backend_tensor_set(t, data, 0, bytes);
+}
 
 std::vector<double> read_vector(ggml_tensor* t) {
   std::vector<float> f(static_cast<size_t>(ggml_nelements(t)));
@@ -446,6 +459,27 @@ double Trainer::step(const AdamW& opt) {
   if (!ok) throw std::runtime_error("the optimizer step failed");
   step_++;
   return norm;
+}
+
+std::vector<float> Trainer::read_flat(bool gradients) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<float> out(static_cast<size_t>(trainable_parameters()));
+  size_t off = 0;
+  for (ggml_tensor* t : gradients ? grads_ : params_) {
+    ggml_backend_tensor_get(t, out.data() + off, 0, ggml_nbytes(t));
+    off += static_cast<size_t>(ggml_nelements(t));
+  }
+  return out;
+}
+
+void Trainer::write_parameters(const std::vector<float>& flat) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (flat.size() != static_cast<size_t>(trainable_parameters())) throw std::runtime_error("parameter vector has the wrong length");
+  size_t off = 0;
+  for (ggml_tensor* t : params_) {
+    ggml_backend_tensor_set(t, flat.data() + off, 0, ggml_nbytes(t));
+    off += static_cast<size_t>(ggml_nelements(t));
+  }
 }
 
 void Trainer::save_adapter(const std::string& path) const {

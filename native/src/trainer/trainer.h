@@ -77,6 +77,11 @@ class Trainer {
   // Clips, takes one AdamW step, returns the gradient norm before clipping.
   double step(const AdamW& opt);
 
+  // Trainable parameters or their accumulated gradients, concatenated in a fixed order (for
+  // gradient checks and inspection), and the inverse for parameters.
+  std::vector<float> read_flat(bool gradients) const;
+  void write_parameters(const std::vector<float>& flat);
+
   void save_adapter(const std::string& path) const;
   void save_model(const std::string& path) const;
   // Trainable parameters + AdamW moments + step counter, for exact resumption.

@@ -1,0 +1,188 @@
+import { GeniusError, messageOf } from '../errors.js';
+import { native, type NativeBatch, type NativeLossSpec, type NativeMicroResult, type NativeTrainer, type NativeTrainerInfo } from '../engine/native.js';
+
+/** The default LoRA targets: every attention and MLP projection (GGUF names). */
+export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
+
+/** Hugging Face / PEFT module names accepted as aliases of the GGUF ones. */
+const TARGET_ALIASES: Record<string, string> = {
+  q_proj: 'attn_q',
+  k_proj: 'attn_k',
+  v_proj: 'attn_v',
+  o_proj: 'attn_output',
+  gate_proj: 'ffn_gate',
+  up_proj: 'ffn_up',
+  down_proj: 'ffn_down',
+};
+
+export interface TrainerOptions {
+  /** A llama / qwen2 / qwen3 GGUF; weights of any type (dequantized to F32 for training). */
+  model: string;
+  /** Train every weight (F32) instead of a LoRA adapter. */
+  full?: boolean;
+  /** LoRA rank (default 16), alpha (default 2 * rank) and target modules (default all projections). */
+  lora?: { rank?: number; alpha?: number; targets?: readonly string[]; initBStd?: number };
+  /** Start from this adapter (its rank, alpha and targets win). */
+  adapter?: string;
+  backend?: 'cpu' | 'cuda';
+  threads?: number;
+  /** Seeds the LoRA initialisation. */
+  seed?: number;
+}
+
+/** One sequence: prompt tokens (conditioned on, not scored) then response tokens (scored). */
+export interface TrainSequence {
+  prompt: readonly number[];
+  response: readonly number[];
+}
+
+export type TrainerInfo = NativeTrainerInfo;
+
+/** AdamW with clipping; `lr` already scheduled for this step. */
+export interface OptimizerStep {
+  lr: number;
+  beta1?: number;
+  beta2?: number;
+  eps?: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this (<= 0: no clipping). Default 1. */
+  maxGradNorm?: number;
+}
+
+/** Packs sequences for the native graph (block-diagonal causal attention, no padding). */
+export function packBatch(seqs: readonly TrainSequence[]): NativeBatch {
+  const lengths = seqs.map((s) => s.prompt.length + s.response.length);
+  const tokens = new Int32Array(lengths.reduce((a, b) => a + b, 0));
+  let off = 0;
+  for (const s of seqs) {
+    tokens.set(s.prompt, off);
+    tokens.set(s.response, off + s.prompt.length);
+    off += s.prompt.length + s.response.length;
+  }
+  return { tokens, lengths, promptLengths: seqs.map((s) => s.prompt.length) };
+}
+
+/**
+ * The native trainer: forward + backward of the model as one ggml graph per micro-batch, exact
+ * gradients of the preference losses, AdamW. One operation at a time (calls queue natively).
+ */
+export class Trainer {
+  #native: NativeTrainer | undefined;
+
+  private constructor(n: NativeTrainer) {
+    this.#native = n;
+  }
+
+  /** Loads the model onto the backend and creates (or loads) the adapter. Cost: one pass over the file. */
+  static async create(options: TrainerOptions): Promise<Trainer> {
+    const targets = (options.lora?.targets ?? LORA_TARGETS).map((t) => TARGET_ALIASES[t] ?? t);
+    const rank = options.lora?.rank ?? 16;
+    if (!Number.isInteger(rank) || rank < 1) throw new GeniusError(`LoRA rank must be a positive integer (got ${rank})`);
+    try {
+      return new Trainer(
+        await native().createTrainer({
+          model: options.model,
+          full: options.full ?? false,
+          backend: options.backend ?? 'cpu',
+          threads: options.threads ?? 0,
+          seed: options.seed ?? 0,
+          loraRank: rank,
+          loraAlpha: options.lora?.alpha ?? 2 * rank,
+          loraTargets: targets,
+          loraInitBStd: options.lora?.initBStd ?? 0,
+          ...(options.adapter ? { adapter: options.adapter } : {}),
+        }),
+      );
+    } catch (e) {
+      throw new GeniusError(`cannot create trainer: ${messageOf(e)}`);
+    }
+  }
+
+  get #n(): NativeTrainer {
+    if (!this.#native) throw new GeniusError('trainer is disposed');
+    return this.#native;
+  }
+
+  get info(): TrainerInfo {
+    return this.#n.info();
+  }
+
+  /** Per-token log-probs of each sequence's response (no gradients), one array per sequence. */
+  async logprobs(seqs: readonly TrainSequence[]): Promise<number[][]> {
+    const flat = await wrap(this.#n.logprobs(packBatch(seqs)));
+    const out: number[][] = [];
+    let off = 0;
+    for (const s of seqs) {
+      out.push(Array.from(flat.subarray(off, off + s.response.length)));
+      off += s.response.length;
+    }
+    return out;
+  }
+
+  /**
+   * Adds one micro-batch's gradients to the accumulators. Pair losses take P chosen then P
+   * rejected sequences; SFT takes the chosen ones only.
+   */
+  accumulate(seqs: readonly TrainSequence[], loss: NativeLossSpec): Promise<NativeMicroResult> {
+    return wrap(this.#n.accumulate(packBatch(seqs), loss));
+  }
+
+  zeroGrad(): Promise<void> {
+    return wrap(this.#n.zeroGrad());
+  }
+
+  /** Clips and applies one AdamW update; returns the gradient norm before clipping. */
+  step(opt: OptimizerStep): Promise<number> {
+    return wrap(this.#n.step(opt));
+  }
+
+  /** Trainable parameters, concatenated in a fixed order. */
+  parameters(): Promise<Float32Array> {
+    return wrap(this.#n.readFlat('parameters'));
+  }
+
+  /** Accumulated gradients, in the order of `parameters()`. */
+  gradients(): Promise<Float32Array> {
+    return wrap(this.#n.readFlat('gradients'));
+  }
+
+  setParameters(flat: Float32Array): Promise<void> {
+    return wrap(this.#n.writeParameters(flat));
+  }
+
+  /** The adapter in llama.cpp's LoRA GGUF format (what the rollout engine attaches). */
+  saveAdapter(path: string): Promise<void> {
+    return wrap(this.#n.save('adapter', path));
+  }
+
+  /** A full F32 GGUF: trained weights, or the base with the adapter folded in. */
+  saveModel(path: string): Promise<void> {
+    return wrap(this.#n.save('model', path));
+  }
+
+  /** Trainable weights, AdamW moments and the step counter (atomically). */
+  saveState(path: string): Promise<void> {
+    return wrap(this.#n.save('state', path));
+  }
+
+  loadState(path: string): Promise<void> {
+    return wrap(this.#n.loadState(path));
+  }
+
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = undefined;
+  }
+
+  [Symbol.dispose](): void {
+    this.dispose();
+  }
+}
+
+async function wrap<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw new GeniusError(messageOf(e));
+  }
+}
