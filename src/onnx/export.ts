@@ -79,10 +79,14 @@ function readHparams(g: GgufFile): Hparams {
   const headDim = num('attention.key_length', nEmbd / nHead);
   if (num('attention.value_length', headDim) !== headDim) throw new GeniusError(`key and value head sizes differ, which the ONNX exporter does not support: ${g.path}`);
   if (num('rope.dimension_count', headDim) !== headDim) throw new GeniusError(`partial RoPE (rope.dimension_count < head size) is not supported by the ONNX exporter: ${g.path}`);
-  const scaling = g.metadata.get(`${arch}.rope.scaling.type`) ?? 'none';
-  let ropeScale = 1;
-  if (scaling === 'linear') ropeScale = 1 / num('rope.scaling.factor');
-  else if (scaling !== 'none') throw new GeniusError(`RoPE scaling '${String(scaling)}' is not supported by the ONNX exporter (none, linear, or Llama 3 frequency factors): ${g.path}`);
+  // As llama.cpp: the scaling type defaults to linear, and a factor applies whatever the type.
+  const scaling = g.metadata.get(`${arch}.rope.scaling.type`) ?? 'linear';
+  if (scaling !== 'none' && scaling !== 'linear') {
+    throw new GeniusError(`RoPE scaling '${String(scaling)}' is not supported by the ONNX exporter (none, linear, or Llama 3 frequency factors): ${g.path}`);
+  }
+  if (num('rope.scaling.attn_factor', 1) !== 1) throw new GeniusError(`RoPE attention factors are not supported by the ONNX exporter: ${g.path}`);
+  const factor = num('rope.scaling.factor', num('rope.scale_linear', 0));
+  const ropeScale = factor === 0 ? 1 : 1 / factor;
   const embd = g.tensors.get('token_embd.weight');
   if (!embd || embd.ne.length !== 2) throw new GeniusError(`GGUF lacks a 2-D token_embd.weight: ${g.path}`);
   const attentionScale = num('attention.scale', 0);

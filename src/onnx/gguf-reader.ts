@@ -21,7 +21,8 @@ export interface GgufFile {
   version: number;
   metadata: Map<string, GgufValue>;
   tensors: Map<string, GgufTensorInfo>;
-  /** End of the tensor table, and the (aligned) start of the data section. */
+  /** End of the metadata, end of the tensor table, and the (aligned) start of the data section. */
+  metadataEnd: number;
   headerBytes: number;
   dataStart: number;
   alignment: number;
@@ -147,6 +148,7 @@ export function readGguf(path: string): GgufFile {
       const key = c.string();
       metadata.set(key, readValue(c, c.u32(), key));
     }
+    const metadataEnd = c.pos;
     const infos: { name: string; ne: number[]; type: number; rel: number }[] = [];
     for (let i = 0; i < nTensors; i++) {
       const name = c.string();
@@ -171,7 +173,7 @@ export function readGguf(path: string): GgufFile {
       if (offset + bytes > size) throw new GeniusError(`truncated GGUF: tensor ${t.name} ends at byte ${offset + bytes}, file has ${size}: ${path}`);
       tensors.set(t.name, { name: t.name, ne: t.ne, type: t.type, offset, bytes });
     }
-    return { path, version, metadata, tensors, headerBytes: c.pos, dataStart, alignment };
+    return { path, version, metadata, tensors, metadataEnd, headerBytes: c.pos, dataStart, alignment };
   } finally {
     closeSync(fd);
   }

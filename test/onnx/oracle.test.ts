@@ -7,7 +7,7 @@ import { SHAPES, type Architecture, type ModelShape } from '../../src/modelmaker
 import { exportOnnx, type ExportOnnxOptions } from '../../src/onnx/export.js';
 import { OnnxScorer, type OnnxScorerOptions } from '../../src/onnx/scorer.js';
 import { makeTemp, tinyRandomLlama2 } from '../helpers.js';
-import { assertAgree, batch, EXACT, maxDiff, TOLERANCE, withRopeFreqs } from './oracle.js';
+import { assertAgree, batch, EXACT, maxDiff, TOLERANCE, extendGguf } from './oracle.js';
 
 /** Loads a GGUF into an exact-arithmetic engine context and runs `fn` with its scorer. */
 async function withEngine<T>(path: string, fn: (scorer: EngineScorer, model: Model) => Promise<T>): Promise<T> {
@@ -70,13 +70,27 @@ test('oracle: Llama 3 RoPE frequency factors (rope_freqs.weight) divide the freq
   const plain = await makeTemp({ arch: 'llama', shape: SHAPES.tiny, seed: 8 });
   const scaled = join(dirname(plain), 'freqs.gguf');
   const hd = SHAPES.tiny.embeddingLength / SHAPES.tiny.headCount;
-  withRopeFreqs(plain, scaled, Float32Array.from({ length: hd / 2 }, (_, i) => 1 + (7 * i) / (hd / 2 - 1)));
+  extendGguf(plain, scaled, { tensors: [['rope_freqs.weight', Float32Array.from({ length: hd / 2 }, (_, i) => 1 + (7 * i) / (hd / 2 - 1))]] });
   await oracle(t, scaled);
   // The factors matter: the engine on the scaled model disagrees with the plain model's export.
   await withEngine(scaled, async (engine, model) => {
     const d = await withOnnx(plain, {}, {}, (onnx) => maxDiff(engine, onnx, batch(model.info.vocabSize)));
     t.true(d > 100 * TOLERANCE, `factors changed log-probs by only ${d}`);
   });
+});
+
+test('oracle: linear RoPE scaling (rope.scaling.factor), as llama.cpp applies it', async (t) => {
+  const plain = await makeTemp({ arch: 'qwen3', shape: SHAPES.tiny, seed: 10 });
+  const scaled = join(dirname(plain), 'linear.gguf');
+  extendGguf(plain, scaled, { kv: [['qwen3.rope.scaling.type', 'linear'], ['qwen3.rope.scaling.factor', 4]] });
+  await oracle(t, scaled);
+  await withEngine(scaled, async (engine, model) => {
+    const d = await withOnnx(plain, {}, {}, (onnx) => maxDiff(engine, onnx, batch(model.info.vocabSize)));
+    t.true(d > 100 * TOLERANCE, `scaling changed log-probs by only ${d}`);
+  });
+  const yarn = join(dirname(plain), 'yarn.gguf');
+  extendGguf(plain, yarn, { kv: [['qwen3.rope.scaling.type', 'yarn']] });
+  await t.throwsAsync(exportOnnx({ model: yarn, out: join(dirname(plain), 'yarn.onnx') }), { message: /RoPE scaling 'yarn' is not supported/ });
 });
 
 test('oracle: third-party F16 llama GGUF (llama-2-tiny-random), looser tolerance for F16 math', async (t) => {
