@@ -9,6 +9,7 @@ import { STRATEGIES } from '../foresight/selection.js';
 import { DEFAULT_FORESIGHT as D } from '../foresight/config.js';
 import { runAction } from './run.js';
 import { registerExportOnnx } from './export-onnx.js';
+import { registerTrain } from './train.js';
 import { runTaskCommand } from './task.js';
 import { runEvalCommand } from './eval.js';
 import { runReportCommand } from './report.js';
@@ -221,6 +222,7 @@ program
   .action((opts) => runAction(verbose(), () => runEvalCommand(opts)));
 
 registerExportOnnx(program, verbose);
+registerTrain(program, verbose);
 
 program
   .command('report')

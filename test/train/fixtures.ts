@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import type { NativeLossSpec } from '../../src/engine/native.js';
 import type { TrainSequence } from '../../src/train/trainer.js';
 import { Rng } from '../../src/foresight/selection.js';
@@ -27,4 +28,26 @@ export function lossSpec(type: NativeLossSpec['type'], P: number, extra: Partial
     scale: type === 'sft' ? 1 / 20 : 1 / P,
     ...extra,
   };
+}
+
+const WORDS = ['one', 'two', 'three', 'add', 'the', 'answer', 'is', 'then', 'we', 'get', 'so', 'four', 'five', 'six', 'seven', 'total', 'left', 'more'];
+
+/** A pairs JSONL file in our (the reference's) format with seeded texts and advantages. */
+export function pairsFile(path: string, n: number, seed: number): string {
+  const rng = new Rng(seed);
+  const sentence = (k: number) => Array.from({ length: k }, () => WORDS[rng.int(WORDS.length)]).join(' ');
+  const lines = Array.from({ length: n }, () => {
+    const aw = rng.next() * 2 - 1;
+    const al = rng.next() * 2 - 1;
+    return JSON.stringify({
+      prompt: `what is ${sentence(3)}?`,
+      chosen: [{ role: 'assistant', content: `${sentence(4)}.\n${sentence(3)}.` }],
+      rejected: [{ role: 'assistant', content: `${sentence(5)}.\n${sentence(2)}.` }],
+      chosen_weights: aw,
+      rejected_weights: al,
+      chosen_average_weights: (aw + al) / 2,
+    });
+  });
+  writeFileSync(path, lines.join('\n') + '\n');
+  return path;
 }
