@@ -105,7 +105,8 @@ ggml_tensor* pair_loss(ggml_context* ctx, const LossSpec& s, ggml_tensor* pc, gg
   if (s.type == "simpo") return neg_log_sigmoid(ctx, ggml_scale_bias(ctx, ggml_sub(ctx, pc, pr), s.beta, -s.simpo_gamma));
   ggml_tensor* dc = ggml_sub(ctx, pc, refc);
   ggml_tensor* dr = ggml_sub(ctx, pr, refr);
-  if (s.type == "aco" || s.type == "dpo") return neg_log_sigmoid(ctx, ggml_scale(ctx, ggml_sub(ctx, dc, ggml_mul(ctx, dr, w)), s.beta));
+  if (s.type == "dpo") return neg_log_sigmoid(ctx, ggml_scale(ctx, ggml_sub(ctx, dc, dr), s.beta));
+  if (s.type == "aco") return neg_log_sigmoid(ctx, ggml_scale(ctx, ggml_sub(ctx, dc, ggml_mul(ctx, dr, w)), s.beta));
   ggml_tensor* h = ggml_sub(ctx, dc, dr);
   if (s.type == "ipo") return ggml_sqr(ctx, ggml_scale_bias(ctx, h, 1.0f, -1.0f / (2.0f * s.beta)));
   // ROPO: alpha * sigmoid(-beta h) + gamma * (-log sigmoid(beta h)); sigmoid(-u) = exp(-softplus(u)).

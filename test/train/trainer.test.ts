@@ -1,0 +1,165 @@
+import test from 'ava';
+import { join } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { makeTemp, tempDir } from '../helpers.js';
+import { Trainer, type TrainSequence } from '../../src/train/trainer.js';
+import { Model } from '../../src/engine/model.js';
+import { Adapter, Context, type ContextOptions } from '../../src/engine/context.js';
+import { makeLora } from '../../src/modelmaker/index.js';
+import { pairLoss, resolveLossConfig, type LossName } from '../../src/losses/index.js';
+import { lossSpec, randomPairs, randomSequences } from './fixtures.js';
+
+const EXACT: ContextOptions = { flashAttention: 'off', kvType: 'f32', maxSequences: 8 };
+
+async function engineLogprobs(modelPath: string, seqs: readonly TrainSequence[], options: ContextOptions, adapter?: string): Promise<number[][]> {
+  const model = await Model.load(modelPath);
+  const ctx = await Context.create(model, options);
+  try {
+    if (adapter) await ctx.setAdapters([{ adapter: await Adapter.load(model, adapter) }]);
+    return await Promise.all(seqs.map((s) => ctx.score(s.prompt, s.response)));
+  } finally {
+    ctx.dispose();
+    model.dispose();
+  }
+}
+
+const maxAbsDiff = (a: number[][], b: number[][]) => Math.max(...a.flatMap((row, i) => row.map((x, j) => Math.abs(x - b[i]![j]!))));
+
+// llama.cpp in its exact configuration (no flash attention, F32 KV) computes the same float32
+// arithmetic in another order: measured max |diff| ~1e-6 in log-prob; 2e-5 leaves room.
+const EXACT_TOL = 2e-5;
+// With llama.cpp's defaults (flash attention auto, F16 KV cache) the K/V rounding to F16 costs
+// up to ~1e-2 in log-prob on these random models.
+const DEFAULT_TOL = 3e-2;
+
+for (const arch of ['llama', 'qwen2', 'qwen3'] as const) {
+  test(`forward parity with llama.cpp: packed trainer log-probs == engine scores (${arch})`, async (t) => {
+    const model = await makeTemp({ arch, shape: 'tiny', seed: 21 });
+    const seqs = randomSequences(5, 1196, 8, [3, 12], [4, 20]);
+    const engine = await engineLogprobs(model, seqs, EXACT);
+    const trainer = await Trainer.create({ model, threads: 2 });
+    try {
+      const packed = await trainer.logprobs(seqs);
+      const exact = maxAbsDiff(packed, engine);
+      t.log(`max |trainer - llama.cpp (exact)| = ${exact.toExponential(2)}`);
+      t.true(exact < EXACT_TOL);
+      const defaults = maxAbsDiff(packed, await engineLogprobs(model, seqs, { maxSequences: 8 }));
+      t.log(`max |trainer - llama.cpp (defaults)| = ${defaults.toExponential(2)}`);
+      t.true(defaults < DEFAULT_TOL);
+    } finally {
+      trainer.dispose();
+    }
+  });
+}
+
+test('forward parity with a LoRA adapter attached in llama.cpp (GQA, untied and tied embeddings)', async (t) => {
+  for (const tied of [false, true]) {
+    const model = await makeTemp({ arch: 'llama', shape: { embeddingLength: 64, layerCount: 2, headCount: 4, headCountKv: 1, feedForwardLength: 96, contextLength: 512, ropeTheta: 10000, tiedEmbeddings: tied }, seed: 4 });
+    const adapter = join(tempDir(), 'lora.gguf');
+    await makeLora({ base: model, out: adapter, rank: 4, alpha: 8, seed: 9 });
+    const seqs = randomSequences(4, 1196, 2, [2, 9], [3, 15]);
+    const engine = await engineLogprobs(model, seqs, EXACT, adapter);
+    const trainer = await Trainer.create({ model, adapter, threads: 2 });
+    try {
+      t.deepEqual(trainer.info.lora, { rank: 4, alpha: 8, targets: ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] });
+      const d = maxAbsDiff(await trainer.logprobs(seqs), engine);
+      t.log(`tied=${tied}: max |diff| ${d.toExponential(2)}`);
+      t.true(d < EXACT_TOL);
+    } finally {
+      trainer.dispose();
+    }
+  }
+});
+
+test('packing is exact: a sequence scores the same alone and packed with others (block-diagonal mask)', async (t) => {
+  const model = await makeTemp({ arch: 'qwen2', shape: 'tiny', seed: 3 });
+  const trainer = await Trainer.create({ model, threads: 2 });
+  try {
+    const seqs = randomSequences(4, 1196, 5, [2, 10], [5, 12]);
+    const packed = await trainer.logprobs(seqs);
+    for (let i = 0; i < seqs.length; i++) {
+      const alone = await trainer.logprobs([seqs[i]!]);
+      t.true(maxAbsDiff(alone, [packed[i]!]) < 1e-5, `sequence ${i}`);
+    }
+  } finally {
+    trainer.dispose();
+  }
+});
+
+test('the graph computes each loss as its float64 definition does', async (t) => {
+  const model = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 6 });
+  const trainer = await Trainer.create({ model, threads: 2 });
+  try {
+    const P = 3;
+    const seqs = randomPairs(P, trainer.info.nVocab, 12);
+    const lp = await trainer.logprobs(seqs);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    for (const type of ['aco', 'dpo', 'ipo', 'simpo', 'ropo'] as LossName[]) {
+      const spec = lossSpec(type, P);
+      const r = await trainer.accumulate(seqs, spec);
+      const cfg = resolveLossConfig(type, { beta: spec.beta });
+      for (let i = 0; i < P; i++) {
+        const mean = type === 'simpo';
+        const c = mean ? sum(lp[i]!) / lp[i]!.length : sum(lp[i]!);
+        const rj = mean ? sum(lp[P + i]!) / lp[P + i]!.length : sum(lp[P + i]!);
+        t.true(Math.abs(r.chosen[i]! - c) < 1e-3 && Math.abs(r.rejected[i]! - rj) < 1e-3);
+        const expect = pairLoss(cfg, { chosen: c, rejected: rj, refChosen: mean ? 0 : spec.refChosen![i]!, refRejected: mean ? 0 : spec.refRejected![i]! }, type === 'aco' ? spec.weight![i]! : 1);
+        t.true(Math.abs(r.pairLoss[i]! - expect) < 1e-4 * Math.max(1, Math.abs(expect)), `${type} pair ${i}: ${r.pairLoss[i]} vs ${expect}`);
+      }
+      const total = r.pairLoss.reduce((a, b) => a + b, 0) * spec.scale;
+      t.true(Math.abs(r.loss - total) < 1e-5 * Math.max(1, Math.abs(total)), `${type}: loss ${r.loss} vs ${total}`);
+    }
+    const sft = await trainer.accumulate(seqs.slice(0, P), lossSpec('sft', P));
+    t.true(Math.abs(sft.loss + sum(lp.slice(0, P).flat()) / 20) < 1e-4);
+  } finally {
+    trainer.dispose();
+  }
+});
+
+test('ACO with w = 1 is DPO in the graph, loss and gradients alike', async (t) => {
+  const model = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 6 });
+  const trainer = await Trainer.create({ model, lora: { rank: 4, initBStd: 0.05 }, threads: 2 });
+  try {
+    const P = 2;
+    const seqs = randomPairs(P, trainer.info.nVocab, 2);
+    const run = async (type: 'aco' | 'dpo', weight: number[]) => {
+      await trainer.zeroGrad();
+      const r = await trainer.accumulate(seqs, lossSpec(type, P, { weight }));
+      return { loss: r.loss, grad: await trainer.gradients() };
+    };
+    const a = await run('aco', [1, 1]);
+    const d = await run('dpo', [1, 1]);
+    t.is(a.loss, d.loss);
+    t.deepEqual(a.grad, d.grad);
+    // DPO ignores calibration weights; ACO's change the loss and its gradient.
+    t.deepEqual((await run('dpo', [0.3, 1])).grad, d.grad);
+    const calibrated = await run('aco', [0.3, 1]);
+    t.not(calibrated.loss, a.loss);
+    t.notDeepEqual(calibrated.grad, a.grad);
+  } finally {
+    trainer.dispose();
+  }
+});
+
+test('bad input gets a clear error and the process keeps working', async (t) => {
+  const model = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 1 });
+  await t.throwsAsync(Trainer.create({ model: '/nonexistent/model.gguf' }), { message: /model file not found/ });
+  const text = join(tempDir(), 'bad.gguf');
+  writeFileSync(text, 'not a model');
+  await t.throwsAsync(Trainer.create({ model: text }), { message: /not a GGUF file/ });
+  await t.throwsAsync(Trainer.create({ model, lora: { targets: ['attn_qq'] } }), { message: /unknown LoRA target module 'attn_qq'/ });
+  await t.throwsAsync(Trainer.create({ model, lora: { rank: 0 } }), { message: /rank must be a positive integer/ });
+  const trainer = await Trainer.create({ model, threads: 1 });
+  try {
+    await t.throwsAsync(trainer.logprobs([{ prompt: [1, 2], response: [99999] }]), { message: /token id 99999 is outside the vocabulary/ });
+    await t.throwsAsync(trainer.logprobs([{ prompt: [], response: [5] }]), { message: /at least one prompt token/ });
+    await t.throwsAsync(trainer.accumulate(randomPairs(2, 1196, 1).slice(0, 3), lossSpec('dpo', 2)), { message: /P chosen then P rejected/ });
+    await t.throwsAsync(trainer.accumulate(randomPairs(2, 1196, 1), lossSpec('dpo', 2, { refChosen: [NaN, 1] })), { message: /non-finite/ });
+    await t.throwsAsync(trainer.accumulate(randomPairs(2, 1196, 1), lossSpec('kto' as never, 2)), { message: /unknown loss 'kto'/ });
+    await t.throwsAsync(trainer.loadState(model), { message: /not a genius-trainer-state file/ });
+    t.is((await trainer.logprobs(randomSequences(1, 1196, 3)))[0]!.length > 0, true);
+  } finally {
+    trainer.dispose();
+  }
+  await t.throwsAsync(trainer.logprobs([]), { message: /trainer is disposed/ });
+});
