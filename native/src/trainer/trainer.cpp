@@ -25,7 +25,7 @@ bool is_pair_loss(const std::string& t) { return t != "sft"; }
 struct Trainer::Graph {
   ggml_context* ctx = nullptr;
   ggml_cgraph* gf = nullptr;
-  ggml_tensor *tokens = nullptr, *pos = nullptr, *mask = nullptr, *out_idx = nullptr, *label_idx = nullptr;
+  ggml_tensor *tokens = nullptr, *pos = nullptr, *zeros = nullptr, *out_idx = nullptr, *label_idx = nullptr;
   ggml_tensor *sel_chosen = nullptr, *sel_rejected = nullptr, *weight = nullptr, *ref_chosen = nullptr, *ref_rejected = nullptr;
   ggml_tensor *lp = nullptr, *chosen = nullptr, *rejected = nullptr, *pair_loss = nullptr, *loss = nullptr;
   int64_t T = 0, N = 0, P = 0;
@@ -61,9 +61,32 @@ ggml_tensor* rope(ggml_context* ctx, const Weights& w, ggml_tensor* x, ggml_tens
                        h.rope_freq_scale, 0.0f, 1.0f, 32.0f, 1.0f);
 }
 
+void set_input(ggml_tensor* t, const void* data, size_t bytes);
+
+// Causal attention of every packed sequence over its own tokens only: the block-diagonal causal
+// mask, computed block by block so the cost is sum(L_i^2), not T^2. Q, K: [hd, T, heads],
+// V: [T, hd, kv heads]; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
+ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* Q, ggml_tensor* K, ggml_tensor* V, const std::vector<int32_t>& lengths,
+                              ggml_tensor* zeros) {
+  ggml_tensor* out = zeros;
+  int64_t off = 0;
+  for (int32_t L : lengths) {
+    ggml_tensor* q = ggml_view_3d(ctx, Q, h.head_dim, L, h.n_head, Q->nb[1], Q->nb[2], off * Q->nb[1]);
+    ggml_tensor* k = ggml_view_3d(ctx, K, h.head_dim, L, h.n_head_kv, K->nb[1], K->nb[2], off * K->nb[1]);
+    ggml_tensor* v = ggml_view_3d(ctx, V, L, h.head_dim, h.n_head_kv, V->nb[1], V->nb[2], off * V->nb[0]);
+    ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_diag_mask_inf(ctx, ggml_mul_mat(ctx, k, q), 0), nullptr, h.attn_scale, 0.0f);  // [L_k, L_q, heads]
+    ggml_tensor* o = ggml_mul_mat(ctx, v, kq);                                                                                 // [hd, L_q, heads]
+    o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, L);
+    out = lengths.size() == 1 ? o : ggml_acc(ctx, out, o, out->nb[1], out->nb[2], out->nb[3], off * out->nb[1]);
+    off += L;
+  }
+  return out;
+}
+
 // One transformer block over T packed tokens; the same arithmetic as llama.cpp's non-flash path.
-ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos, ggml_tensor* mask, int64_t T) {
+ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos, const std::vector<int32_t>& lengths, ggml_tensor* zeros) {
   const Hparams& h = w.hp;
+  const int64_t T = x->ne[1];
   ggml_tensor* cur = rms_norm(ctx, x, l.attn_norm, h.rms_eps);
   ggml_tensor* q = linear(ctx, w, l.wq, cur);
   ggml_tensor* k = linear(ctx, w, l.wk, cur);
@@ -82,20 +105,15 @@ ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_ten
   }
   q = rope(ctx, w, q, pos);
   k = rope(ctx, w, k, pos);
-  // Heads outermost; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
   ggml_tensor* Q = ggml_cont(ctx, ggml_permute(ctx, q, 0, 2, 1, 3));  // [hd, T, n_head]
   ggml_tensor* K = ggml_cont(ctx, ggml_permute(ctx, k, 0, 2, 1, 3));  // [hd, T, n_kv]
   ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_kv]
-  ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, K, Q), mask, h.attn_scale, 0.0f);  // [T_k, T_q, n_head]
-  ggml_tensor* o = ggml_mul_mat(ctx, V, kq);                                                     // [hd, T_q, n_head]
-  o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, T);
+  ggml_tensor* o = packed_attention(ctx, h, Q, K, V, lengths, zeros);
   x = ggml_add(ctx, x, linear(ctx, w, l.wo, o));
   cur = rms_norm(ctx, x, l.ffn_norm, h.rms_eps);
   ggml_tensor* act = ggml_swiglu_split(ctx, linear(ctx, w, l.w_gate, cur), linear(ctx, w, l.w_up, cur));
   return ggml_add(ctx, x, linear(ctx, w, l.w_down, act));
 }
-
-void set_input(ggml_tensor* t, const void* data, size_t bytes);
 
 // -log sigmoid(z) = softplus(-z)
 ggml_tensor* neg_log_sigmoid(ggml_context* ctx, ggml_tensor* z) { return ggml_softplus(ctx, ggml_scale(ctx, z, -1.0f)); }
@@ -173,9 +191,7 @@ void Trainer::init(const TrainerOptions& o) {
   const float one = 1.0f;
   ggml_backend_tensor_set(loss_seed_, &one, 0, sizeof(one));
 
-  graph_size_ = static_cast<int>(4096 + w_->hp.n_layer * 1024);
-  ggml_backend_t backends[2] = {backend_, cpu_};
-  sched_ = ggml_backend_sched_new(backends, nullptr, cpu_ == backend_ ? 1 : 2, graph_size_, false, true);
+  reserve_graph(1);
 }
 
 Trainer::~Trainer() { release(); }
@@ -239,7 +255,19 @@ void Trainer::validate(const Batch& b, const LossSpec* loss) const {
   if (!(loss->beta > 0.0f) || !std::isfinite(loss->scale)) throw std::runtime_error("beta must be positive and the loss scale finite");
 }
 
+// Node budget of a forward + backward graph: per layer a fixed part and a part per sequence
+// (attention runs block by block); the scheduler is re-created when a batch needs more.
+void Trainer::reserve_graph(size_t n_sequences) {
+  const int need = static_cast<int>(4096 + w_->hp.n_layer * (1024 + 96 * n_sequences) + 8 * params_.size());
+  if (sched_ && need <= graph_size_) return;
+  if (sched_) ggml_backend_sched_free(sched_);
+  graph_size_ = need;
+  ggml_backend_t backends[2] = {backend_, cpu_};
+  sched_ = ggml_backend_sched_new(backends, nullptr, cpu_ == backend_ ? 1 : 2, graph_size_, false, true);
+}
+
 std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* loss) {
+  reserve_graph(b.lengths.size());
   auto g = std::make_unique<Graph>();
   const Hparams& h = w_->hp;
   g->T = static_cast<int64_t>(b.tokens.size());
@@ -252,12 +280,12 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   ggml_context* ctx = g->ctx;
   g->tokens = input(ctx, GGML_TYPE_I32, g->T);
   g->pos = input(ctx, GGML_TYPE_I32, g->T);
-  g->mask = input(ctx, GGML_TYPE_F32, g->T, g->T);
+  g->zeros = b.lengths.size() > 1 ? input(ctx, GGML_TYPE_F32, h.head_dim * h.n_head, g->T) : nullptr;
   g->out_idx = input(ctx, GGML_TYPE_I32, g->N);
   g->label_idx = input(ctx, GGML_TYPE_I32, g->N);
 
   ggml_tensor* x = ggml_get_rows(ctx, w_->tok_embd, g->tokens);
-  for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, g->mask, g->T);
+  for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, b.lengths, g->zeros);
   // Logits only where a response token is predicted; log p(label) = log softmax(logits)[label].
   x = rms_norm(ctx, ggml_get_rows(ctx, x, g->out_idx), w_->output_norm, h.rms_eps);
   ggml_tensor* logits = ggml_mul_mat(ctx, w_->output ? w_->output : w_->tok_embd, x);  // [V, N]
@@ -317,7 +345,6 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
 
   const int64_t T = g.T, N = g.N, V = w_->hp.n_vocab;
   std::vector<int32_t> pos(T), out_idx, label_idx;
-  std::vector<float> mask(static_cast<size_t>(T * T), -INFINITY);
   std::vector<int> seq_of;  // which sequence each scored token belongs to
   out_idx.reserve(N);
   int64_t off = 0;
@@ -325,8 +352,6 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
     const int64_t len = b.lengths[s];
     for (int64_t j = 0; j < len; j++) {
       pos[off + j] = static_cast<int32_t>(j);
-      float* row = mask.data() + (off + j) * T;  // query off+j sees keys off .. off+j
-      std::fill(row + off, row + off + j + 1, 0.0f);
     }
     for (int64_t j = b.prompt_lengths[s]; j < len; j++) {
       out_idx.push_back(static_cast<int32_t>(off + j - 1));
@@ -337,7 +362,10 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
   }
   set_input(g.tokens, b.tokens.data(), T * sizeof(int32_t));
   set_input(g.pos, pos.data(), T * sizeof(int32_t));
-  set_input(g.mask, mask.data(), mask.size() * sizeof(float));
+  if (g.zeros) {
+    const std::vector<float> zeros(static_cast<size_t>(ggml_nelements(g.zeros)), 0.0f);
+    set_input(g.zeros, zeros.data(), zeros.size() * sizeof(float));
+  }
   set_input(g.out_idx, out_idx.data(), N * sizeof(int32_t));
   set_input(g.label_idx, label_idx.data(), N * sizeof(int32_t));
   if (loss) {

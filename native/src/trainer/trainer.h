@@ -93,6 +93,7 @@ class Trainer {
   void init(const TrainerOptions& o);
   void release();
   void validate(const Batch& b, const LossSpec* loss) const;
+  void reserve_graph(size_t n_sequences);
   std::unique_ptr<Graph> build(const Batch& b, const LossSpec* loss);
   void compute(Graph& g, const Batch& b, const LossSpec* loss);
   double grad_norm();
