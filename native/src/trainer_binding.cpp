@@ -220,17 +220,18 @@ Napi::Value AddonTrainer::WriteParameters(const Napi::CallbackInfo& info) {
   return PromiseWorker::run(info.Env(), [=]() { t->write_parameters(*flat); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
-// save(kind, path): kind = adapter | model | state
+// save(kind, path[, { f16 }]): kind = adapter | model | state
 Napi::Value AddonTrainer::Save(const Napi::CallbackInfo& info) {
   auto t = trainer(info.Env());
   const std::string kind = arg_string(info, 0, "kind");
   const std::string path = arg_string(info, 1, "path");
   if (kind != "adapter" && kind != "model" && kind != "state") throw Napi::TypeError::New(info.Env(), "kind must be adapter|model|state");
+  const bool f16 = info.Length() > 2 && info[2].IsObject() && opt_bool(info[2].As<Napi::Object>(), "f16", false);
   return PromiseWorker::run(
       info.Env(),
       [=]() {
         if (kind == "adapter") t->save_adapter(path);
-        else if (kind == "model") t->save_model(path);
+        else if (kind == "model") t->save_model(path, f16);
         else t->save_state(path);
       },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });

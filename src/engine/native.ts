@@ -230,7 +230,7 @@ export interface NativeTrainer {
   step(opt: { lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; maxGradNorm?: number }): Promise<number>;
   readFlat(what: 'parameters' | 'gradients'): Promise<Float32Array>;
   writeParameters(flat: Float32Array): Promise<void>;
-  save(kind: 'adapter' | 'model' | 'state', path: string): Promise<void>;
+  save(kind: 'adapter' | 'model' | 'state', path: string, options?: { f16?: boolean }): Promise<void>;
   loadState(path: string): Promise<void>;
   dispose(): void;
 }

@@ -155,9 +155,9 @@ export class Trainer {
     return wrap(this.#n.save('adapter', path));
   }
 
-  /** A full F32 GGUF: trained weights, or the base with the adapter folded in. */
-  saveModel(path: string): Promise<void> {
-    return wrap(this.#n.save('model', path));
+  /** A full GGUF (F32, or F16 matrices): trained weights, or the base with the adapter folded in. */
+  saveModel(path: string, options: { f16?: boolean } = {}): Promise<void> {
+    return wrap(this.#n.save('model', path, options));
   }
 
   /** Trainable weights, AdamW moments and the step counter (atomically). */

@@ -516,9 +516,9 @@ void Trainer::save_adapter(const std::string& path) const {
   train::save_adapter(*w_, path);
 }
 
-void Trainer::save_model(const std::string& path) const {
+void Trainer::save_model(const std::string& path, bool f16) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  save_merged(*w_, path);
+  save_merged(*w_, path, f16);
 }
 
 void Trainer::save_state(const std::string& path) const {

@@ -83,7 +83,7 @@ class Trainer {
   void write_parameters(const std::vector<float>& flat);
 
   void save_adapter(const std::string& path) const;
-  void save_model(const std::string& path) const;
+  void save_model(const std::string& path, bool f16 = false) const;
   // Trainable parameters + AdamW moments + step counter, for exact resumption.
   void save_state(const std::string& path) const;
   void load_state(const std::string& path);

@@ -288,11 +288,12 @@ uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor
   return id >= 0 && gguf_get_kv_type(h.g, id) == GGUF_TYPE_UINT64 ? gguf_get_val_u64(h.g, id) : 0;
 }
 
-void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors) {
+void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors, bool f16_matrices) {
+  auto halved = [&](const ggml_tensor* t) { return f16_matrices && t->type == GGML_TYPE_F32 && ggml_n_dims(t) >= 2; };
   ggml_init_params cp{(tensors.size() + 1) * ggml_tensor_overhead(), nullptr, true};
   ggml_context* hctx = ggml_init(cp);
   for (auto& [name, t] : tensors) {
-    ggml_tensor* h = ggml_new_tensor(hctx, t->type, ggml_n_dims(t), t->ne);
+    ggml_tensor* h = ggml_new_tensor(hctx, halved(t) ? GGML_TYPE_F16 : t->type, ggml_n_dims(t), t->ne);
     ggml_set_name(h, name.c_str());
     gguf_add_tensor(meta, h);
   }
@@ -312,6 +313,11 @@ void write_gguf(const std::string& path, gguf_context* meta, const std::vector<s
     ggml_tensor* t = tensors[i].second;
     data.resize(ggml_nbytes(t));
     ggml_backend_tensor_get(t, data.data(), 0, data.size());
+    if (halved(t)) {
+      std::vector<ggml_fp16_t> h(static_cast<size_t>(ggml_nelements(t)));
+      ggml_fp32_to_fp16_row(reinterpret_cast<const float*>(data.data()), h.data(), ggml_nelements(t));
+      data.assign(reinterpret_cast<const uint8_t*>(h.data()), reinterpret_cast<const uint8_t*>(h.data()) + h.size() * sizeof(ggml_fp16_t));
+    }
     ok = fwrite(data.data(), 1, data.size(), f) == data.size();
     const size_t pad = (align - data.size() % align) % align;
     static const uint8_t zeros[64] = {0};
@@ -367,12 +373,12 @@ void fold_lora(std::vector<float>& W, const std::vector<float>& A, const std::ve
 
 }  // namespace
 
-void save_merged(const Weights& w, const std::string& path) {
+void save_merged(const Weights& w, const std::string& path, bool f16) {
   GgufHandle h;
   open_gguf(w.path, h);
   gguf_context* meta = gguf_init_empty();
   gguf_set_kv(meta, h.g);
-  gguf_set_val_u32(meta, "general.file_type", 0);  // all F32
+  gguf_set_val_u32(meta, "general.file_type", f16 ? 1 : 0);  // LLAMA_FTYPE_MOSTLY_F16 / ALL_F32
   // Merged tensors live in a temporary CPU context so the base copy stays untouched.
   ggml_init_params cp{(w.named.size() + 1) * ggml_tensor_overhead() + 64, nullptr, true};
   ggml_context* tmp_ctx = ggml_init(cp);
@@ -408,7 +414,7 @@ void save_merged(const Weights& w, const std::string& path) {
         ggml_backend_tensor_set(t, W.data(), 0, W.size() * 4);
       }
     }
-    write_gguf(path, meta, tensors);
+    write_gguf(path, meta, tensors, f16);
   } catch (...) {
     gguf_free(meta);
     if (tmp_buf) ggml_backend_buffer_free(tmp_buf);

@@ -56,7 +56,8 @@ std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t ba
 
 // Writes a GGUF from `tensors` (data read back from the backend) with the KV pairs set in `meta`,
 // streaming one tensor at a time, atomically (temporary file, then rename).
-void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors);
+// `f16_matrices` stores 2-D F32 tensors as F16 (norm vectors stay F32, as llama.cpp expects).
+void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors, bool f16_matrices = false);
 
 // Fills `dsts` (matched by name, shape checked) from a GGUF whose general.type is `type`, and
 // returns its unsigned counter `counter_key` (0 when absent).
@@ -66,7 +67,7 @@ uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor
 void save_adapter(const Weights& w, const std::string& path);
 
 // The base model with the adapter folded in (W + scale * B A), every weight F32, every KV pair
-// of the base file kept.
-void save_merged(const Weights& w, const std::string& path);
+// of the base file kept; `f16` halves the file (matrices as F16).
+void save_merged(const Weights& w, const std::string& path, bool f16 = false);
 
 }  // namespace genius::train
