@@ -10,6 +10,7 @@ import { DEFAULT_FORESIGHT as D } from '../foresight/config.js';
 import { runAction } from './run.js';
 import { registerExportOnnx } from './export-onnx.js';
 import { registerTrain } from './train.js';
+import { registerLoop } from './loop.js';
 import { runTaskCommand } from './task.js';
 import { runEvalCommand } from './eval.js';
 import { runReportCommand } from './report.js';
@@ -223,6 +224,7 @@ program
 
 registerExportOnnx(program, verbose);
 registerTrain(program, verbose);
+registerLoop(program, verbose);
 
 program
   .command('report')

@@ -1,0 +1,258 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AbortError, GeniusError } from '../errors.js';
+import { Context } from '../engine/context.js';
+import { Model } from '../engine/model.js';
+import { evaluate, loadEvalTask, type EvalResult } from '../eval/index.js';
+import { resolveForesightConfig, type ForesightConfig } from '../foresight/config.js';
+import { readQueries } from '../foresight/queries.js';
+import { runSampling } from '../foresight/run.js';
+import { mixSeed } from '../foresight/selection.js';
+import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
+import { resolveLossConfig } from '../losses/index.js';
+import { runPairs } from '../pairs/run.js';
+import { RUN_FILES, writeReport, type EvalSummary, type RoundMetrics } from '../report/index.js';
+import { generateTask, type TaskDifficulty } from '../task/index.js';
+import { runTraining, type TrainStepRecord } from '../train/run.js';
+import type { LoopConfig } from './config.js';
+
+/** The project's own model, task difficulty and prompt format (src/builtin). */
+interface Builtin {
+  BUILTIN_MODEL_PATH: string;
+  BUILTIN_DIFFICULTY: Partial<TaskDifficulty>;
+  BUILTIN_FORESIGHT: Partial<ForesightConfig>;
+}
+
+async function builtin(): Promise<Builtin> {
+  const module = '../builtin/index.js';
+  return (await import(module)) as Builtin;
+}
+
+/** Loop defaults for a small model trained with LoRA on a CPU (the paper's are for 8B, full weights). */
+export const LOOP_TRAINING_DEFAULTS = { loss: 'aco', lr: 2e-4, epochs: 2, batchPairs: 8, gradAccum: 1, loraRank: 8, maxSeqLen: 512, warmupRatio: 0.1 } as const;
+
+export interface LoopEvents {
+  log?: (message: string) => void;
+  /** Sampling / training / eval progress within a round. */
+  onProgress?: (stage: 'sample' | 'train' | 'eval', done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface LoopSummary {
+  out: string;
+  /** Eval accuracy before training (null without an eval set). */
+  before: EvalSummary | null;
+  rounds: RoundMetrics[];
+  /** The trained policy: the model file (a new one after full-weight rounds) and the latest adapter. */
+  model: string;
+  adapter?: string;
+  report: string;
+  seconds: number;
+}
+
+interface Inputs {
+  model: string;
+  queries: string;
+  eval: string | null;
+  foresight: ForesightConfig;
+}
+
+function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 2) + '\n');
+  renameSync(`${path}.tmp`, path);
+}
+
+/** Resolves `builtin` placeholders into files in the run directory (written once). */
+async function resolveInputs(c: LoopConfig, out: string): Promise<Inputs> {
+  const needsBuiltin = c.model === 'builtin' || c.queries === 'builtin' || c.eval === 'builtin';
+  const b = needsBuiltin ? await builtin() : undefined;
+  const model = c.model === 'builtin' ? b!.BUILTIN_MODEL_PATH : resolve(c.model);
+  let queries = c.queries === 'builtin' ? join(out, 'queries.jsonl') : resolve(c.queries);
+  if (c.queries === 'builtin' && !existsSync(queries)) {
+    // Unlabeled: only id and question reach the sampler.
+    const tasks = generateTask({ split: 'train', n: c.builtin.queries, seed: c.builtin.seed, difficulty: b!.BUILTIN_DIFFICULTY });
+    writeJsonlAtomic(queries, tasks.map((t) => ({ id: t.id, question: t.question })));
+  }
+  let evalSet = c.eval === null ? null : c.eval === 'builtin' ? join(out, 'eval-set.jsonl') : resolve(c.eval);
+  if (c.eval === 'builtin' && !existsSync(evalSet!)) {
+    const tasks = generateTask({ split: 'test', n: c.builtin.evalQuestions, seed: c.builtin.seed + 1, difficulty: b!.BUILTIN_DIFFICULTY });
+    writeJsonlAtomic(evalSet!, tasks.map((t) => ({ id: t.id, question: t.question, answer: t.answer })));
+  }
+  if (!existsSync(model)) throw new GeniusError(`model file not found: ${model}`);
+  if (!existsSync(queries)) throw new GeniusError(`queries file not found: ${queries}`);
+  if (evalSet && !existsSync(evalSet)) throw new GeniusError(`eval set not found: ${evalSet}`);
+  const { concurrency, ...sampling } = c.sampling;
+  void concurrency;
+  const base = c.model === 'builtin' ? b!.BUILTIN_FORESIGHT : {};
+  return { model, queries, eval: evalSet, foresight: resolveForesightConfig({ ...base, ...sampling }) };
+}
+
+/** The run directory belongs to one config; a rerun with the same config resumes it. */
+function claimRunDir(out: string, c: LoopConfig): void {
+  const path = join(out, RUN_FILES.config);
+  const hash = createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 16);
+  if (existsSync(path)) {
+    const prev = JSON.parse(readFileSync(path, 'utf8')) as { hash?: string };
+    if (prev.hash !== hash) throw new GeniusError(`${out} holds a run with another config (${prev.hash ?? 'unknown'}, now ${hash}); use another --out or the same config to resume`);
+    return;
+  }
+  writeJsonAtomic(path, { hash, ...c });
+}
+
+/** The round's slice of the queries (all of them unless queriesPerRound is set). */
+function roundQueries(all: string, c: LoopConfig, round: number, dir: string): string {
+  if (!c.queriesPerRound) return all;
+  const path = join(dir, 'queries.jsonl');
+  if (existsSync(path)) return path;
+  const qs = readQueries(all, { strict: true });
+  const n = Math.min(c.queriesPerRound, qs.length);
+  const picked = Array.from({ length: n }, (_, i) => qs[(round * n + i) % qs.length]!);
+  writeJsonlAtomic(path, picked.map((q) => ({ id: q.id, question: q.question })));
+  return path;
+}
+
+/** The policy a stage runs: a model file plus, when training LoRA, the adapter trained so far. */
+interface Policy {
+  model: string;
+  adapter?: string;
+}
+
+async function evaluateWith(inputs: Inputs, c: LoopConfig, policy: Policy, out: string, events: LoopEvents): Promise<EvalSummary> {
+  const adapter = policy.adapter;
+  const model = await Model.load(policy.model);
+  const ctx = await Context.create(model, { maxSequences: 32, sequenceContextSize: 1024, ...(c.threads ? { threads: c.threads } : {}) });
+  try {
+    const items = loadEvalTask(inputs.eval!);
+    const r: EvalResult = await evaluate(ctx, model, items, {
+      temperature: c.evaluation.temperature ?? 0,
+      samples: c.evaluation.samples ?? 1,
+      maxTokens: c.evaluation.maxTokens ?? 256,
+      seed: c.seed,
+      prompt: { chat: inputs.foresight.chat, reasoningPrefix: inputs.foresight.reasoningPrefix, endMarkers: inputs.foresight.endMarkers, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
+      ...(adapter ? { adapter } : {}),
+      out,
+      ...(events.signal ? { signal: events.signal } : {}),
+      onProgress: (d, t) => events.onProgress?.('eval', d, t),
+    });
+    return { accuracy: r.accuracy, low: r.low, high: r.high, n: r.n };
+  } finally {
+    ctx.dispose();
+    model.dispose();
+  }
+}
+
+/**
+ * Genius's self-training loop: per round, foresight sampling with the current policy ->
+ * preference pairs -> reference log-probs -> ACO training of a LoRA adapter -> evaluation; the
+ * next round samples with the new adapter. Every stage writes its artifact atomically into the run
+ * directory and is skipped when a rerun finds it, so an interrupted run resumes where it stopped.
+ */
+export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<LoopSummary> {
+  const t0 = performance.now();
+  const out = resolve(c.out);
+  mkdirSync(out, { recursive: true });
+  claimRunDir(out, c);
+  const inputs = await resolveInputs(c, out);
+  const log = events.log ?? (() => {});
+  const check = () => {
+    if (events.signal?.aborted) throw new AbortError();
+  };
+
+  let before: EvalSummary | null = null;
+  if (inputs.eval) {
+    const path = join(out, RUN_FILES.baseline);
+    if (existsSync(path)) before = JSON.parse(readFileSync(path, 'utf8')) as EvalSummary;
+    else {
+      log('evaluating the model before training');
+      before = await evaluateWith(inputs, c, { model: inputs.model, ...(c.adapter ? { adapter: resolve(c.adapter) } : {}) }, join(out, 'baseline-eval.jsonl'), events);
+      writeJsonAtomic(path, before);
+    }
+    log(`before: accuracy ${fmt(before)}`);
+  }
+
+  const rounds: RoundMetrics[] = [];
+  const steps: TrainStepRecord[] = [];
+  // Full-weight rounds replace the model file; LoRA rounds carry the adapter forward.
+  let policy: Policy = { model: inputs.model, ...(c.adapter ? { adapter: resolve(c.adapter) } : {}) };
+  for (let r = 0; r < c.rounds; r++) {
+    check();
+    const tr = performance.now();
+    const dir = join(out, RUN_FILES.roundDir(r));
+    mkdirSync(dir, { recursive: true });
+    const queries = roundQueries(inputs.queries, c, r, dir);
+    const exploration = join(dir, 'exploration.jsonl');
+    log(`round ${r + 1}/${c.rounds}: foresight sampling`);
+    await runSampling({
+      model: policy.model,
+      ...(policy.adapter ? { adapter: policy.adapter } : {}),
+      queries,
+      out: exploration,
+      config: inputs.foresight,
+      concurrency: c.sampling.concurrency ?? 8,
+      seed: mixSeed(c.seed, 'round', r),
+      strict: true,
+      ...(c.threads ? { threads: c.threads } : {}),
+      ...(events.signal ? { signal: events.signal } : {}),
+      onProgress: (p) => events.onProgress?.('sample', p.done, p.total),
+      log,
+    });
+    const pairsPath = join(dir, 'pairs.jsonl');
+    const made = runPairs({ in: exploration, out: pairsPath, rejected: c.pairs.rejected ?? 'categorical', seed: mixSeed(c.seed, 'pairs', r), ...(c.pairs.maxChars ? { maxChars: c.pairs.maxChars } : {}), strict: true });
+    const metrics: RoundMetrics = { round: r, pairs: made.pairs };
+    if (made.pairs === 0) {
+      log(`round ${r + 1}: no preference pairs (every step had fewer than two candidates); the adapter stays as it was`);
+    } else {
+      check();
+      log(`round ${r + 1}/${c.rounds}: training on ${made.pairs} pairs`);
+      const t = { ...LOOP_TRAINING_DEFAULTS, ...c.training };
+      const trained = await runTraining({
+        model: policy.model,
+        ...(policy.adapter ? { adapter: policy.adapter } : {}),
+        pairs: pairsPath,
+        out: join(dir, 'train'),
+        loss: resolveLossConfig(t.loss, { beta: t.beta, alpha: t.alpha, calibration: t.calibration, simpoGamma: t.simpoGamma, ropoAlpha: t.ropoAlpha, ropoGamma: t.ropoGamma }),
+        lr: t.lr,
+        epochs: t.epochs,
+        batchPairs: t.batchPairs,
+        gradAccum: t.gradAccum,
+        ...(t.microBatchTokens ? { microBatchTokens: t.microBatchTokens } : {}),
+        full: t.full ?? false,
+        lora: { rank: t.loraRank, ...(t.loraAlpha ? { alpha: t.loraAlpha } : {}), ...(t.loraTargets ? { targets: t.loraTargets } : {}) },
+        maxSeqLen: t.maxSeqLen,
+        seed: mixSeed(c.seed, 'train', r),
+        reference: t.reference ?? 'engine',
+        warmupRatio: t.warmupRatio,
+        ...(t.weightDecay !== undefined ? { weightDecay: t.weightDecay } : {}),
+        ...(t.maxGradNorm !== undefined ? { maxGradNorm: t.maxGradNorm } : {}),
+        backend: t.backend ?? 'cpu',
+        threads: c.threads,
+        prompt: { chat: inputs.foresight.chat, reasoningPrefix: inputs.foresight.reasoningPrefix, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
+        round: r,
+        ...(events.signal ? { signal: events.signal } : {}),
+        onStep: (m, total) => events.onProgress?.('train', m.step, total),
+      });
+      policy = t.full ? { model: trained.output } : { model: policy.model, adapter: trained.output };
+      const roundSteps = readJsonl<TrainStepRecord>(trained.metrics).map((m) => ({ ...m, round: r }));
+      steps.push(...roundSteps);
+      metrics.train_loss = roundSteps.reduce((a, m) => a + m.loss, 0) / Math.max(1, roundSteps.length);
+    }
+    if (inputs.eval) {
+      check();
+      log(`round ${r + 1}/${c.rounds}: evaluating`);
+      metrics.eval = await evaluateWith(inputs, c, policy, join(dir, 'eval.jsonl'), events);
+      log(`after round ${r + 1}: accuracy ${fmt(metrics.eval)}`);
+    }
+    metrics.seconds = (performance.now() - tr) / 1000;
+    rounds.push(metrics);
+    writeJsonlAtomic(join(out, RUN_FILES.rounds), rounds);
+    writeJsonlAtomic(join(out, RUN_FILES.steps), steps);
+  }
+  const report = writeReport(out);
+  return { out, before, rounds, model: policy.model, ...(policy.adapter ? { adapter: policy.adapter } : {}), report, seconds: (performance.now() - t0) / 1000 };
+}
+
+export function fmt(e: EvalSummary | null | undefined): string {
+  if (!e) return 'n/a';
+  return `${(100 * e.accuracy).toFixed(1)}% [${(100 * e.low).toFixed(1)}, ${(100 * e.high).toFixed(1)}] of ${e.n}`;
+}
