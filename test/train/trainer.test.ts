@@ -1,7 +1,7 @@
 import test from 'ava';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { makeTemp, tempDir } from '../helpers.js';
+import { makeTemp, tempDir, vendoredModels } from '../helpers.js';
 import { Trainer, type TrainSequence } from '../../src/train/trainer.js';
 import { Model } from '../../src/engine/model.js';
 import { Adapter, Context, type ContextOptions } from '../../src/engine/context.js';
@@ -147,6 +147,7 @@ test('bad input gets a clear error and the process keeps working', async (t) => 
   const text = join(tempDir(), 'bad.gguf');
   writeFileSync(text, 'not a model');
   await t.throwsAsync(Trainer.create({ model: text }), { message: /not a GGUF file/ });
+  await t.throwsAsync(Trainer.create({ model: join(vendoredModels, 'ggml-vocab-gpt-2.gguf') }), { message: /unsupported architecture 'gpt2' for training/ });
   await t.throwsAsync(Trainer.create({ model, lora: { targets: ['attn_qq'] } }), { message: /unknown LoRA target module 'attn_qq'/ });
   await t.throwsAsync(Trainer.create({ model, lora: { rank: 0 } }), { message: /rank must be a positive integer/ });
   const trainer = await Trainer.create({ model, threads: 1 });
@@ -162,4 +163,29 @@ test('bad input gets a clear error and the process keeps working', async (t) => 
     trainer.dispose();
   }
   await t.throwsAsync(trainer.logprobs([]), { message: /trainer is disposed/ });
+});
+
+test('forward parity with Llama 3 rope_freqs and with linear rope scaling', async (t) => {
+  const { extendGguf } = await import('../onnx/oracle.js');
+  const plain = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 8 });
+  const dir = tempDir();
+  const freqs = join(dir, 'freqs.gguf');
+  extendGguf(plain, freqs, { tensors: [['rope_freqs.weight', Float32Array.from({ length: 8 }, (_, i) => 1 + i)]] });
+  const linear = join(dir, 'linear.gguf');
+  extendGguf(plain, linear, { kv: [['llama.rope.scaling.type', 'linear'], ['llama.rope.scaling.factor', 4]] });
+  const seqs = randomSequences(3, 1196, 4, [4, 10], [8, 16]);
+  const base = await engineLogprobs(plain, seqs, EXACT);
+  for (const model of [freqs, linear]) {
+    const engine = await engineLogprobs(model, seqs, EXACT);
+    t.true(maxAbsDiff(engine, base) > 1e-3, 'the scaling changes the model');
+    const trainer = await Trainer.create({ model, threads: 2 });
+    try {
+      t.true(maxAbsDiff(await trainer.logprobs(seqs), engine) < EXACT_TOL);
+    } finally {
+      trainer.dispose();
+    }
+  }
+  const yarn = join(dir, 'yarn.gguf');
+  extendGguf(plain, yarn, { kv: [['llama.rope.scaling.type', 'yarn']] });
+  await t.throwsAsync(Trainer.create({ model: yarn }), { message: /rope scaling 'yarn' is not supported/ });
 });

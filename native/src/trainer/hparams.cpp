@@ -75,15 +75,15 @@ Hparams read_hparams(const gguf_context* g, const std::string& path) {
   get_float(g, a + "rope.freq_base", h.rope_base, path);
   get_float(g, a + "attention.scale", h.attn_scale, path);
 
+  // As llama.cpp: a scaling factor divides the rope frequencies whatever the type says (none or
+  // linear); Llama 3's scaling comes as the rope_freqs tensor. YaRN and the like are refused.
   const std::string scaling = gguf_string(g, (a + "rope.scaling.type").c_str());
-  float factor = 1.0f;
-  get_float(g, a + "rope.scaling.factor", factor, path);
-  if (scaling == "linear") {
-    if (!(factor > 0.0f)) fail(path, "rope.scaling.factor must be positive");
-    h.rope_freq_scale = 1.0f / factor;
-  } else if (!scaling.empty() && scaling != "none") {
+  if (!scaling.empty() && scaling != "none" && scaling != "linear")
     fail(path, "rope scaling '" + scaling + "' is not supported by the trainer (supported: none, linear, Llama 3 rope_freqs)");
-  }
+  float factor = 0.0f;
+  get_float(g, a + "rope.scaling.factor", factor, path);
+  if (factor < 0.0f || !std::isfinite(factor)) fail(path, "rope.scaling.factor must be positive");
+  h.rope_freq_scale = factor > 0.0f ? 1.0f / factor : 1.0f;
 
   if (h.n_head_kv <= 0 || h.n_head % h.n_head_kv != 0) fail(path, "attention.head_count must be a multiple of head_count_kv");
   if (v_len != h.head_dim) fail(path, "attention.key_length != value_length is not supported");
