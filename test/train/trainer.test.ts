@@ -189,3 +189,18 @@ test('forward parity with Llama 3 rope_freqs and with linear rope scaling', asyn
   extendGguf(plain, yarn, { kv: [['llama.rope.scaling.type', 'yarn']] });
   await t.throwsAsync(Trainer.create({ model: yarn }), { message: /rope scaling 'yarn' is not supported/ });
 });
+
+test('F16 weights are dequantized on load: trainer log-probs match the engine on an F16 model', async (t) => {
+  const model = await makeTemp({ arch: 'qwen2', shape: 'tiny', seed: 13, dtype: 'f16' });
+  const seqs = randomSequences(3, 1196, 6, [3, 8], [6, 12]);
+  const engine = await engineLogprobs(model, seqs, EXACT);
+  const trainer = await Trainer.create({ model, lora: { rank: 4 }, threads: 2 });
+  try {
+    // llama.cpp multiplies F16 weights by F16-rounded activations; the trainer works in F32.
+    const d = maxAbsDiff(await trainer.logprobs(seqs), engine);
+    t.log(`F16 model: max |diff| ${d.toExponential(2)}`);
+    t.true(d < 1e-2);
+  } finally {
+    trainer.dispose();
+  }
+});
