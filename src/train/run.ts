@@ -105,19 +105,20 @@ function writeJsonAtomic(path: string, value: unknown): void {
   renameSync(`${path}.tmp`, path);
 }
 
-/** Consecutive pairs packed into graphs of at most `maxPairs` pairs and `maxTokens` tokens (one pair at least). */
-function microBatches(pairs: readonly TokenizedPair[], maxPairs: number, maxTokens: number, sft: boolean): TokenizedPair[][] {
-  const out: TokenizedPair[][] = [];
-  let cur: TokenizedPair[] = [];
+/** Consecutive pairs (by index) packed into graphs of at most `maxPairs` pairs and `maxTokens` tokens (one pair at least). */
+function microBatches(pairs: readonly TokenizedPair[], indices: readonly number[], maxPairs: number, maxTokens: number, sft: boolean): number[][] {
+  const out: number[][] = [];
+  let cur: number[] = [];
   let tokens = 0;
-  for (const p of pairs) {
+  for (const i of indices) {
+    const p = pairs[i]!;
     const t = p.prompt.length + p.chosen.length + (sft ? 0 : p.prompt.length + p.rejected.length);
     if (cur.length > 0 && (cur.length >= maxPairs || tokens + t > maxTokens)) {
       out.push(cur);
       cur = [];
       tokens = 0;
     }
-    cur.push(p);
+    cur.push(i);
     tokens += t;
   }
   if (cur.length > 0) out.push(cur);
@@ -233,7 +234,8 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     const epoch = Math.floor(step / stepsPerEpoch);
     const order = epochOrder(pairs.length, o.seed, epoch);
     const within = step % stepsPerEpoch;
-    const stepPairs = order.slice(within * perStep, (within + 1) * perStep).map((i) => pairs[i]!);
+    const stepIdx = order.slice(within * perStep, (within + 1) * perStep);
+    const stepPairs = stepIdx.map((i) => pairs[i]!);
     const ts = performance.now();
     const lr = linearSchedule(o.lr, step, totalSteps, o.warmupRatio ?? 0.1);
     const denominator = sft ? stepPairs.reduce((a, p) => a + p.chosen.length, 0) : stepPairs.length;
@@ -242,8 +244,8 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     let loss = 0;
     let tokens = 0;
     await trainer.zeroGrad();
-    for (const batch of microBatches(stepPairs, o.batchPairs, o.microBatchTokens ?? 2048, sft)) {
-      const idx = batch.map((p) => pairs.indexOf(p));
+    for (const idx of microBatches(pairs, stepIdx, o.batchPairs, o.microBatchTokens ?? 2048, sft)) {
+      const batch = idx.map((i) => pairs[i]!);
       const w = idx.map((i) => weightOf[i]!);
       let r;
       try {
