@@ -2,7 +2,7 @@ import { MultiBar, Presets } from 'cli-progress';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { Model } from '../engine/model.js';
 import { parseLoopConfig, readLoopConfig } from '../loop/config.js';
-import { fmt, runLoop } from '../loop/run.js';
+import { fmt, runLoop, type LoopEvents, type LoopSummary } from '../loop/run.js';
 import { calibrationWeight, resolveLossConfig } from '../losses/index.js';
 import { EXPORT_FORMATS, exportPairs, type ExportFormat } from '../pairs/export.js';
 import { loadPairs } from '../train/data.js';
@@ -29,6 +29,36 @@ interface RunFlags {
   json?: boolean;
 }
 
+/** Log lines on stderr and, on a terminal, one progress bar per stage. */
+export function loopEvents(): { events: LoopEvents; done: () => void } {
+  const bars = process.stderr.isTTY ? new MultiBar({ format: '{stage} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, Presets.shades_classic) : undefined;
+  let bar: ReturnType<MultiBar['create']> | undefined;
+  let stage = '';
+  const events: LoopEvents = {
+    log: (m) => {
+      bar?.stop();
+      bar = undefined;
+      process.stderr.write(`genius: ${m}\n`);
+    },
+    onProgress: (s, done, total) => {
+      if (!bars) return;
+      if (!bar || stage !== s) {
+        stage = s;
+        bar = bars.create(total, done, { stage: s.padEnd(6) });
+      }
+      bar.setTotal(total);
+      bar.update(done);
+    },
+  };
+  return { events, done: () => bars?.stop() };
+}
+
+/** Accuracy before and after each round, and where the report and the run are. */
+export function printLoopSummary(summary: LoopSummary): void {
+  const lines = [`accuracy before: ${fmt(summary.before)}`, ...summary.rounds.map((r) => `after round ${r.round + 1}: ${fmt(r.eval)} (${r.pairs ?? 0} pairs)`)];
+  process.stdout.write(`${lines.join('\n')}\nreport: ${summary.report}\nrun: ${summary.out} (${summary.seconds.toFixed(0)} s)\n`);
+}
+
 /** `genius run` (the self-training loop) and `genius export` (pairs for other trainers). */
 export function registerLoop(program: Command, verbose: () => boolean): void {
   program
@@ -52,32 +82,11 @@ export function registerLoop(program: Command, verbose: () => boolean): void {
         if (f.eval === false) overrides.eval = null;
         else if (typeof f.eval === 'string') overrides.eval = f.eval;
         const config = f.config ? readLoopConfig(f.config, overrides) : parseLoopConfig(overrides, 'flags');
-        const bars = process.stderr.isTTY ? new MultiBar({ format: '{stage} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, Presets.shades_classic) : undefined;
-        let bar: ReturnType<MultiBar['create']> | undefined;
-        let stage = '';
-        const summary = await runLoop(config, {
-          log: (m) => {
-            bar?.stop();
-            bar = undefined;
-            process.stderr.write(`genius: ${m}\n`);
-          },
-          onProgress: (s, done, total) => {
-            if (!bars) return;
-            if (!bar || stage !== s) {
-              stage = s;
-              bar = bars.create(total, done, { stage: s.padEnd(6) });
-            }
-            bar.setTotal(total);
-            bar.update(done);
-          },
-        });
-        bars?.stop();
-        if (f.json) {
-          process.stdout.write(`${JSON.stringify(summary)}\n`);
-          return;
-        }
-        const lines = [`accuracy before: ${fmt(summary.before)}`, ...summary.rounds.map((r) => `after round ${r.round + 1}: ${fmt(r.eval)} (${r.pairs ?? 0} pairs)`)];
-        process.stdout.write(`${lines.join('\n')}\nreport: ${summary.report}\nrun: ${summary.out} (${summary.seconds.toFixed(0)} s)\n`);
+        const { events, done } = loopEvents();
+        const summary = await runLoop(config, events);
+        done();
+        if (f.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
+        else printLoopSummary(summary);
       }),
     );
 

@@ -237,8 +237,9 @@ program
 
 program
   .command('demo')
-  .description('the main job until the self-training loop lands: make the built-in model, load it, show its prompt format')
-  .option('--dir <path>', 'where to write the demo model', 'genius-demo')
-  .action((opts: { dir: string }) => runAction(verbose(), () => runDemo(opts.dir)));
+  .description('the main job: genius run on the built-in model, queries and eval set (resumes if interrupted)')
+  .option('--dir <path>', 'run directory', 'runs/demo')
+  .option('--rounds <n>', 'self-training rounds (default 2)', parseIntArg)
+  .action((opts: { dir: string; rounds?: number }) => runAction(verbose(), () => runDemo(opts.dir, opts.rounds)));
 
 await program.parseAsync(process.argv);
