@@ -208,12 +208,19 @@ export class Sequence {
     return this.#length;
   }
 
-  async #tracked<T>(request: Promise<T>): Promise<T> {
+  #busy = false;
+
+  /** One request at a time per sequence, refused at submission (not when the engine gets to it). */
+  async #tracked<T>(start: () => Promise<T>): Promise<T> {
+    if (this.#busy) throw new GeniusError('the sequence is busy: one request at a time per sequence');
+    this.#busy = true;
     try {
-      return await request;
+      return await start();
     } catch (err) {
       this.#length = NaN;
       throw err;
+    } finally {
+      this.#busy = false;
     }
   }
 
@@ -240,7 +247,7 @@ export class Sequence {
   /** Appends tokens (evaluated now, batched with other work). */
   async extend(tokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<void> {
     const ctx = this.#ctx();
-    await this.#tracked(cancellable(ctx, options.signal, (id) => ctx.extend(id, this.handle, Int32Array.from(tokens))));
+    await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.extend(id, this.handle, Int32Array.from(tokens))));
     this.#length += tokens.length;
   }
 
@@ -272,7 +279,7 @@ export class Sequence {
       stopTokens: options.stopTokens ?? [],
       stopAtEog: options.stopAtEog ?? true,
     };
-    const c: NativeCompletion = await this.#tracked(cancellable(ctx, options.signal, (id) => ctx.generate(id, this.handle, params)));
+    const c: NativeCompletion = await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.generate(id, this.handle, params)));
     this.#length += c.tokens.length;
     return {
       tokens: Array.from(c.tokens),
@@ -290,7 +297,7 @@ export class Sequence {
    */
   async score(tokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<number[]> {
     const ctx = this.#ctx();
-    const logprobs = Array.from(await this.#tracked(cancellable(ctx, options.signal, (id) => ctx.score(id, this.handle, Int32Array.from(tokens)))));
+    const logprobs = Array.from(await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.score(id, this.handle, Int32Array.from(tokens)))));
     this.#length += tokens.length;
     return logprobs;
   }
