@@ -135,3 +135,16 @@ test('genius train: CLI end to end and named errors for bad input', async (t) =>
   await exec('node', [cliPath, 'merge-adapter', '--model', model, '--adapter', summary.output, '--out', merged]);
   t.true(existsSync(merged));
 });
+
+test('reference log-probs from ONNX Runtime (--reference onnx:PATH) agree with the trainer: the first loss is ln 2', async (t) => {
+  const { exportOnnx } = await import('../../src/onnx/index.js');
+  const { dir, model, pairs } = await setup(4);
+  const onnx = join(dir, 'model.onnx');
+  await exportOnnx({ model, out: onnx });
+  const out = join(dir, 'onnx-ref');
+  await runTraining(options(model, pairs, out, { reference: `onnx:${onnx}`, lr: 0 }));
+  const [first] = metrics(out);
+  t.true(Math.abs(first!.loss - Math.log(2)) < 1e-4, `loss ${first!.loss}`);
+  t.true(Math.abs(first!['rewards/margins']) < 1e-4);
+  await t.throwsAsync(runTraining(options(model, pairs, join(dir, 'bad-ref'), { reference: 'onnx:' + join(dir, 'missing.onnx') })), { message: /missing\.onnx/ });
+});
