@@ -185,6 +185,15 @@ test('forward parity with Llama 3 rope_freqs and with linear rope scaling', asyn
       trainer.dispose();
     }
   }
+  // Full-weight training keeps the frequency factors constant (no gradient exists for them).
+  const full = await Trainer.create({ model: freqs, full: true, threads: 2 });
+  try {
+    const r = await full.accumulate(seqs.slice(0, 2), { type: 'sft', beta: 0.1, scale: 0.1 });
+    t.true(Number.isFinite(r.loss));
+    t.is(full.info.trainableParameters, full.info.parameters - 8);
+  } finally {
+    full.dispose();
+  }
   const yarn = join(dir, 'yarn.gguf');
   extendGguf(plain, yarn, { kv: [['llama.rope.scaling.type', 'yarn']] });
   await t.throwsAsync(Trainer.create({ model: yarn }), { message: /rope scaling 'yarn' is not supported/ });

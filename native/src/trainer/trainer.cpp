@@ -158,7 +158,9 @@ void Trainer::init(const TrainerOptions& o) {
   ggml_backend_cpu_set_n_threads(cpu_, threads);
   w_ = load_weights(o.model, backend_, o.full ? nullptr : &o.lora, o.seed);
   if (o.full) {
-    for (auto& [name, t] : w_->named) params_.push_back(t);
+    // Every weight but rope_freqs: Llama 3's frequency factors are constants (ggml has no gradient for them).
+    for (auto& [name, t] : w_->named)
+      if (t != w_->rope_freqs) params_.push_back(t);
   } else {
     for (auto& [name, base] : w_->named) {
       auto it = w_->lora.find(base);
