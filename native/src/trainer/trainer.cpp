@@ -1,6 +1,7 @@
 #include "trainer/trainer.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -240,6 +241,12 @@ void Trainer::validate(const Batch& b, const LossSpec* loss) const {
     total += b.lengths[i];
   }
   if (total != static_cast<int64_t>(b.tokens.size())) throw std::runtime_error("batch lengths do not add up to the token count");
+  int64_t scored = 0;
+  for (size_t i = 0; i < b.lengths.size(); i++) scored += b.lengths[i] - b.prompt_lengths[i];
+  // Labels index the flattened [vocab x scored tokens] probabilities with 32-bit ids.
+  if (scored * w_->hp.n_vocab >= INT32_MAX)
+    throw std::runtime_error("too many response tokens in one micro-batch for this vocabulary (" + std::to_string(scored) + " x " + std::to_string(w_->hp.n_vocab) +
+                             "); use fewer pairs or tokens per graph");
   for (int32_t t : b.tokens)
     if (t < 0 || t >= w_->hp.n_vocab) throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(w_->hp.n_vocab) + ")");
   if (!loss) return;
