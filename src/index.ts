@@ -23,3 +23,12 @@ export { evaluate, loadEvalTask, extractAnswer, normalizeAnswer, answersMatch, g
 export { OnnxScorer, exportOnnx, scorerFromSpec, ONNX_ARCHITECTURES, type OnnxScorerOptions, type ExportOnnxOptions, type OnnxExport, type ScorerSpecOptions } from './onnx/index.js';
 export { writeReport, renderReport, readRunDir, RUN_FILES, lineChart, escapeHtml, type ReportOptions, type ReportData, type TrainStepMetrics, type RoundMetrics, type EvalSummary, type RoundSamples, type ChartSpec, type ChartSeries, type ChartPoint } from './report/index.js';
 export { BUILTIN_MODEL_PATH, BUILTIN_MANIFEST_PATH, BUILTIN_FORESIGHT, BUILTIN_DIFFICULTY, BUILTIN_EVAL_MAX_TOKENS, TINY_RECIPE, TINY_RECIPE_NOTES, buildTinyModel, sftSequence, recipeProblems, evaluateBuiltin, type TinyRecipe, type BuildTinyModelOptions, type TinyModelManifest } from './builtin/index.js';
+export { Trainer, packBatch, LORA_TARGETS, type TrainerOptions, type TrainSequence, type TrainerInfo, type OptimizerStep } from './train/trainer.js';
+export { runTraining, type TrainRunOptions, type TrainStepRecord, type TrainSummary } from './train/run.js';
+export { loadPairs, type TokenizedPair, type TokenizedPairs, type PromptFormat, type Truncation } from './train/data.js';
+export { referenceLogps, openReferenceScorer, referenceKey, type ReferenceLogps } from './train/reference.js';
+export { linearSchedule, epochOrder } from './train/schedule.js';
+export { LOSSES, CALIBRATIONS, LOSS_DEFAULTS, resolveLossConfig, calibrationWeight, pairLoss, rewardMetrics, needsReference, type LossName, type Calibration, type LossConfig, type PairLogps, type RewardMetrics } from './losses/index.js';
+export { runLoop, LOOP_TRAINING_DEFAULTS, type LoopEvents, type LoopSummary } from './loop/run.js';
+export { LoopConfigSchema, parseLoopConfig, readLoopConfig, type LoopConfig, type LoopConfigInput } from './loop/config.js';
+export { exportPairs, EXPORT_FORMATS, type ExportFormat, type ExportOptions } from './pairs/export.js';

@@ -13,21 +13,11 @@ import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
 import { resolveLossConfig } from '../losses/index.js';
 import { runPairs } from '../pairs/run.js';
 import { RUN_FILES, writeReport, type EvalSummary, type RoundMetrics } from '../report/index.js';
-import { generateTask, type TaskDifficulty } from '../task/index.js';
+import { generateTask } from '../task/index.js';
+import { BUILTIN_DIFFICULTY, BUILTIN_EVAL_MAX_TOKENS, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../builtin/index.js';
 import { runTraining, type TrainStepRecord } from '../train/run.js';
 import type { LoopConfig } from './config.js';
 
-/** The project's own model, task difficulty and prompt format (src/builtin). */
-interface Builtin {
-  BUILTIN_MODEL_PATH: string;
-  BUILTIN_DIFFICULTY: Partial<TaskDifficulty>;
-  BUILTIN_FORESIGHT: Partial<ForesightConfig>;
-}
-
-async function builtin(): Promise<Builtin> {
-  const module = '../builtin/index.js';
-  return (await import(module)) as Builtin;
-}
 
 /** Loop defaults for a small model trained with LoRA on a CPU (the paper's are for 8B, full weights). */
 export const LOOP_TRAINING_DEFAULTS = { loss: 'aco', lr: 2e-4, epochs: 2, batchPairs: 8, gradAccum: 1, loraRank: 8, maxSeqLen: 512, warmupRatio: 0.1 } as const;
@@ -56,6 +46,7 @@ interface Inputs {
   queries: string;
   eval: string | null;
   foresight: ForesightConfig;
+  evalMaxTokens: number;
 }
 
 function writeJsonAtomic(path: string, value: unknown): void {
@@ -64,19 +55,17 @@ function writeJsonAtomic(path: string, value: unknown): void {
 }
 
 /** Resolves `builtin` placeholders into files in the run directory (written once). */
-async function resolveInputs(c: LoopConfig, out: string): Promise<Inputs> {
-  const needsBuiltin = c.model === 'builtin' || c.queries === 'builtin' || c.eval === 'builtin';
-  const b = needsBuiltin ? await builtin() : undefined;
-  const model = c.model === 'builtin' ? b!.BUILTIN_MODEL_PATH : resolve(c.model);
+function resolveInputs(c: LoopConfig, out: string): Inputs {
+  const model = c.model === 'builtin' ? BUILTIN_MODEL_PATH : resolve(c.model);
   let queries = c.queries === 'builtin' ? join(out, 'queries.jsonl') : resolve(c.queries);
   if (c.queries === 'builtin' && !existsSync(queries)) {
     // Unlabeled: only id and question reach the sampler.
-    const tasks = generateTask({ split: 'train', n: c.builtin.queries, seed: c.builtin.seed, difficulty: b!.BUILTIN_DIFFICULTY });
+    const tasks = generateTask({ split: 'train', n: c.builtin.queries, seed: c.builtin.seed, difficulty: BUILTIN_DIFFICULTY });
     writeJsonlAtomic(queries, tasks.map((t) => ({ id: t.id, question: t.question })));
   }
   let evalSet = c.eval === null ? null : c.eval === 'builtin' ? join(out, 'eval-set.jsonl') : resolve(c.eval);
   if (c.eval === 'builtin' && !existsSync(evalSet!)) {
-    const tasks = generateTask({ split: 'test', n: c.builtin.evalQuestions, seed: c.builtin.seed + 1, difficulty: b!.BUILTIN_DIFFICULTY });
+    const tasks = generateTask({ split: 'test', n: c.builtin.evalQuestions, seed: c.builtin.seed + 1, difficulty: BUILTIN_DIFFICULTY });
     writeJsonlAtomic(evalSet!, tasks.map((t) => ({ id: t.id, question: t.question, answer: t.answer })));
   }
   if (!existsSync(model)) throw new GeniusError(`model file not found: ${model}`);
@@ -84,8 +73,14 @@ async function resolveInputs(c: LoopConfig, out: string): Promise<Inputs> {
   if (evalSet && !existsSync(evalSet)) throw new GeniusError(`eval set not found: ${evalSet}`);
   const { concurrency, ...sampling } = c.sampling;
   void concurrency;
-  const base = c.model === 'builtin' ? b!.BUILTIN_FORESIGHT : {};
-  return { model, queries, eval: evalSet, foresight: resolveForesightConfig({ ...base, ...sampling }) };
+  const builtin = c.model === 'builtin';
+  return {
+    model,
+    queries,
+    eval: evalSet,
+    foresight: resolveForesightConfig({ ...(builtin ? BUILTIN_FORESIGHT : {}), ...sampling }),
+    evalMaxTokens: c.evaluation.maxTokens ?? (builtin ? BUILTIN_EVAL_MAX_TOKENS : 256),
+  };
 }
 
 /** The run directory belongs to one config; a rerun with the same config resumes it. */
@@ -127,7 +122,7 @@ async function evaluateWith(inputs: Inputs, c: LoopConfig, policy: Policy, out: 
     const r: EvalResult = await evaluate(ctx, model, items, {
       temperature: c.evaluation.temperature ?? 0,
       samples: c.evaluation.samples ?? 1,
-      maxTokens: c.evaluation.maxTokens ?? 256,
+      maxTokens: inputs.evalMaxTokens,
       seed: c.seed,
       prompt: { chat: inputs.foresight.chat, reasoningPrefix: inputs.foresight.reasoningPrefix, endMarkers: inputs.foresight.endMarkers, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
       ...(adapter ? { adapter } : {}),
@@ -153,7 +148,7 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
   const out = resolve(c.out);
   mkdirSync(out, { recursive: true });
   claimRunDir(out, c);
-  const inputs = await resolveInputs(c, out);
+  const inputs = resolveInputs(c, out);
   const log = events.log ?? (() => {});
   const check = () => {
     if (events.signal?.aborted) throw new AbortError();
