@@ -115,8 +115,10 @@ Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
   o.Set("contextLength", llama_model_n_ctx_train(m));
   o.Set("embeddingLength", llama_model_n_embd(m));
   o.Set("layerCount", llama_model_n_layer(m));
-  o.Set("headCount", llama_model_n_head(m));
-  o.Set("headCountKv", llama_model_n_head_kv(m));
+  // A vocab-only load has no layers; llama.cpp aborts when asked for layer 0's head counts.
+  const bool has_layers = llama_model_n_layer(m) > 0;
+  o.Set("headCount", has_layers ? llama_model_n_head(m) : 0);
+  o.Set("headCountKv", has_layers ? llama_model_n_head_kv(m) : 0);
   const char* tmpl = llama_model_chat_template(m, nullptr);
   o.Set("chatTemplate", tmpl ? Napi::Value(Napi::String::New(env, tmpl)) : env.Null());
   Napi::Object special = Napi::Object::New(env);

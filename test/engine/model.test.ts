@@ -157,3 +157,14 @@ test('no leak across 1,000 load/dispose cycles', async (t) => {
   // One leaked model is ~0.2 MB of weights plus context; 1,000 leaks would be hundreds of MB.
   t.true(grownMb < 32, `RSS grew ${grownMb.toFixed(1)} MB`);
 });
+
+test('a full model loaded vocab-only reports its tokenizer and no layers (llama.cpp would abort on head counts)', async (t) => {
+  const path = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 1 });
+  const model = await Model.load(path, { vocabOnly: true });
+  const info = model.info;
+  t.is(info.layerCount, 0);
+  t.is(info.headCount, 0);
+  t.true(info.vocabSize > 0);
+  t.true(model.tokenize('hello').length > 0);
+  model.dispose();
+});
