@@ -4,7 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { AbortError, GeniusError } from '../errors.js';
 import { Model } from '../engine/model.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
-import { calibrationWeight, needsReference, pairLoss, rewardMetrics, type LossConfig, type PairLogps } from '../losses/index.js';
+import { calibrationWeight, needsReference, rewardMetrics, type LossConfig, type PairLogps, type RewardMetrics } from '../losses/index.js';
 import { loadPairs, type PromptFormat, type TokenizedPair, type Truncation } from './data.js';
 import { openReferenceScorer, referenceKey, referenceLogps, type ReferenceLogps } from './reference.js';
 import { epochOrder, linearSchedule } from './schedule.js';
@@ -53,18 +53,11 @@ export interface TrainRunOptions {
 }
 
 /** One metrics.jsonl line, named as DPO trainers name them. */
-export interface TrainStepRecord {
+export interface TrainStepRecord extends RewardMetrics {
   round?: number;
   step: number;
   epoch: number;
   loss: number;
-  'rewards/chosen': number;
-  'rewards/rejected': number;
-  'rewards/margins': number;
-  'rewards/accuracies': number;
-  'logps/chosen': number;
-  'logps/rejected': number;
-  calibration_weight: number;
   grad_norm: number;
   lr: number;
   pairs: number;
@@ -331,4 +324,3 @@ function stopped(e: unknown, step: number, progressPath: string): GeniusError {
   return new GeniusError(`training stopped at step ${step + 1}: ${msg}; the last good checkpoint is step ${at}${at === 0 ? ' (none yet)' : ''}`, { cause: e });
 }
 
-export { pairLoss };
