@@ -1,4 +1,5 @@
 #include "model_maker.h"
+#include "seeded.h"
 
 #include <algorithm>
 #include <cmath>
@@ -24,20 +25,6 @@ struct GgmlFree {
 struct FileClose {
   void operator()(FILE* f) const { if (f) fclose(f); }
 };
-
-// splitmix64: tiny, seedable and identical on every platform (std::normal_distribution is not).
-uint64_t splitmix64(uint64_t& s) {
-  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
-  return h;
-}
 
 struct Normal {
   uint64_t state;

@@ -532,24 +532,18 @@ void Trainer::save_model(const std::string& path, bool f16) const {
 
 void Trainer::save_state(const std::string& path) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  gguf_context* meta = gguf_init_empty();
-  gguf_set_val_str(meta, "general.type", "genius-trainer-state");
-  gguf_set_val_str(meta, "general.architecture", w_->hp.arch.c_str());
-  gguf_set_val_u64(meta, "genius.train.step", static_cast<uint64_t>(step_));
-  gguf_set_val_u64(meta, "genius.train.parameters", static_cast<uint64_t>(trainable_parameters()));
+  GgufOwned meta(gguf_init_empty());
+  gguf_set_val_str(meta.get(), "general.type", "genius-trainer-state");
+  gguf_set_val_str(meta.get(), "general.architecture", w_->hp.arch.c_str());
+  gguf_set_val_u64(meta.get(), "genius.train.step", static_cast<uint64_t>(step_));
+  gguf_set_val_u64(meta.get(), "genius.train.parameters", static_cast<uint64_t>(trainable_parameters()));
   std::vector<std::pair<std::string, ggml_tensor*>> tensors;
   for (size_t i = 0; i < params_.size(); i++) {
     tensors.emplace_back(params_[i]->name, params_[i]);
     tensors.emplace_back(m_[i]->name, m_[i]);
     tensors.emplace_back(v_[i]->name, v_[i]);
   }
-  try {
-    write_gguf(path, meta, tensors);
-  } catch (...) {
-    gguf_free(meta);
-    throw;
-  }
-  gguf_free(meta);
+  write_gguf(path, meta.get(), tensors);
 }
 
 void Trainer::load_state(const std::string& path) {

@@ -1,5 +1,6 @@
 #include "trainer/weights.h"
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -8,6 +9,7 @@
 #include "ggml-cpu.h"
 #include "gguf.h"
 #include "gguf_file.h"
+#include "seeded.h"
 
 namespace genius::train {
 
@@ -24,27 +26,23 @@ struct GgufHandle {
   }
 };
 
+struct FileClose {
+  void operator()(FILE* f) const { fclose(f); }
+};
+using FilePtr = std::unique_ptr<FILE, FileClose>;
+
+FilePtr open_read(const std::string& path) {
+  FilePtr f(fopen(path.c_str(), "rb"));
+  if (!f) fail(path, std::string("cannot open (") + strerror(errno) + ")");
+  return f;
+}
+
 void open_gguf(const std::string& path, GgufHandle& h) {
   validate_gguf(path);
   gguf_init_params p{true, &h.meta};
   h.g = gguf_init_from_file(path.c_str(), p);
   if (!h.g) fail(path, "cannot read GGUF");
 }
-
-uint64_t splitmix64(uint64_t& s) {
-  uint64_t z = (s += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-
-uint64_t fnv1a(const std::string& s) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
-  return h;
-}
-
-double uniform01(uint64_t& s) { return (splitmix64(s) >> 11) * (1.0 / 9007199254740992.0); }
 
 // Reads one tensor of any type ggml can dequantize and uploads it as F32.
 void upload_f32(const std::string& path, FILE* f, const gguf_context* g, const ggml_tensor* src, ggml_tensor* dst) {
@@ -90,15 +88,8 @@ class Loader {
   }
 
   void upload() {
-    FILE* f = fopen(path_.c_str(), "rb");
-    if (!f) fail(path_, "cannot open model file");
-    try {
-      for (auto& [src, dst] : sources_) upload_f32(path_, f, g_, src, dst);
-    } catch (...) {
-      fclose(f);
-      throw;
-    }
-    fclose(f);
+    FilePtr f = open_read(path_);
+    for (auto& [src, dst] : sources_) upload_f32(path_, f.get(), g_, src, dst);
   }
 
  private:
@@ -175,26 +166,26 @@ void read_adapter_layout(const std::string& path, const Weights& w, LoraOptions&
   if (o.alpha == 0.0f) o.alpha = static_cast<float>(o.rank);  // llama.cpp: no alpha means scale 1
 }
 
-void load_adapter_data(const std::string& path, Weights& w, GgufHandle& h) {
-  FILE* f = fopen(path.c_str(), "rb");
-  if (!f) fail(path, "cannot open adapter");
-  try {
-    for (auto& [base, p] : w.lora) {
-      for (ggml_tensor* t : {p.a, p.b}) {
-        ggml_tensor* src = ggml_get_tensor(h.meta, t->name);
-        if (!src) fail(path, std::string("adapter lacks ") + t->name);
-        if (!ggml_are_same_shape(src, t)) fail(path, std::string("adapter tensor ") + t->name + " has an unexpected shape");
-        upload_f32(path, f, h.g, src, t);
-      }
-    }
-  } catch (...) {
-    fclose(f);
-    throw;
+// Fills `dsts` from the open GGUF `h` (matched by name, shapes checked).
+void fill_by_name(const std::string& path, const GgufHandle& h, const std::vector<ggml_tensor*>& dsts) {
+  FilePtr f = open_read(path);
+  for (ggml_tensor* t : dsts) {
+    ggml_tensor* src = ggml_get_tensor(h.meta, t->name);
+    if (!src) fail(path, std::string("missing tensor ") + t->name + " (was it written for another model or training mode?)");
+    if (!ggml_are_same_shape(src, t)) fail(path, std::string("tensor ") + t->name + " has an unexpected shape");
+    upload_f32(path, f.get(), h.g, src, t);
   }
-  fclose(f);
+}
+
+void load_adapter_data(const std::string& path, Weights& w, const GgufHandle& h) {
+  std::vector<ggml_tensor*> factors;
+  for (auto& [base, p] : w.lora) factors.insert(factors.end(), {p.a, p.b});
+  fill_by_name(path, h, factors);
 }
 
 }  // namespace
+
+void GgufFree::operator()(gguf_context* g) const { gguf_free(g); }
 
 Weights::~Weights() {
   if (buf) ggml_backend_buffer_free(buf);
@@ -270,20 +261,7 @@ uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor
   GgufHandle h;
   open_gguf(path, h);
   if (gguf_string(h.g, "general.type") != type) fail(path, "not a " + type + " file");
-  FILE* f = fopen(path.c_str(), "rb");
-  if (!f) fail(path, "cannot open");
-  try {
-    for (ggml_tensor* t : dsts) {
-      ggml_tensor* src = ggml_get_tensor(h.meta, t->name);
-      if (!src) fail(path, std::string("missing tensor ") + t->name + " (was it written for another model or training mode?)");
-      if (!ggml_are_same_shape(src, t)) fail(path, std::string("tensor ") + t->name + " has an unexpected shape");
-      upload_f32(path, f, h.g, src, t);
-    }
-  } catch (...) {
-    fclose(f);
-    throw;
-  }
-  fclose(f);
+  fill_by_name(path, h, dsts);
   const int64_t id = gguf_find_key(h.g, counter_key.c_str());
   return id >= 0 && gguf_get_kv_type(h.g, id) == GGUF_TYPE_UINT64 ? gguf_get_val_u64(h.g, id) : 0;
 }
@@ -334,12 +312,12 @@ void write_gguf(const std::string& path, gguf_context* meta, const std::vector<s
 
 void save_adapter(const Weights& w, const std::string& path) {
   if (!w.has_lora) throw std::runtime_error("this trainer has no LoRA adapter to save");
-  gguf_context* meta = gguf_init_empty();
-  gguf_set_val_str(meta, "general.architecture", w.hp.arch.c_str());
-  gguf_set_val_str(meta, "general.type", "adapter");
-  gguf_set_val_str(meta, "general.name", "genius-lora");
-  gguf_set_val_str(meta, "adapter.type", "lora");
-  gguf_set_val_f32(meta, "adapter.lora.alpha", w.lora_options.alpha);
+  GgufOwned meta(gguf_init_empty());
+  gguf_set_val_str(meta.get(), "general.architecture", w.hp.arch.c_str());
+  gguf_set_val_str(meta.get(), "general.type", "adapter");
+  gguf_set_val_str(meta.get(), "general.name", "genius-lora");
+  gguf_set_val_str(meta.get(), "adapter.type", "lora");
+  gguf_set_val_f32(meta.get(), "adapter.lora.alpha", w.lora_options.alpha);
   std::vector<std::pair<std::string, ggml_tensor*>> tensors;
   for (auto& [name, base] : w.named) {
     auto it = w.lora.find(base);
@@ -347,13 +325,7 @@ void save_adapter(const Weights& w, const std::string& path) {
     tensors.emplace_back(it->second.a->name, it->second.a);
     tensors.emplace_back(it->second.b->name, it->second.b);
   }
-  try {
-    write_gguf(path, meta, tensors);
-  } catch (...) {
-    gguf_free(meta);
-    throw;
-  }
-  gguf_free(meta);
+  write_gguf(path, meta.get(), tensors);
 }
 
 namespace {
@@ -373,59 +345,64 @@ void fold_lora(std::vector<float>& W, const std::vector<float>& A, const std::ve
 
 }  // namespace
 
+namespace {
+
+// Merged tensors live in a temporary CPU buffer so the trainer's base copy stays untouched.
+struct CpuScratch {
+  ggml_context* ctx = nullptr;
+  ggml_backend_t cpu = nullptr;
+  ggml_backend_buffer_t buf = nullptr;
+  explicit CpuScratch(size_t n_tensors) {
+    ggml_init_params cp{(n_tensors + 1) * ggml_tensor_overhead(), nullptr, true};
+    ctx = ggml_init(cp);
+  }
+  ~CpuScratch() {
+    if (buf) ggml_backend_buffer_free(buf);
+    if (cpu) ggml_backend_free(cpu);
+    ggml_free(ctx);
+  }
+  void allocate() {
+    cpu = ggml_backend_cpu_init();
+    buf = ggml_backend_alloc_ctx_tensors(ctx, cpu);
+    if (!buf) throw std::runtime_error("out of memory while merging the adapter");
+  }
+};
+
+std::vector<float> read_f32(const ggml_tensor* t) {
+  std::vector<float> v(static_cast<size_t>(ggml_nelements(t)));
+  ggml_backend_tensor_get(t, v.data(), 0, v.size() * sizeof(float));
+  return v;
+}
+
+}  // namespace
+
 void save_merged(const Weights& w, const std::string& path, bool f16) {
   GgufHandle h;
   open_gguf(w.path, h);
-  gguf_context* meta = gguf_init_empty();
-  gguf_set_kv(meta, h.g);
-  gguf_set_val_u32(meta, "general.file_type", f16 ? 1 : 0);  // LLAMA_FTYPE_MOSTLY_F16 / ALL_F32
-  // Merged tensors live in a temporary CPU context so the base copy stays untouched.
-  ggml_init_params cp{(w.named.size() + 1) * ggml_tensor_overhead() + 64, nullptr, true};
-  ggml_context* tmp_ctx = ggml_init(cp);
-  ggml_backend_t cpu = nullptr;
+  GgufOwned meta(gguf_init_empty());
+  gguf_set_kv(meta.get(), h.g);
+  gguf_set_val_u32(meta.get(), "general.file_type", f16 ? 1 : 0);  // LLAMA_FTYPE_MOSTLY_F16 / ALL_F32
+  CpuScratch scratch(w.named.size());
   std::vector<std::pair<std::string, ggml_tensor*>> tensors;
-  std::vector<std::pair<ggml_tensor*, const LoraPair*>> to_fold;
+  std::vector<std::pair<ggml_tensor*, const ggml_tensor*>> to_fold;  // merged copy, base weight
   for (auto& [name, base] : w.named) {
-    auto it = w.lora.find(base);
-    if (it == w.lora.end()) {
+    if (!w.lora.count(base)) {
       tensors.emplace_back(name, base);
       continue;
     }
-    ggml_tensor* t = ggml_new_tensor(tmp_ctx, GGML_TYPE_F32, ggml_n_dims(base), base->ne);
+    ggml_tensor* t = ggml_new_tensor(scratch.ctx, GGML_TYPE_F32, ggml_n_dims(base), base->ne);
     ggml_set_name(t, name.c_str());
     tensors.emplace_back(name, t);
-    to_fold.emplace_back(t, &it->second);
+    to_fold.emplace_back(t, base);
   }
-  ggml_backend_buffer_t tmp_buf = nullptr;
-  try {
-    if (!to_fold.empty()) {
-      cpu = ggml_backend_cpu_init();
-      tmp_buf = ggml_backend_alloc_ctx_tensors(tmp_ctx, cpu);
-      if (!tmp_buf) throw std::runtime_error("out of memory while merging the adapter");
-      for (auto& [t, p] : to_fold) {
-        const ggml_tensor* base = nullptr;
-        for (auto& [b, lp] : w.lora)
-          if (&lp == p) base = b;
-        std::vector<float> W(ggml_nelements(base)), A(ggml_nelements(p->a)), B(ggml_nelements(p->b));
-        ggml_backend_tensor_get(base, W.data(), 0, W.size() * 4);
-        ggml_backend_tensor_get(p->a, A.data(), 0, A.size() * 4);
-        ggml_backend_tensor_get(p->b, B.data(), 0, B.size() * 4);
-        fold_lora(W, A, B, base->ne[0], base->ne[1], p->a->ne[1], w.lora_scale);
-        ggml_backend_tensor_set(t, W.data(), 0, W.size() * 4);
-      }
-    }
-    write_gguf(path, meta, tensors, f16);
-  } catch (...) {
-    gguf_free(meta);
-    if (tmp_buf) ggml_backend_buffer_free(tmp_buf);
-    if (cpu) ggml_backend_free(cpu);
-    ggml_free(tmp_ctx);
-    throw;
+  if (!to_fold.empty()) scratch.allocate();
+  for (auto& [t, base] : to_fold) {
+    const LoraPair& p = w.lora.at(base);
+    std::vector<float> W = read_f32(base);
+    fold_lora(W, read_f32(p.a), read_f32(p.b), base->ne[0], base->ne[1], p.a->ne[1], w.lora_scale);
+    ggml_backend_tensor_set(t, W.data(), 0, W.size() * sizeof(float));
   }
-  gguf_free(meta);
-  if (tmp_buf) ggml_backend_buffer_free(tmp_buf);
-  if (cpu) ggml_backend_free(cpu);
-  ggml_free(tmp_ctx);
+  write_gguf(path, meta.get(), tensors, f16);
 }
 
 }  // namespace genius::train

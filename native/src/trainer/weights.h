@@ -54,6 +54,12 @@ struct Weights {
 // Loads the base model onto `backend` and, when `lora` is given, creates (or loads) the adapter.
 std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed);
 
+struct GgufFree {
+  void operator()(gguf_context* g) const;
+};
+// An owned GGUF context (metadata being written).
+using GgufOwned = std::unique_ptr<gguf_context, GgufFree>;
+
 // Writes a GGUF from `tensors` (data read back from the backend) with the KV pairs set in `meta`,
 // streaming one tensor at a time, atomically (temporary file, then rename).
 // `f16_matrices` stores 2-D F32 tensors as F16 (norm vectors stay F32, as llama.cpp expects).
