@@ -150,10 +150,11 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainSummary> {
   const pairs = data.pairs;
 
   const spec = o.reference ?? 'engine';
+  const key = referenceKey(spec, o.model, o.adapter, pairs);
   const ref: ReferenceLogps = needsReference(o.loss.loss)
     ? await referenceLogps(pairs, () => openReferenceScorer(spec, o.model, o.adapter, o.maxSeqLen), {
-        cache: join(dirname(o.pairs), `${basename(o.pairs).replace(/\.jsonl$/, '')}.ref-${referenceKey(spec, o.model, o.adapter, pairs)}.jsonl`),
-        key: referenceKey(spec, o.model, o.adapter, pairs),
+        cache: join(dirname(o.pairs), `${basename(o.pairs).replace(/\.jsonl$/, '')}.ref-${key}.jsonl`),
+        key,
         ...(o.signal ? { signal: o.signal } : {}),
       })
     : { chosen: pairs.map(() => 0), rejected: pairs.map(() => 0) };
