@@ -57,13 +57,13 @@ function writeJsonAtomic(path: string, value: unknown): void {
 /** Resolves `builtin` placeholders into files in the run directory (written once). */
 function resolveInputs(c: LoopConfig, out: string): Inputs {
   const model = c.model === 'builtin' ? BUILTIN_MODEL_PATH : resolve(c.model);
-  let queries = c.queries === 'builtin' ? join(out, 'queries.jsonl') : resolve(c.queries);
+  const queries = c.queries === 'builtin' ? join(out, 'queries.jsonl') : resolve(c.queries);
   if (c.queries === 'builtin' && !existsSync(queries)) {
     // Unlabeled: only id and question reach the sampler.
     const tasks = generateTask({ split: 'train', n: c.builtin.queries, seed: c.builtin.seed, difficulty: BUILTIN_DIFFICULTY });
     writeJsonlAtomic(queries, tasks.map((t) => ({ id: t.id, question: t.question })));
   }
-  let evalSet = c.eval === null ? null : c.eval === 'builtin' ? join(out, 'eval-set.jsonl') : resolve(c.eval);
+  const evalSet = c.eval === null ? null : c.eval === 'builtin' ? join(out, 'eval-set.jsonl') : resolve(c.eval);
   if (c.eval === 'builtin' && !existsSync(evalSet!)) {
     const tasks = generateTask({ split: 'test', n: c.builtin.evalQuestions, seed: c.builtin.seed + 1, difficulty: BUILTIN_DIFFICULTY });
     writeJsonlAtomic(evalSet!, tasks.map((t) => ({ id: t.id, question: t.question, answer: t.answer })));
@@ -86,7 +86,10 @@ function resolveInputs(c: LoopConfig, out: string): Inputs {
 /** The run directory belongs to one config; a rerun with the same config resumes it. */
 function claimRunDir(out: string, c: LoopConfig): void {
   const path = join(out, RUN_FILES.config);
-  const hash = createHash('sha256').update(JSON.stringify(c)).digest('hex').slice(0, 16);
+  // Where the run lives and how many threads it uses do not change what it computes.
+  const { out: _out, threads: _threads, ...what } = c;
+  void _out, _threads;
+  const hash = createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 16);
   if (existsSync(path)) {
     const prev = JSON.parse(readFileSync(path, 'utf8')) as { hash?: string };
     if (prev.hash !== hash) throw new GeniusError(`${out} holds a run with another config (${prev.hash ?? 'unknown'}, now ${hash}); use another --out or the same config to resume`);
