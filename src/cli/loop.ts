@@ -98,7 +98,7 @@ export function registerLoop(program: Command, verbose: () => boolean): void {
     .addOption(new Option('--format <name>', 'target trainer').choices(EXPORT_FORMATS).makeOptionMandatory())
     .option('--model <path>', 'also export reference log-probs of this model (computed once, cached beside the pairs)')
     .option('--adapter <path>', 'reference = model + this adapter')
-    .option('--reference <spec>', 'reference scorer: engine or onnx:PATH', 'engine')
+    .option('--reference <spec>', 'reference scorer: engine, trainer or onnx:PATH', 'engine')
     .option('--max-seq-len <n>', 'as in genius train', int, 1300)
     .option('--alpha <x>', 'ACO alpha for the calibration-weight column', Number, 1)
     .option('--calibration <kind>', 'paper or reference', 'paper')

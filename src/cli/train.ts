@@ -81,7 +81,7 @@ export function registerTrain(program: Command, verbose: () => boolean): void {
     .option('--max-seq-len <n>', 'prompt + response tokens (paper: 1300)', int, 1300)
     .addOption(new Option('--truncation <policy>', 'over-long pairs: cut responses, or drop the pair').choices(['truncate', 'drop']).default('truncate'))
     .option('--seed <n>', 'shuffling and LoRA initialisation', int, 0)
-    .option('--reference <spec>', 'reference log-probs from: engine, or onnx:PATH', 'engine')
+    .option('--reference <spec>', 'reference log-probs from: engine, trainer (its own forward: exact and batch-independent), or onnx:PATH', 'engine')
     .option('--warmup-ratio <x>', 'linear warmup share of the steps', num, 0.1)
     .option('--weight-decay <x>', 'AdamW weight decay', num, 0)
     .option('--max-grad-norm <x>', 'clip the gradient norm (0: off)', num, 1)

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
-import { GeniusError } from '../errors.js';
+import { AbortError, GeniusError } from '../errors.js';
+import { Trainer } from './trainer.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
 import { Adapter, Context } from '../engine/context.js';
 import { Model } from '../engine/model.js';
@@ -23,7 +24,7 @@ export function referenceKey(spec: string, model: string, adapter: string | unde
 }
 
 /**
- * The scorer `spec` names (`engine`, or `onnx:PATH`; see scorerFromSpec) for reference log-probs
+ * The scorer `spec` names (`engine`, `trainer`, or `onnx:PATH`; see scorerFromSpec) for reference log-probs
  * of `model` (+ `adapter`). The engine runs in its exact configuration (no flash attention, F32
  * KV cache), so reference and policy log-probs agree to ~1e-6 at step 0.
  */
@@ -38,7 +39,11 @@ export async function openReferenceScorer(spec: string, model: string, adapter: 
       m.dispose();
       return onnx;
     }
-    if (spec !== 'engine') throw new GeniusError(`unknown reference scorer '${spec}' (use engine or onnx:PATH)`);
+    if (spec === 'trainer') {
+      m.dispose();
+      return await TrainerScorer.open(model, adapter);
+    }
+    if (spec !== 'engine') throw new GeniusError(`unknown reference scorer '${spec}' (use engine, trainer or onnx:PATH)`);
     ctx = await Context.create(m, { flashAttention: 'off', kvType: 'f32', maxSequences: 16, sequenceContextSize: Math.max(256, maxSeqLen) });
     if (adapter) await ctx.setAdapters([{ adapter: await Adapter.load(m, adapter) }]);
     const scorer = new EngineScorer(ctx);
@@ -53,6 +58,40 @@ export async function openReferenceScorer(spec: string, model: string, adapter: 
     ctx?.dispose();
     if (!m.disposed) m.dispose();
     throw e;
+  }
+}
+
+/**
+ * The trainer's own forward pass as a Scorer: the same arithmetic as the policy, so reference and
+ * policy agree exactly at step 0 and results do not depend on how requests were batched.
+ */
+export class TrainerScorer implements Scorer {
+  private constructor(private readonly trainer: Trainer) {}
+
+  static async open(model: string, adapter?: string): Promise<TrainerScorer> {
+    // Without an adapter a rank-1 LoRA with B = 0 is the base model exactly (the trainer always has one).
+    return new TrainerScorer(await Trainer.create({ model, ...(adapter ? { adapter } : {}), lora: { rank: 1, targets: ['attn_q'] } }));
+  }
+
+  /** Packs items into graphs of at most `maxTokens` tokens. */
+  async scoreBatch(items: readonly ScoreItem[], options: { signal?: AbortSignal; maxTokens?: number } = {}): Promise<number[][]> {
+    const out: number[][] = [];
+    const budget = options.maxTokens ?? 4096;
+    for (let i = 0; i < items.length; ) {
+      if (options.signal?.aborted) throw new AbortError();
+      const part: ScoreItem[] = [];
+      let tokens = 0;
+      for (; i < items.length && (part.length === 0 || tokens + items[i]!.prefix.length + items[i]!.continuation.length <= budget); i++) {
+        part.push(items[i]!);
+        tokens += items[i]!.prefix.length + items[i]!.continuation.length;
+      }
+      out.push(...(await this.trainer.logprobs(part.map((p) => ({ prompt: p.prefix, response: p.continuation })))));
+    }
+    return out;
+  }
+
+  dispose(): void {
+    this.trainer.dispose();
   }
 }
 

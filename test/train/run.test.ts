@@ -148,3 +148,16 @@ test('reference log-probs from ONNX Runtime (--reference onnx:PATH) agree with t
   t.true(Math.abs(first!['rewards/margins']) < 1e-4);
   await t.throwsAsync(runTraining(options(model, pairs, join(dir, 'bad-ref'), { reference: 'onnx:' + join(dir, 'missing.onnx') })), { message: /missing\.onnx/ });
 });
+
+test('the trainer as reference scorer: step-0 loss is ln 2 to float precision and fresh runs are bit-identical', async (t) => {
+  const { dir, model, pairs } = await setup(6);
+  const a = await runTraining(options(model, pairs, join(dir, 'ta'), { reference: 'trainer', epochs: 3, batchPairs: 3 }));
+  const first = metrics(join(dir, 'ta'))[0]!;
+  t.true(Math.abs(first.loss - Math.log(2)) < 1e-6, `loss ${first.loss}`);
+  t.true(Math.abs(first['rewards/margins']) < 1e-5);
+  // A second run in a fresh directory (its reference recomputed) writes the same adapter.
+  const pairs2 = join(dir, 'copy.jsonl');
+  writeFileSync(pairs2, readFileSync(pairs));
+  const b = await runTraining(options(model, pairs2, join(dir, 'tb'), { reference: 'trainer', epochs: 3, batchPairs: 3 }));
+  t.deepEqual(readFileSync(b.output), readFileSync(a.output));
+});
