@@ -63,6 +63,12 @@ train::LossSpec parse_loss(const Napi::Object& o) {
   return s;
 }
 
+Napi::Float32Array to_float32(Napi::Env env, const std::vector<float>& v) {
+  Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
+  std::copy(v.begin(), v.end(), a.Data());
+  return a;
+}
+
 Napi::Array to_array(Napi::Env env, const std::vector<double>& v) {
   Napi::Array a = Napi::Array::New(env, v.size());
   for (size_t i = 0; i < v.size(); i++) a.Set(static_cast<uint32_t>(i), v[i]);
@@ -152,11 +158,7 @@ Napi::Value AddonTrainer::Logprobs(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<std::vector<float>>();
   return PromiseWorker::run(
       info.Env(), [=]() { *out = t->logprobs(b); },
-      [=](Napi::Env env) -> Napi::Value {
-        Napi::Float32Array a = Napi::Float32Array::New(env, out->size());
-        std::copy(out->begin(), out->end(), a.Data());
-        return a;
-      });
+      [=](Napi::Env env) -> Napi::Value { return to_float32(env, *out); });
 }
 
 Napi::Value AddonTrainer::Accumulate(const Napi::CallbackInfo& info) {
@@ -204,11 +206,7 @@ Napi::Value AddonTrainer::ReadFlat(const Napi::CallbackInfo& info) {
   auto out = std::make_shared<std::vector<float>>();
   return PromiseWorker::run(
       info.Env(), [=]() { *out = t->read_flat(grads); },
-      [=](Napi::Env env) -> Napi::Value {
-        Napi::Float32Array a = Napi::Float32Array::New(env, out->size());
-        std::copy(out->begin(), out->end(), a.Data());
-        return a;
-      });
+      [=](Napi::Env env) -> Napi::Value { return to_float32(env, *out); });
 }
 
 Napi::Value AddonTrainer::WriteParameters(const Napi::CallbackInfo& info) {

@@ -18,7 +18,11 @@ export interface ReferenceLogps {
 export function referenceKey(spec: string, model: string, adapter: string | undefined, pairs: readonly TokenizedPair[]): string {
   const h = createHash('sha256');
   h.update(JSON.stringify({ spec, model, adapter: adapter ?? null }));
-  for (const f of [model, adapter]) if (f && existsSync(f)) h.update(`${statSync(f).size}:${statSync(f).mtimeMs}`);
+  for (const f of [model, adapter]) {
+    if (!f || !existsSync(f)) continue;
+    const st = statSync(f);
+    h.update(`${st.size}:${st.mtimeMs}`);
+  }
   for (const p of pairs) h.update(Int32Array.from([...p.prompt, -1, ...p.chosen, -2, ...p.rejected, -3]));
   return h.digest('hex').slice(0, 16);
 }

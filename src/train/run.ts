@@ -222,11 +222,17 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     for (const f of readdirSync(ckptDir)) if (f.startsWith('state-') && f !== state) rmSync(join(ckptDir, f), { force: true });
   };
 
+  // The shuffled pair order, drawn once per epoch.
+  let order: number[] = [];
+  let orderEpoch = -1;
   for (; step < totalSteps; step++) {
     if (o.signal?.aborted) throw new AbortError();
     if (o.stopAfterSteps !== undefined && resumedFrom === undefined && step >= o.stopAfterSteps) throw new AbortError('stopped by stopAfterSteps');
     const epoch = Math.floor(step / stepsPerEpoch);
-    const order = epochOrder(pairs.length, o.seed, epoch);
+    if (orderEpoch !== epoch) {
+      order = epochOrder(pairs.length, o.seed, epoch);
+      orderEpoch = epoch;
+    }
     const within = step % stepsPerEpoch;
     const stepIdx = order.slice(within * perStep, (within + 1) * perStep);
     const stepPairs = stepIdx.map((i) => pairs[i]!);
