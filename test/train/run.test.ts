@@ -161,3 +161,29 @@ test('the trainer as reference scorer: step-0 loss is ln 2 to float precision an
   const b = await runTraining(options(model, pairs2, join(dir, 'tb'), { reference: 'trainer', epochs: 3, batchPairs: 3 }));
   t.deepEqual(readFileSync(b.output), readFileSync(a.output));
 });
+
+test('pairs longer than max-seq-len: truncate cuts the responses, drop leaves the pair out', async (t) => {
+  const { model, pairs } = await setup(6);
+  const m = await Model.load(model);
+  try {
+    const full = loadPairs(pairs, m, { maxSeqLen: 512, truncation: 'truncate' });
+    const longest = Math.max(...full.pairs.map((p) => p.prompt.length + Math.max(p.chosen.length, p.rejected.length)));
+    const L = longest - 3;
+    const cut = loadPairs(pairs, m, { maxSeqLen: L, truncation: 'truncate' });
+    t.true(cut.truncated > 0);
+    t.is(cut.pairs.length, full.pairs.length);
+    for (const p of cut.pairs) t.true(p.prompt.length + Math.max(p.chosen.length, p.rejected.length) <= L);
+    const dropped = loadPairs(pairs, m, { maxSeqLen: L, truncation: 'drop' });
+    t.is(dropped.dropped, cut.truncated);
+    t.is(dropped.pairs.length, full.pairs.length - cut.truncated);
+  } finally {
+    m.dispose();
+  }
+});
+
+test('LoRA targets accept PEFT module names', async (t) => {
+  const { model } = await setup(1);
+  const trainer = await Trainer.create({ model, lora: { rank: 2, targets: ['q_proj', 'down_proj'] }, threads: 1 });
+  t.deepEqual(trainer.info.lora!.targets, ['attn_q', 'ffn_down']);
+  trainer.dispose();
+});
