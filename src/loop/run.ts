@@ -181,6 +181,8 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
     const queries = roundQueries(inputs.queries, c, r, dir);
     const exploration = join(dir, 'exploration.jsonl');
     log(`round ${r + 1}/${c.rounds}: foresight sampling`);
+    const stage = { sample: 0, reference: 0, train: 0, eval: 0 };
+    let ts = performance.now();
     await runSampling({
       model: policy.model,
       ...(policy.adapter ? { adapter: policy.adapter } : {}),
@@ -195,6 +197,7 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
       onProgress: (p) => events.onProgress?.('sample', p.done, p.total),
       log,
     });
+    stage.sample = (performance.now() - ts) / 1000;
     const pairsPath = join(dir, 'pairs.jsonl');
     const made = runPairs({ in: exploration, out: pairsPath, rejected: c.pairs.rejected ?? 'categorical', seed: mixSeed(c.seed, 'pairs', r), ...(c.pairs.maxChars ? { maxChars: c.pairs.maxChars } : {}), strict: true });
     const metrics: RoundMetrics = { round: r, pairs: made.pairs };
@@ -203,6 +206,7 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
     } else {
       check();
       log(`round ${r + 1}/${c.rounds}: training on ${made.pairs} pairs`);
+      ts = performance.now();
       const t = { ...LOOP_TRAINING_DEFAULTS, ...c.training };
       const trained = await runTraining({
         model: policy.model,
@@ -230,6 +234,9 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
         ...(events.signal ? { signal: events.signal } : {}),
         onStep: (m, total) => events.onProgress?.('train', m.step, total),
       });
+      // Training's own figure for its reference stage; a run resumed from its summary took ~no time now.
+      stage.reference = Math.min(trained.referenceSeconds ?? 0, (performance.now() - ts) / 1000);
+      stage.train = (performance.now() - ts) / 1000 - stage.reference;
       policy = t.full ? { model: trained.output } : { model: policy.model, adapter: trained.output };
       const roundSteps = readJsonl<TrainStepRecord>(trained.metrics).map((m) => ({ ...m, round: r }));
       steps.push(...roundSteps);
@@ -238,10 +245,14 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
     if (inputs.eval) {
       check();
       log(`round ${r + 1}/${c.rounds}: evaluating`);
+      ts = performance.now();
       metrics.eval = await evaluateWith(inputs, c, policy, join(dir, 'eval.jsonl'), events);
+      stage.eval = (performance.now() - ts) / 1000;
       log(`after round ${r + 1}: accuracy ${fmt(metrics.eval)}`);
     }
     metrics.seconds = (performance.now() - tr) / 1000;
+    metrics.stage_seconds = stage;
+    log(`round ${r + 1}: ${Object.entries(stage).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`);
     rounds.push(metrics);
     writeJsonlAtomic(join(out, RUN_FILES.rounds), rounds);
     writeJsonlAtomic(join(out, RUN_FILES.steps), steps);

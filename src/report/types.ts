@@ -41,8 +41,18 @@ export interface RoundMetrics {
   pairs?: number;
   /** Mean training loss of the round. */
   train_loss?: number;
-  /** Exploration wall time, training wall time, ... (shown in the round table). */
+  /** Wall time of the whole round (shown in the round table). */
   seconds?: number;
+  /** Wall time of each stage of the round, so a user sees where the time goes. */
+  stage_seconds?: StageSeconds;
+}
+
+/** Seconds spent in each stage of a round: foresight sampling, reference log-probs, ACO training, evaluation. */
+export interface StageSeconds {
+  sample?: number;
+  reference?: number;
+  train?: number;
+  eval?: number;
 }
 
 /** Exploration records and pairs of one round, for the foresight-tree view. */

@@ -8,7 +8,7 @@ import type { PairRecord } from '../pairs/build.js';
 import { lineChart, type ChartPoint, type ChartSeries } from './chart.js';
 import { escapeHtml, formatNumber, num } from './html.js';
 import { foresightTreeView } from './tree.js';
-import { RUN_FILES, type EvalSummary, type ReportData, type RoundMetrics, type RoundSamples, type TrainStepMetrics } from './types.js';
+import { RUN_FILES, type EvalSummary, type ReportData, type RoundMetrics, type RoundSamples, type StageSeconds, type TrainStepMetrics } from './types.js';
 
 export interface ReportOptions {
   /** Where to write the page (default for a run directory: `<run>/report.html`). */
@@ -18,6 +18,9 @@ export interface ReportOptions {
   /** Selection temperature used for F = softmax(f / tau) in the view (default: the paper's 0.1). */
   tau?: number;
 }
+
+/** The stages of a round, in the order they run (RoundMetrics.stage_seconds). */
+const STAGES = ['sample', 'reference', 'train', 'eval'] as const satisfies readonly (keyof StageSeconds)[];
 
 const COLORS = { blue: '#1f77b4', orange: '#ff7f0e', green: '#2ca02c', red: '#d62728', purple: '#9467bd', brown: '#8c564b', gray: '#7f7f7f' };
 
@@ -108,6 +111,19 @@ function charts(data: ReportData): string {
       empty: 'no rounds recorded yet',
       series: [{ name: 'pairs', color: COLORS.blue, points: data.rounds.flatMap((r) => (num(r.pairs) === undefined ? [] : [{ x: r.round, y: r.pairs! }])) }],
     }),
+    lineChart({
+      id: 'stage-seconds',
+      title: 'wall time per stage (seconds)',
+      xLabel: 'round',
+      integerX: true,
+      dots: true,
+      empty: 'no stage timings recorded',
+      series: STAGES.map((s, i) => ({
+        name: s,
+        color: [COLORS.blue, COLORS.orange, COLORS.green, COLORS.purple][i]!,
+        points: data.rounds.flatMap((r) => (num(r.stage_seconds?.[s]) === undefined ? [] : [{ x: r.round, y: r.stage_seconds![s]! }])),
+      })),
+    }),
   ];
   return `<h2>Training (ACO)</h2><div class="charts">${training.join('')}</div><h2>Rounds</h2><div class="charts">${rounds.join('')}</div>${roundTable(data.rounds)}`;
 }
@@ -115,8 +131,11 @@ function charts(data: ReportData): string {
 function roundTable(rounds: readonly RoundMetrics[]): string {
   if (rounds.length === 0) return '';
   const cell = (v: unknown) => `<td>${num(v) === undefined ? '-' : escapeHtml(formatNumber(num(v)!))}</td>`;
-  const rows = rounds.map((r) => `<tr>${cell(r.round)}${cell(r.pairs)}${cell(r.train_loss)}${cell(r.eval?.accuracy)}<td>${r.eval && num(r.eval.low) !== undefined ? `${escapeHtml(formatNumber(r.eval.low))} - ${escapeHtml(formatNumber(r.eval.high))}` : '-'}</td>${cell(r.eval?.n)}${cell(r.seconds)}</tr>`);
-  return `<table class="rounds"><thead><tr><th>round</th><th>pairs</th><th>train loss</th><th>eval accuracy</th><th>95% CI</th><th>eval n</th><th>seconds</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const rows = rounds.map(
+    (r) =>
+      `<tr>${cell(r.round)}${cell(r.pairs)}${cell(r.train_loss)}${cell(r.eval?.accuracy)}<td>${r.eval && num(r.eval.low) !== undefined ? `${escapeHtml(formatNumber(r.eval.low))} - ${escapeHtml(formatNumber(r.eval.high))}` : '-'}</td>${cell(r.eval?.n)}${STAGES.map((s) => cell(r.stage_seconds?.[s])).join('')}${cell(r.seconds)}</tr>`,
+  );
+  return `<table class="rounds"><thead><tr><th>round</th><th>pairs</th><th>train loss</th><th>eval accuracy</th><th>95% CI</th><th>eval n</th>${STAGES.map((s) => `<th>${s} s</th>`).join('')}<th>seconds</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
 /** The foresight-tree view of the first few queries of the latest round that explored any. */

@@ -75,6 +75,8 @@ export interface TrainSummary {
   metrics: string;
   last?: TrainStepRecord;
   seconds: number;
+  /** Of `seconds`, the time spent on reference log-probs (0 when read from the cache or not needed). */
+  referenceSeconds?: number;
   resumedFrom?: number;
 }
 
@@ -151,6 +153,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainSummary> {
 
   const spec = o.reference ?? 'engine';
   const key = referenceKey(spec, o.model, o.adapter, pairs);
+  const tRef = performance.now();
   const ref: ReferenceLogps = needsReference(o.loss.loss)
     ? await referenceLogps(pairs, () => openReferenceScorer(spec, o.model, o.adapter, o.maxSeqLen), {
         cache: join(dirname(o.pairs), `${basename(o.pairs).replace(/\.jsonl$/, '')}.ref-${key}.jsonl`),
@@ -158,6 +161,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainSummary> {
         ...(o.signal ? { signal: o.signal } : {}),
       })
     : { chosen: pairs.map(() => 0), rejected: pairs.map(() => 0) };
+  const referenceSeconds = (performance.now() - tRef) / 1000;
 
   const trainer = await Trainer.create({
     model: o.model,
@@ -169,7 +173,7 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainSummary> {
     seed: o.seed,
   });
   try {
-    return await trainLoop(o, trainer, pairs, ref, data, hash, t0);
+    return { ...(await trainLoop(o, trainer, pairs, ref, data, hash, t0)), referenceSeconds };
   } finally {
     trainer.dispose();
   }

@@ -38,6 +38,10 @@ test('the loop runs sample -> pairs -> train -> eval per round, carries the adap
     for (const f of ['exploration.jsonl', 'pairs.jsonl', 'train/adapter.gguf', 'train/metrics.jsonl', 'eval.jsonl']) t.true(existsSync(join(rd, f)), `round ${r}: ${f}`);
     t.true(s.rounds[r]!.pairs! > 0);
     t.is(s.rounds[r]!.eval!.n, 4);
+    // Each stage's wall time is recorded; together they make up (nearly) the whole round.
+    const st = s.rounds[r]!.stage_seconds!;
+    for (const k of ['sample', 'reference', 'train', 'eval'] as const) t.true(st[k]! > 0, `round ${r}: ${k} seconds`);
+    t.true(st.sample! + st.reference! + st.train! + st.eval! <= s.rounds[r]!.seconds!);
   }
   // Round 1 sampled and trained on top of round 0's adapter.
   const sidecar = JSON.parse(readFileSync(join(config.out, 'round-1', 'exploration.jsonl.config.json'), 'utf8')) as { adapter?: string; adapterBytes?: number };

@@ -64,14 +64,14 @@ function syntheticRun(): ReportData {
   const rng = new Rng(9);
   const pairs = explorations.flatMap((r) => buildPairs(r, { rejected: 'categorical', tau: 0.1, maxChars: 10000 }, rng));
   const rounds: RoundMetrics[] = [
-    { round: 0, eval: { accuracy: 0.3, low: 0.22, high: 0.39, n: 100 }, pairs: 120, train_loss: 0.66 },
-    { round: 1, eval: null, pairs: 130, train_loss: 0.6 },
+    { round: 0, eval: { accuracy: 0.3, low: 0.22, high: 0.39, n: 100 }, pairs: 120, train_loss: 0.66, stage_seconds: { sample: 61.5, reference: 3.25, train: 40.5, eval: 12.75 } },
+    { round: 1, eval: null, pairs: 130, train_loss: 0.6, stage_seconds: { sample: 58, reference: 3, train: 41 } },
     { round: 2, eval: { accuracy: 0.45, low: 0.36, high: 0.55, n: 100 }, pairs: 128, train_loss: 0.5 },
   ];
   return { title: `run ${INJECTION}`, steps: steps(3, 20), rounds, samples: [{ round: 0, explorations: [], pairs: [] }, { round: 2, explorations, pairs }], config: { beams: 2, note: INJECTION }, baseline: { accuracy: 0.25, low: 0.18, high: 0.34, n: 100 } };
 }
 
-const CHART_IDS = ['loss', 'rewards', 'accuracies', 'calibration', 'grad-norm', 'lr', 'eval', 'pairs'];
+const CHART_IDS = ['loss', 'rewards', 'accuracies', 'calibration', 'grad-norm', 'lr', 'eval', 'pairs', 'stage-seconds'];
 
 test('the page is self-contained, escapes every text and shows every plot', (t) => {
   const html = renderReport(syntheticRun(), { queries: 2 });
@@ -86,6 +86,17 @@ test('the page is self-contained, escapes every text and shows every plot', (t) 
   t.is(html.match(/<svg class="chart-svg"/g)?.length, CHART_IDS.length, 'no chart is empty');
   // Eval whiskers: baseline and the two rounds that have an eval.
   t.is(html.slice(html.indexOf('id="chart-eval"'), html.indexOf('id="chart-pairs"')).match(/class="whisker"/g)?.length, 3);
+});
+
+test('the round table and chart show each stage\'s wall time', (t) => {
+  const html = renderReport(syntheticRun());
+  const table = html.slice(html.indexOf('<table class="rounds">'));
+  t.regex(table, /<th>sample s<\/th><th>reference s<\/th><th>train s<\/th><th>eval s<\/th><th>seconds<\/th>/);
+  t.regex(table, /<td>61\.5<\/td><td>3\.25<\/td><td>40\.5<\/td><td>12\.75<\/td>/);
+  // A round without the eval stage (or without timings at all) shows a dash there.
+  t.regex(table, /<td>58<\/td><td>3<\/td><td>41<\/td><td>-<\/td>/);
+  const chart = html.slice(html.indexOf('id="chart-stage-seconds"'));
+  for (const s of ['sample', 'reference', 'train', 'eval']) t.true(chart.slice(0, chart.indexOf('</figure>')).includes(`>${s}<`), s);
 });
 
 test('missing data reads as missing, not as an error', (t) => {
