@@ -1,9 +1,13 @@
 #include "trainer/trainer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <stdexcept>
 #include <thread>
 
@@ -18,6 +22,66 @@ namespace {
 const char* const kLossTypes[] = {"aco", "dpo", "ipo", "simpo", "ropo", "sft"};
 
 bool is_pair_loss(const std::string& t) { return t != "sft"; }
+
+// GENIUS_TRAIN_PROFILE=1: wall time of every node of each training graph, summed by op (and by
+// shape for matrix products), printed to stderr after each graph. The scheduler then runs the
+// graph node by node, so the total is a little above an unprofiled step.
+struct OpProfile {
+  using clock = std::chrono::steady_clock;
+  std::map<std::string, std::pair<double, int>> ms;  // key -> (milliseconds, nodes)
+  clock::time_point last;
+
+  static std::string key(const ggml_tensor* t) {
+    std::string k = ggml_op_desc(t);
+    if (t->op == GGML_OP_MUL_MAT || t->op == GGML_OP_OUT_PROD) {
+      char shape[160];
+      const ggml_tensor *a = t->src[0], *b = t->src[1];
+      snprintf(shape, sizeof(shape), " %s[%lld,%lld,%lld]%s x [%lld,%lld,%lld]%s", ggml_type_name(a->type), (long long)a->ne[0], (long long)a->ne[1], (long long)a->ne[2],
+               ggml_is_contiguous(a) ? "" : "(strided)", (long long)b->ne[0], (long long)b->ne[1], (long long)b->ne[2], ggml_is_contiguous(b) ? "" : "(strided)");
+      k += shape;
+    }
+    return k;
+  }
+  static bool observe(ggml_tensor* t, bool ask, void* self) {
+    if (ask) return true;
+    auto* p = static_cast<OpProfile*>(self);
+    const auto now = clock::now();
+    auto& e = p->ms[key(t)];
+    e.first += std::chrono::duration<double, std::milli>(now - p->last).count();
+    e.second++;
+    p->last = now;
+    return true;
+  }
+  void print(const char* what) const {
+    std::vector<std::pair<std::string, std::pair<double, int>>> rows(ms.begin(), ms.end());
+    std::sort(rows.begin(), rows.end(), [](auto& x, auto& y) { return x.second.first > y.second.first; });
+    double total = 0;
+    for (auto& r : rows) total += r.second.first;
+    fprintf(stderr, "genius profile (%s): %.1f ms in %zu op kinds\n", what, total, rows.size());
+    for (auto& [k, v] : rows)
+      if (v.first >= 0.005 * total) fprintf(stderr, "  %9.1f ms %5.1f%% %5d x %s\n", v.first, 100.0 * v.first / total, v.second, k.c_str());
+  }
+};
+
+bool profiling() {
+  static const bool on = [] {
+    const char* e = std::getenv("GENIUS_TRAIN_PROFILE");
+    return e && *e && std::strcmp(e, "0") != 0;
+  }();
+  return on;
+}
+
+// Computes an allocated graph, per node under GENIUS_TRAIN_PROFILE.
+ggml_status run_graph(ggml_backend_sched_t sched, ggml_cgraph* gf, const char* what) {
+  if (!profiling()) return ggml_backend_sched_graph_compute(sched, gf);
+  OpProfile profile;
+  ggml_backend_sched_set_eval_callback(sched, OpProfile::observe, &profile);
+  profile.last = OpProfile::clock::now();
+  const ggml_status status = ggml_backend_sched_graph_compute(sched, gf);
+  ggml_backend_sched_set_eval_callback(sched, nullptr, nullptr);
+  profile.print(what);
+  return status;
+}
 
 }  // namespace
 
@@ -398,7 +462,7 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
       set_input(g.ref_rejected, loss->ref_rejected.data(), P * sizeof(float));
     }
   }
-  if (ggml_backend_sched_graph_compute(sched_, g.gf) != GGML_STATUS_SUCCESS) throw std::runtime_error("training graph computation failed");
+  if (run_graph(sched_, g.gf, loss ? "forward + backward" : "forward") != GGML_STATUS_SUCCESS) throw std::runtime_error("training graph computation failed");
 }
 
 namespace {
@@ -460,7 +524,7 @@ double Trainer::grad_norm() {
   ggml_build_forward_expand(gf, acc);
   ggml_backend_sched_reset(sched_);
   double sq = NAN;
-  if (ggml_backend_sched_alloc_graph(sched_, gf) && ggml_backend_sched_graph_compute(sched_, gf) == GGML_STATUS_SUCCESS) sq = read_vector(acc)[0];
+  if (ggml_backend_sched_alloc_graph(sched_, gf) && run_graph(sched_, gf, "gradient norm") == GGML_STATUS_SUCCESS) sq = read_vector(acc)[0];
   ggml_free(ctx);
   if (std::isnan(sq)) throw std::runtime_error("cannot compute the gradient norm");
   return std::sqrt(sq);
@@ -491,7 +555,7 @@ double Trainer::step(const AdamW& opt) {
                              static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(opt.beta1), static_cast<double>(t)))),
                              static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(opt.beta2), static_cast<double>(t))))};
     ggml_backend_tensor_set(hp, values, 0, sizeof(values));
-    ok = ggml_backend_sched_graph_compute(sched_, gf) == GGML_STATUS_SUCCESS;
+    ok = run_graph(sched_, gf, "AdamW") == GGML_STATUS_SUCCESS;
   }
   ggml_free(ctx);
   if (!ok) throw std::runtime_error("the optimizer step failed");
