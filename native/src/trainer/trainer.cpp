@@ -107,13 +107,14 @@ ggml_tensor* input(ggml_context* ctx, ggml_type type, int64_t ne0, int64_t ne1 =
   return t;
 }
 
-// W x, plus the adapter's (alpha / r) * B (A x) when W has one.
+// W x, plus the adapter's B ((alpha / r) A x) when W has one: the scale applies to the r-row
+// product, not to the out-row one, which spares a full-size op in the forward and the backward.
 ggml_tensor* linear(ggml_context* ctx, const Weights& w, ggml_tensor* W, ggml_tensor* x) {
   ggml_tensor* y = ggml_mul_mat(ctx, W, x);
   auto it = w.lora.find(W);
   if (it == w.lora.end()) return y;
-  ggml_tensor* ab = ggml_mul_mat(ctx, it->second.b, ggml_mul_mat(ctx, it->second.a, x));
-  return ggml_add(ctx, y, ggml_scale(ctx, ab, w.lora_scale));
+  ggml_tensor* ax = ggml_scale(ctx, ggml_mul_mat(ctx, it->second.a, x), w.lora_scale);
+  return ggml_add(ctx, y, ggml_mul_mat(ctx, it->second.b, ax));
 }
 
 ggml_tensor* rms_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weight, float eps) {
