@@ -12,6 +12,7 @@ import { Model } from '../src/engine/model.js';
 import { EngineScorer, type ScoreItem, type Scorer } from '../src/engine/scorer.js';
 import { exportOnnx } from '../src/onnx/export.js';
 import { OnnxScorer } from '../src/onnx/scorer.js';
+import { TrainerScorer } from '../src/train/reference.js';
 import { benchDir, benchModel, machine, printTable, seededTokens, timed } from './common.js';
 
 const { values: opt } = parseArgs({
@@ -56,15 +57,22 @@ const engines = {
   'engine (exact: no flash attention, F32 KV)': await engineScorer({ flashAttention: 'off', kvType: 'f32' }),
 };
 const onnx = await OnnxScorer.create(onnxPath, { threads, vocabSize: V, maxBatchTokens: 1 << 16 });
+// The trainer's own forward (`--reference trainer`): one packed graph, no KV cache, logits only
+// where a continuation token is predicted.
+const trainerScorer = await TrainerScorer.open(gguf, undefined, { threads });
 
 // Agreement at this size (exact engine vs ONNX Runtime).
 const [a, b] = [await engines['engine (exact: no flash attention, F32 KV)'].scorer.scoreBatch(items), await onnx.scoreBatch(items)];
 let diff = 0;
 a.forEach((row, i) => row.forEach((v, j) => (diff = Math.max(diff, Math.abs(v - b[i]![j]!)))));
 console.log(`max |log p engine (exact) - log p ONNX Runtime| = ${diff.toExponential(2)}`);
+const c = await trainerScorer.scoreBatch(items);
+let diffTrainer = 0;
+c.forEach((row, i) => row.forEach((v, j) => (diffTrainer = Math.max(diffTrainer, Math.abs(v - b[i]![j]!)))));
+console.log(`max |log p trainer - log p ONNX Runtime| = ${diffTrainer.toExponential(2)}`);
 
 // Shared machines are noisy: interleave the runs and keep each scorer's best.
-const scorers: [string, Scorer][] = [...Object.entries(engines).map(([k, v]) => [k, v.scorer] as [string, Scorer]), ['ONNX Runtime CPU', onnx]];
+const scorers: [string, Scorer][] = [...Object.entries(engines).map(([k, v]) => [k, v.scorer] as [string, Scorer]), ['trainer forward (--reference trainer)', trainerScorer], ['ONNX Runtime CPU', onnx]];
 const best = new Map<string, number>(scorers.map(([k]) => [k, Infinity]));
 for (let r = 0; r < Number(opt.repeat); r++) {
   for (const [name, s] of scorers) {
@@ -79,5 +87,6 @@ printTable(
 );
 console.log(`best of ${opt.repeat} interleaved passes; tokens/s counts every evaluated position; ONNX Runtime / engine (exact) time ratio ${(best.get('ONNX Runtime CPU')! / engineExact).toFixed(2)}`);
 await onnx.dispose();
+trainerScorer.dispose();
 for (const e of Object.values(engines)) e.dispose();
 model.dispose();

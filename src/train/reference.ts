@@ -72,9 +72,9 @@ export async function openReferenceScorer(spec: string, model: string, adapter: 
 export class TrainerScorer implements Scorer {
   private constructor(private readonly trainer: Trainer) {}
 
-  static async open(model: string, adapter?: string): Promise<TrainerScorer> {
+  static async open(model: string, adapter?: string, options: { threads?: number } = {}): Promise<TrainerScorer> {
     // Without an adapter a rank-1 LoRA with B = 0 is the base model exactly (the trainer always has one).
-    return new TrainerScorer(await Trainer.create({ model, ...(adapter ? { adapter } : {}), lora: { rank: 1, targets: ['attn_q'] } }));
+    return new TrainerScorer(await Trainer.create({ model, ...(adapter ? { adapter } : {}), lora: { rank: 1, targets: ['attn_q'] }, ...(options.threads ? { threads: options.threads } : {}) }));
   }
 
   /** Packs items into graphs of at most `maxTokens` tokens. */
