@@ -2,7 +2,7 @@
 // native engine on the GGUF, same model, same batch, same threads, in one run. Also checks that
 // the two agree on this model (the oracle at benchmark size).
 //
-//   node dist/bench/onnx.js [--batch 8] [--prompt 128] [--continuation 64] [--shape small]
+//   node dist/bench/onnx.js [--batch 8] [--prompt 128] [--continuation 64] [--shape small | --model builtin]
 //                           [--threads N] [--repeat 3]
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { EngineScorer, type ScoreItem, type Scorer } from '../src/engine/scorer.
 import { exportOnnx } from '../src/onnx/export.js';
 import { OnnxScorer } from '../src/onnx/scorer.js';
 import { TrainerScorer } from '../src/train/reference.js';
+import { BUILTIN_MODEL_PATH } from '../src/builtin/index.js';
 import { benchDir, benchModel, machine, printTable, seededTokens, timed } from './common.js';
 
 const { values: opt } = parseArgs({
@@ -21,6 +22,7 @@ const { values: opt } = parseArgs({
     prompt: { type: 'string', default: '128' },
     continuation: { type: 'string', default: '64' },
     shape: { type: 'string', default: 'small' },
+    model: { type: 'string' },
     vocab: { type: 'string', default: 'builtin' },
     threads: { type: 'string', default: String(availableParallelism()) },
     repeat: { type: 'string', default: '3' },
@@ -30,8 +32,9 @@ const B = Number(opt.batch), P = Number(opt.prompt), C = Number(opt.continuation
 const threads = Number(opt.threads);
 
 // ONNX Runtime computes in float32, so both engines get the F32 model.
-const gguf = await benchModel(opt.shape as 'small', 'f32', opt.vocab);
-const onnxPath = join(benchDir, `${opt.shape}-f32.onnx`);
+const builtin = opt.model === 'builtin';
+const gguf = builtin ? BUILTIN_MODEL_PATH : await benchModel(opt.shape as 'small', 'f32', opt.vocab);
+const onnxPath = join(benchDir, builtin ? 'builtin.onnx' : `${opt.shape}-f32.onnx`);
 const exported = await timed(() => exportOnnx({ model: gguf, out: onnxPath }));
 const model = await Model.load(gguf);
 const V = model.info.vocabSize;
@@ -42,7 +45,7 @@ const items: ScoreItem[] = Array.from({ length: B }, (_, i) => ({
 }));
 const evaluated = items.reduce((s, it) => s + it.prefix.length + it.continuation.length - 1, 0);
 
-console.log(`scoring: ONNX Runtime ${(await import('onnxruntime-node')).default.env.versions.node} CPU vs native engine, ${opt.shape}/f32 (${model.info.parameterCount} parameters, vocab ${V})`);
+console.log(`scoring: ONNX Runtime ${(await import('onnxruntime-node')).default.env.versions.node} CPU vs native engine, ${builtin ? 'built-in genius-tiny (F16 GGUF)' : `${opt.shape}/f32`} (${model.info.parameterCount} parameters, vocab ${V})`);
 console.log(`batch ${B}, prompts ${items[0]!.prefix.length}..${items[B - 1]!.prefix.length} tokens, continuations ${C}, ${evaluated} tokens evaluated per pass, threads ${threads}`);
 console.log(`machine: ${machine()}`);
 console.log(`export: ${exported.seconds.toFixed(1)} s, ${(exported.value.bytes / 2 ** 20).toFixed(0)} MiB`);
