@@ -9,14 +9,15 @@ export { makeModel, makeLora, resolveShape, builtinVocab, SHAPES, ARCHITECTURES,
 export { EngineScorer, type Scorer, type ScoreItem } from './engine/scorer.js';
 export { native as nativeAddon } from './engine/native.js';
 export { runSampling, type SampleOptions, type SampleSummary, type SampleProgress } from './foresight/run.js';
-export { exploreQuery, promptFor, type Query, type ExploreOptions, type ForesightObserver } from './foresight/explore.js';
+export { exploreQuery, promptFor, endOfTurnToken, type Query, type ExploreOptions, type ForesightObserver } from './foresight/explore.js';
 export { DEFAULT_FORESIGHT, resolveForesightConfig, type ForesightConfig } from './foresight/config.js';
 export { readQueries } from './foresight/queries.js';
 export { joinShards } from './foresight/join.js';
 export { parseShard, type Shard } from './foresight/shard.js';
 export { softmax, sampleWithoutReplacement, advantages, selectBeams, Rng, STRATEGIES, type Strategy } from './foresight/selection.js';
 export type { ExplorationRecord } from './foresight/records.js';
-export { buildPairs, type PairRecord, type RejectedMode, type PoolsRecord } from './pairs/build.js';
+export { buildPairs, sameResponse, REJECTED_MODES, type PairRecord, type RejectedMode, type PoolsRecord, type BuildPairsOptions, type BuiltPairs } from './pairs/build.js';
+export { foresightSignal, formatSignal, probeForesight, type SignalReport, type SignalOptions, type Estimate, type ProbeOptions, type ProbeResult } from './probe/index.js';
 export { runPairs, type PairsOptions } from './pairs/run.js';
 export { generateTask, resolveDifficulty, splitOf, canonicalOf, taskWords, TASK_ALPHABET, ANSWER_MARKER, OPERATIONS, DEFAULT_DIFFICULTY, DEFAULT_TEST_FRACTION, type TaskRecord, type TaskDifficulty, type TaskSplit, type Operation, type GenerateTaskOptions } from './task/index.js';
 export { evaluate, loadEvalTask, extractAnswer, normalizeAnswer, answersMatch, goldAnswer, wilsonInterval, type EvalItem, type EvalSample, type EvalRecord, type EvalOptions, type EvalResult, type ExtractedAnswer, type AnswerMarker, type Accuracy } from './eval/index.js';

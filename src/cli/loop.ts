@@ -106,28 +106,35 @@ export function registerLoop(program: Command, verbose: () => boolean): void {
       runAction(verbose(), async () => {
         let reference: ({ chosen: number; rejected: number } | null)[] | undefined;
         let weights: number[] | undefined;
-        if (f.model) {
-          const model = await Model.load(f.model);
-          const data = (() => {
-            try {
-              return loadPairs(f.pairs, model, { maxSeqLen: f.maxSeqLen, truncation: 'truncate' });
-            } finally {
-              model.dispose();
-            }
-          })();
-          const key = referenceKey(f.reference, f.model, f.adapter, data.pairs);
-          const ref = await referenceLogps(data.pairs, () => openReferenceScorer(f.reference, f.model!, f.adapter, f.maxSeqLen), {
-            cache: `${f.pairs.replace(/\.jsonl$/, '')}.ref-${key}.jsonl`,
-            key,
-          });
-          const lines = data.pairs.length + data.dropped;
-          reference = Array.from({ length: lines }, () => null);
-          data.pairs.forEach((p, i) => (reference![p.index] = { chosen: ref.chosen[i]!, rejected: ref.rejected[i]! }));
-          const cfg = resolveLossConfig('aco', { alpha: f.alpha, calibration: f.calibration });
-          weights = Array.from({ length: lines }, () => 1);
-          data.pairs.forEach((p) => (weights![p.index] = calibrationWeight(cfg, p.aChosen, p.aRejected)));
+        let tokens: ({ prompt: number[]; chosen: number[]; rejected: number[] } | null)[] | undefined;
+        let model: Model | undefined;
+        let r: ReturnType<typeof exportPairs>;
+        try {
+          if (f.model) {
+            model = await Model.load(f.model);
+            const data = loadPairs(f.pairs, model, { maxSeqLen: f.maxSeqLen, truncation: 'truncate' });
+            const key = referenceKey(f.reference, f.model, f.adapter, data.pairs);
+            const ref = await referenceLogps(data.pairs, () => openReferenceScorer(f.reference, f.model!, f.adapter, f.maxSeqLen), {
+              cache: `${f.pairs.replace(/\.jsonl$/, '')}.ref-${key}.jsonl`,
+              key,
+            });
+            const lines = data.pairs.length + data.dropped;
+            reference = Array.from({ length: lines }, () => null);
+            tokens = Array.from({ length: lines }, () => null);
+            data.pairs.forEach((p, i) => {
+              reference![p.index] = { chosen: ref.chosen[i]!, rejected: ref.rejected[i]! };
+              tokens![p.index] = { prompt: p.prompt, chosen: p.chosen, rejected: p.rejected };
+            });
+            const cfg = resolveLossConfig('aco', { alpha: f.alpha, calibration: f.calibration });
+            weights = Array.from({ length: lines }, () => 1);
+            data.pairs.forEach((p) => (weights![p.index] = calibrationWeight(cfg, p.aChosen, p.aRejected)));
+          }
+          const m = model;
+          const detokenize = m ? (ids: readonly number[]) => m.detokenize(ids, { special: true }) : undefined;
+          r = exportPairs({ pairs: f.pairs, out: f.out, format: f.format, ...(reference ? { reference } : {}), ...(weights ? { weights } : {}), ...(tokens && detokenize ? { tokens, detokenize } : {}) });
+        } finally {
+          model?.dispose();
         }
-        const r = exportPairs({ pairs: f.pairs, out: f.out, format: f.format, ...(reference ? { reference } : {}), ...(weights ? { weights } : {}) });
         process.stdout.write(`${f.out}: ${r.written} pairs (${r.withReference} with reference log-probs), ${f.format} format\n`);
       }),
     );

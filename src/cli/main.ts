@@ -5,12 +5,14 @@ import { makeModel, SHAPES, ARCHITECTURES } from '../modelmaker/index.js';
 import { runDemo } from './demo.js';
 import { runGenerate, runScore } from './generate.js';
 import { runJoinCommand, runPairsCommand, runSampleCommand } from './sample.js';
+import { REJECTED_MODES } from '../pairs/build.js';
 import { STRATEGIES } from '../foresight/selection.js';
 import { DEFAULT_FORESIGHT as D } from '../foresight/config.js';
 import { runAction } from './run.js';
 import { registerExportOnnx } from './export-onnx.js';
 import { registerTrain } from './train.js';
 import { registerLoop } from './loop.js';
+import { registerProbe } from './probe.js';
 import { runTaskCommand } from './task.js';
 import { runEvalCommand } from './eval.js';
 import { runReportCommand } from './report.js';
@@ -170,9 +172,10 @@ program
   .description('preference pairs (reference JSONL format) from an exploration file')
   .requiredOption('--in <file>', 'exploration JSONL (genius sample or the reference code)')
   .requiredOption('--out <file>', 'pairs JSONL')
-  .addOption(new Option('--rejected <mode>', 'categorical: re-sample from F without the chosen (paper); uniform: the released code').choices(['categorical', 'uniform']).default('categorical'))
+  .addOption(new Option('--rejected <mode>', 'categorical: re-sample from F without the chosen (paper); uniform: the released code; lowest: the lowest-scored (the paper\'s "w/o sampling")').choices([...REJECTED_MODES]).default('categorical'))
   .option('--tau <x>', 'selection temperature (default: the exploration\'s, else 0.1)', parseFloatArg)
   .option('--max-chars <n>', 'leave out trajectories this long or longer', parseIntArg, 10000)
+  .option('--keep-identical', 'keep pairs whose chosen and rejected responses are identical (the authors\' code does)')
   .option('--seed <n>', 'seed', parseIntArg, 0)
   .option('--strict', 'stop at the first malformed record')
   .action((opts) => runAction(verbose(), async () => runPairsCommand(opts)));
@@ -225,6 +228,7 @@ program
 registerExportOnnx(program, verbose);
 registerTrain(program, verbose);
 registerLoop(program, verbose);
+registerProbe(program, verbose);
 
 program
   .command('report')

@@ -113,9 +113,10 @@ export async function runSampleCommand(o: SampleCommand): Promise<void> {
   }
 }
 
-export function runPairsCommand(o: { in: string; out: string; rejected: RejectedMode; seed: number; tau?: number; maxChars: number; strict?: boolean }): void {
+export function runPairsCommand(o: { in: string; out: string; rejected: RejectedMode; seed: number; tau?: number; maxChars: number; keepIdentical?: boolean; strict?: boolean }): void {
   const r = runPairs({ ...o, log: say });
-  say(`pairs: ${r.pairs} pairs from ${r.queries} queries written to ${o.out}`);
+  const dropped = o.keepIdentical ? '' : `, ${r.identical} steps dropped because chosen == rejected (--keep-identical keeps them)`;
+  say(`pairs: ${r.pairs} pairs from ${r.queries} queries written to ${o.out}${dropped}`);
 }
 
 export function runJoinCommand(out: string, shards: string[]): void {

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { GeniusError } from '../errors.js';
 import { STRATEGIES } from '../foresight/selection.js';
 import { CALIBRATIONS, LOSSES } from '../losses/index.js';
+import { REJECTED_MODES } from '../pairs/build.js';
 
 const int = (min: number) => z.number().int().min(min);
 const positive = z.number().positive();
@@ -51,7 +52,7 @@ export const LoopConfigSchema = z
       .partial()
       .strict()
       .default({}),
-    pairs: z.object({ rejected: z.enum(['categorical', 'uniform']), maxChars: int(1) }).partial().strict().default({}),
+    pairs: z.object({ rejected: z.enum(REJECTED_MODES), maxChars: int(1), keepIdentical: z.boolean() }).partial().strict().default({}),
     training: z
       .object({
         loss: z.enum(LOSSES),

@@ -12,6 +12,9 @@ import { mixSeed } from '../foresight/selection.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
 import { resolveLossConfig } from '../losses/index.js';
 import { runPairs } from '../pairs/run.js';
+import type { RejectedMode } from '../pairs/build.js';
+import type { ExplorationRecord } from '../foresight/records.js';
+import { foresightSignal, formatSignal, type SignalReport } from '../probe/signal.js';
 import { RUN_FILES, writeReport, type EvalSummary, type RoundMetrics } from '../report/index.js';
 import { generateTask } from '../task/index.js';
 import { BUILTIN_DIFFICULTY, BUILTIN_EVAL_MAX_TOKENS, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../builtin/index.js';
@@ -44,6 +47,8 @@ export interface LoopSummary {
 interface Inputs {
   model: string;
   queries: string;
+  /** Answers of the queries by id (built-in queries), for the foresight-signal probe only. */
+  labels: string | null;
   eval: string | null;
   foresight: ForesightConfig;
   evalMaxTokens: number;
@@ -58,9 +63,12 @@ function writeJsonAtomic(path: string, value: unknown): void {
 function resolveInputs(c: LoopConfig, out: string): Inputs {
   const model = c.model === 'builtin' ? BUILTIN_MODEL_PATH : resolve(c.model);
   const queries = c.queries === 'builtin' ? join(out, 'queries.jsonl') : resolve(c.queries);
-  if (c.queries === 'builtin' && !existsSync(queries)) {
-    // Unlabeled: only id and question reach the sampler.
+  const labels = c.queries === 'builtin' ? join(out, RUN_FILES.labels) : null;
+  if (c.queries === 'builtin' && (!existsSync(queries) || !existsSync(labels!))) {
+    // Unlabeled: only id and question reach the sampler; the answers go to a file of their own,
+    // read only by the foresight-signal probe of the report.
     const tasks = generateTask({ split: 'train', n: c.builtin.queries, seed: c.builtin.seed, difficulty: BUILTIN_DIFFICULTY });
+    writeJsonlAtomic(labels!, tasks.map((t) => ({ id: t.id, answer: t.answer })));
     writeJsonlAtomic(queries, tasks.map((t) => ({ id: t.id, question: t.question })));
   }
   const evalSet = c.eval === null ? null : c.eval === 'builtin' ? join(out, 'eval-set.jsonl') : resolve(c.eval);
@@ -77,6 +85,7 @@ function resolveInputs(c: LoopConfig, out: string): Inputs {
   return {
     model,
     queries,
+    labels,
     eval: evalSet,
     foresight: resolveForesightConfig({ ...(builtin ? BUILTIN_FORESIGHT : {}), ...sampling }),
     evalMaxTokens: c.evaluation.maxTokens ?? (builtin ? BUILTIN_EVAL_MAX_TOKENS : 256),
@@ -196,8 +205,13 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
       log,
     });
     const pairsPath = join(dir, 'pairs.jsonl');
-    const made = runPairs({ in: exploration, out: pairsPath, rejected: c.pairs.rejected ?? 'categorical', seed: mixSeed(c.seed, 'pairs', r), ...(c.pairs.maxChars ? { maxChars: c.pairs.maxChars } : {}), strict: true });
-    const metrics: RoundMetrics = { round: r, pairs: made.pairs };
+    const made = runPairs({ in: exploration, out: pairsPath, rejected: c.pairs.rejected ?? 'categorical', seed: mixSeed(c.seed, 'pairs', r), ...(c.pairs.maxChars ? { maxChars: c.pairs.maxChars } : {}), keepIdentical: c.pairs.keepIdentical ?? false, strict: true });
+    const metrics: RoundMetrics = { round: r, pairs: made.pairs, identical_pairs: made.identical };
+    const signal = roundSignal(exploration, inputs, inputs.foresight.tau, c.pairs.rejected ?? 'categorical');
+    if (signal) {
+      metrics.signal = signal;
+      log(`round ${r + 1}: ${formatSignal(signal).slice(1, 3).join('; ')}`);
+    }
     if (made.pairs === 0) {
       log(`round ${r + 1}: no preference pairs (every step had fewer than two candidates); the adapter stays as it was`);
     } else {
@@ -248,6 +262,19 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
   }
   const report = writeReport(out);
   return { out, before, rounds, model: policy.model, ...(policy.adapter ? { adapter: policy.adapter } : {}), report, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * The foresight-signal probe over a round's exploration, graded with the queries' answers: from
+ * the labels file of built-in queries, or the records' own ground_truth (queries files with an
+ * answer field). Null when no answer is known.
+ */
+function roundSignal(exploration: string, inputs: Inputs, tau: number, rejected: RejectedMode): SignalReport | null {
+  const records = readJsonl<ExplorationRecord>(exploration);
+  const answers = inputs.labels ? new Map(readJsonl<{ id: string | number; answer: unknown }>(inputs.labels).map((l) => [String(l.id), l.answer])) : null;
+  const graded = records.map((rec) => (answers ? { ...rec, ground_truth: answers.get(String(rec.id)) ?? null } : rec));
+  const s = foresightSignal(graded, { tau, rejected });
+  return s.queries > 0 ? s : null;
 }
 
 export function fmt(e: EvalSummary | null | undefined): string {
