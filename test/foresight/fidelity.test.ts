@@ -1,6 +1,7 @@
 // Training sees exactly what sampling saw: token ids from exploration to the gradient, beams that
 // end stop, and the built-in model (which ends every answer with <|im_end|>) as the model that ends early.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILTIN_DIFFICULTY, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../../src/builtin/index.js';
@@ -15,7 +16,7 @@ import type { PairRecord } from '../../src/pairs/build.js';
 import { foresightSignal } from '../../src/probe/signal.js';
 import { generateTask } from '../../src/task/index.js';
 import { loadPairs } from '../../src/train/data.js';
-import { tempDir } from '../helpers.js';
+import { cliPath, tempDir } from '../helpers.js';
 
 const readLines = <T>(path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T);
 // More steps than any solution has lines: every beam ends before K.
@@ -129,6 +130,24 @@ test('pairs built from a real exploration file train on the ids the engine gener
     ctx.dispose();
     t.deepEqual(again.token_pool, rec.token_pool, 'the record is reproducible');
     for (const e of seen) t.deepEqual(rec.token_pool![e.step]![e.candidate], [...e.context.slice(rec.prompt_ids!.length), ...e.rollout]);
+
+    // The TRL export carries exactly these ids, and its reference log-probs are of exactly them.
+    const trl = join(dir, 'trl.jsonl');
+    const r = spawnSync(process.execPath, [cliPath, 'export', '--pairs', pairsPath, '--out', trl, '--format', 'trl', '--model', BUILTIN_MODEL_PATH, '--reference', 'engine'], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const rows = readLines<{ prompt: string; prompt_input_ids: number[]; chosen_input_ids: number[]; rejected_input_ids: number[]; ref_chosen_logps: number }>(trl);
+    t.is(rows.length, data.pairs.length);
+    const scorer = await Context.create(model, { flashAttention: 'off', kvType: 'f32', sequenceContextSize: 512, maxSequences: 4 });
+    try {
+      for (const [i, row] of rows.slice(0, 6).entries()) {
+        t.deepEqual([row.prompt_input_ids, row.chosen_input_ids, row.rejected_input_ids], [data.pairs[i]!.prompt, data.pairs[i]!.chosen, data.pairs[i]!.rejected]);
+        t.is(row.prompt, model.detokenize(row.prompt_input_ids, { special: true }));
+        const sum = (await scorer.score(row.prompt_input_ids, row.chosen_input_ids)).reduce((a, b) => a + b, 0);
+        t.true(Math.abs(sum - row.ref_chosen_logps) < 1e-3, `${sum} vs ${row.ref_chosen_logps}`);
+      }
+    } finally {
+      scorer.dispose();
+    }
   } finally {
     model.dispose();
   }
