@@ -29,6 +29,6 @@ export { loadPairs, type TokenizedPair, type TokenizedPairs, type PromptFormat, 
 export { referenceLogps, openReferenceScorer, referenceKey, type ReferenceLogps } from './train/reference.js';
 export { linearSchedule, epochOrder } from './train/schedule.js';
 export { LOSSES, CALIBRATIONS, LOSS_DEFAULTS, resolveLossConfig, calibrationWeight, pairLoss, rewardMetrics, needsReference, type LossName, type Calibration, type LossConfig, type PairLogps, type RewardMetrics } from './losses/index.js';
-export { runLoop, LOOP_TRAINING_DEFAULTS, type LoopEvents, type LoopSummary } from './loop/run.js';
+export { runLoop, type LoopEvents, type LoopSummary } from './loop/run.js';
 export { LoopConfigSchema, parseLoopConfig, readLoopConfig, type LoopConfig, type LoopConfigInput } from './loop/config.js';
 export { exportPairs, EXPORT_FORMATS, type ExportFormat, type ExportOptions } from './pairs/export.js';

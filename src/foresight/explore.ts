@@ -40,7 +40,7 @@ const mean = (xs: readonly number[]) => (xs.length === 0 ? EMPTY_SCORE : xs.redu
 export function promptFor(model: Model, question: string, config: ForesightConfig): number[] {
   if (!config.chat) return model.tokenize(question + config.reasoningPrefix, { addSpecial: true });
   const messages = [...(config.system ? [{ role: 'system', content: config.system }] : []), { role: 'user', content: question }];
-  const text = model.applyChatTemplate(messages, { addAssistant: true }) + config.reasoningPrefix;
+  const text = model.applyChatTemplate(messages, { addAssistant: true, ...(config.chatTemplate !== undefined ? { template: config.chatTemplate } : {}) }) + config.reasoningPrefix;
   // Templates that write BOS themselves (e.g. Llama 3's) must not get a second one.
   const bos = model.info.specialTokens.bos;
   const templated = bos >= 0 && text.startsWith(model.tokenPiece(bos, { special: true }));

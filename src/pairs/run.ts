@@ -4,6 +4,7 @@ import { DEFAULT_FORESIGHT } from '../foresight/config.js';
 import type { ExplorationRecord } from '../foresight/records.js';
 import { mixSeed, Rng } from '../foresight/selection.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
+import { DEFAULT_PAIRS } from './config.js';
 import { buildPairs, type PairRecord, type RejectedMode } from './build.js';
 
 export interface PairsOptions {
@@ -47,7 +48,7 @@ export function runPairs(o: PairsOptions): { queries: number; pairs: number } {
     }
     const rng = new Rng(mixSeed(o.seed, r.id ?? n, 'pairs'));
     try {
-      pairs.push(...buildPairs(r, { rejected: o.rejected, tau, maxChars: o.maxChars ?? 10_000 }, rng));
+      pairs.push(...buildPairs(r, { rejected: o.rejected, tau, maxChars: o.maxChars ?? DEFAULT_PAIRS.maxChars }, rng));
     } catch (err) {
       if (o.strict) throw new GeniusError(`${o.in}: record ${n + 1}: ${(err as Error).message}`);
       o.log?.(`${o.in}: record ${n + 1}: ${(err as Error).message}; skipped`);

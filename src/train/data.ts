@@ -5,7 +5,7 @@ import { promptFor } from '../foresight/explore.js';
 import { readJsonl } from '../jsonl.js';
 
 /** How a query becomes prompt tokens: the sampler's formatting, so training sees what sampling saw. */
-export type PromptFormat = Pick<ForesightConfig, 'chat' | 'system' | 'reasoningPrefix'>;
+export type PromptFormat = Pick<ForesightConfig, 'chat' | 'chatTemplate' | 'system' | 'reasoningPrefix'>;
 
 /** A preference pair as token ids, with the advantages ACO's calibration weight reads. */
 export interface TokenizedPair {

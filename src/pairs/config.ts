@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { withoutDefaults } from '../schema.js';
+import type { RejectedMode } from './build.js';
+
+/** How the rejected step of a pair is drawn: categorical from F without the chosen (paper), or uniform (released code). */
+export const REJECTED_MODES = ['categorical', 'uniform'] as const satisfies readonly RejectedMode[];
+
+/** Pair construction's settings (Genius, section 3.2) with their defaults: the library's, `genius pairs`' and the loop's. */
+export const PairsConfigSchema = z
+  .object({
+    rejected: z.enum(REJECTED_MODES).default('categorical').describe('categorical: re-sample from F without the chosen (paper); uniform: the released code'),
+    maxChars: z.number().int().min(1).default(10_000).describe('leave out trajectories this long or longer (as the reference)'),
+  })
+  .strict();
+
+/** Pair settings with every default filled in. */
+export type PairsConfig = z.output<typeof PairsConfigSchema>;
+
+/** The same fields, all optional and without defaults. */
+export const PairsOverridesSchema = withoutDefaults(PairsConfigSchema);
+
+/** The defaults, as the schema gives them. */
+export const DEFAULT_PAIRS: PairsConfig = PairsConfigSchema.parse({});
