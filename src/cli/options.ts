@@ -127,9 +127,12 @@ function baseField(field: z.ZodType): z.ZodType {
   return field instanceof ZodDefault || field instanceof ZodOptional ? baseField(field.unwrap() as z.ZodType) : field;
 }
 
-/** A boolean schema field as a switch (`--light`; `--no-chat` for a field that defaults to true). */
+/** A boolean schema field as a switch (`--light`; `--no-chat` for a field that defaults to true), with the schema's default. */
 export function settingSwitch<S extends z.ZodRawShape, K extends keyof S & string, const U extends string>(schema: z.ZodObject<S>, key: K, flags: U, description?: string): Option<U> {
-  return new Option(flags, description ?? fieldDoc(schema, key).description);
+  const doc = fieldDoc(schema, key);
+  const option = new Option(flags, description ?? doc.description);
+  if (typeof doc.default === 'boolean' && !flags.startsWith('--no-')) option.default(doc.default);
+  return option;
 }
 
 /** `--chat-template NAME|FILE`: a file's text where the value names a file, else the value itself (a llama.cpp built-in name such as chatml or llama3, or template text). */
