@@ -5,7 +5,10 @@ import { GeniusError } from './errors.js';
 // each concept's defaults live in its one zod schema, and these derive the other views of it.
 
 /** An object schema's fields with their defaults stripped, every field optional (descriptions kept). */
-export type WithoutDefaults<S extends z.ZodRawShape> = z.ZodObject<{ [K in keyof S]: z.ZodOptional<z.ZodType<z.output<S[K]>>> }, z.core.$strict>;
+export type WithoutDefaults<S extends z.ZodRawShape> = z.ZodObject<
+  { [K in keyof S]: z.ZodOptional<z.ZodType<z.output<S[K]>>> },
+  z.core.$strict
+>;
 
 function inner(field: z.ZodType): z.ZodType {
   return field instanceof z.ZodDefault || field instanceof z.ZodOptional ? inner(field.unwrap() as z.ZodType) : field;
@@ -27,7 +30,10 @@ export function withoutDefaults<S extends z.ZodRawShape>(schema: z.ZodObject<S>)
 }
 
 /** One field's documentation: its description and default (undefined where it has none). */
-export function fieldDoc<S extends z.ZodRawShape>(schema: z.ZodObject<S>, key: keyof S & string): { description: string; default: unknown } {
+export function fieldDoc<S extends z.ZodRawShape>(
+  schema: z.ZodObject<S>,
+  key: keyof S & string,
+): { description: string; default: unknown } {
   const field = schema.shape[key] as unknown as z.ZodType | undefined;
   if (!field) throw new GeniusError(`no setting '${key}'`);
   const description = field.description ?? inner(field).description;

@@ -166,6 +166,7 @@ export async function evaluateBuiltin(path: string, records: readonly TaskRecord
   }
 }
 
+/** Where `buildTinyModel` writes, and an optional recipe override and progress log. */
 export interface BuildTinyModelOptions {
   /** Output GGUF (F16 matrices); a manifest `<out minus .gguf>.json` is written beside it. */
   out: string;

@@ -19,4 +19,3 @@ export async function runAction(cmd: CommandUnknownOpts, action: () => Promise<v
 export const say = (s: string): void => {
   process.stderr.write(`${s}\n`);
 };
-

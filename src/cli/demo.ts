@@ -14,7 +14,7 @@ export function demoCommand() {
   return new Command('demo')
     .description('the main job: genius run on the built-in model, queries and eval set (resumes if interrupted)')
     .option('--dir <path>', 'run directory', 'runs/demo')
-    .option('--rounds <n>', 'self-training rounds (default: the loop config\'s)', integer(1, LIMITS.passes))
+    .option('--rounds <n>', "self-training rounds (default: the loop config's)", integer(1, LIMITS.passes))
     .action((o, cmd) =>
       runAction(cmd, async () => {
         const config = parseLoopConfig({ out: o.dir, ...(o.rounds ? { rounds: o.rounds } : {}) });

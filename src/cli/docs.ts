@@ -38,7 +38,11 @@ function commandRow(cmd: CommandUnknownOpts): string {
 /** The README's command table: every command with its required flags, description and options. */
 export function cliSection(): string {
   const program = buildProgram();
-  return ['| command | what it does |', '| --- | --- |', ...program.commands.map((c) => commandRow(c as unknown as CommandUnknownOpts))].join('\n');
+  return [
+    '| command | what it does |',
+    '| --- | --- |',
+    ...program.commands.map((c) => commandRow(c as unknown as CommandUnknownOpts)),
+  ].join('\n');
 }
 
 function show(value: unknown): string {
@@ -52,7 +56,12 @@ export function settingsSection(): string {
   const out: string[] = [];
   for (const s of SETTINGS) {
     const command = program.commands.find((c) => c.name() === s.command) as unknown as CommandUnknownOpts;
-    out.push(`**${s.title}** (config block \`${s.block}\`, flags of \`genius ${s.command}\`)`, '', '| key | flag | default | meaning |', '| --- | --- | --- | --- |');
+    out.push(
+      `**${s.title}** (config block \`${s.block}\`, flags of \`genius ${s.command}\`)`,
+      '',
+      '| key | flag | default | meaning |',
+      '| --- | --- | --- | --- |',
+    );
     const schema = s.schema as z.ZodObject<z.ZodRawShape>;
     for (const key of Object.keys(schema.shape)) {
       const doc = fieldDoc(schema, key);

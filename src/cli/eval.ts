@@ -34,7 +34,13 @@ export function evalCommand() {
       runAction(cmd, async () => {
         const items = loadEvalTask(o.task, { field: o.field });
         if (items.length === 0) throw new GeniusError(`${o.task}: no questions`);
-        const prompt = { chat: o.chat, system: o.system, chatTemplate: o.chatTemplate, reasoningPrefix: o.reasoningPrefix, endMarkers: DEFAULT_FORESIGHT.endMarkers };
+        const prompt = {
+          chat: o.chat,
+          system: o.system,
+          chatTemplate: o.chatTemplate,
+          reasoningPrefix: o.reasoningPrefix,
+          endMarkers: DEFAULT_FORESIGHT.endMarkers,
+        };
         const model = await Model.load(o.model);
         let ctx: Context | undefined;
         try {
@@ -42,13 +48,25 @@ export function evalCommand() {
           const longest = Math.max(...items.map((q) => promptFor(model, q.question, config).length));
           const concurrency = Math.min(o.concurrency, items.length);
           const maxSequences = Math.min(256, concurrency * (o.samples + 1));
-          ctx = await Context.create(model, { sequenceContextSize: longest + o.maxTokens + 8, maxSequences, threads: o.threads, waitMs: 600_000 });
-          const r = await evaluate(ctx, model, items, { ...o, prompt, concurrency: Math.max(1, Math.floor(maxSequences / (o.samples + 1))), log: say });
+          ctx = await Context.create(model, {
+            sequenceContextSize: longest + o.maxTokens + 8,
+            maxSequences,
+            threads: o.threads,
+            waitMs: 600_000,
+          });
+          const r = await evaluate(ctx, model, items, {
+            ...o,
+            prompt,
+            concurrency: Math.max(1, Math.floor(maxSequences / (o.samples + 1))),
+            log: say,
+          });
           if (o.json) {
             const { records: _, ...summary } = r;
             process.stdout.write(`${JSON.stringify(summary)}\n`);
           } else {
-            process.stdout.write(`accuracy ${r.accuracy.toFixed(4)} (95% CI ${r.low.toFixed(4)}-${r.high.toFixed(4)}) on ${r.n} questions x ${r.samples} samples${o.out ? `; per question: ${o.out}` : ''}\n`);
+            process.stdout.write(
+              `accuracy ${r.accuracy.toFixed(4)} (95% CI ${r.low.toFixed(4)}-${r.high.toFixed(4)}) on ${r.n} questions x ${r.samples} samples${o.out ? `; per question: ${o.out}` : ''}\n`,
+            );
           }
         } finally {
           ctx?.dispose();

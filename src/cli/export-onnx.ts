@@ -13,13 +13,20 @@ export function exportOnnxCommand() {
     .option('--json', 'one JSON object describing the export')
     .action((opts, cmd) =>
       runAction(cmd, async () => {
-        const made = await exportOnnx({ model: opts.model, out: opts.out, kvCache: opts.kvCache, externalData: opts.externalData ? true : 'auto' });
+        const made = await exportOnnx({
+          model: opts.model,
+          out: opts.out,
+          kvCache: opts.kvCache,
+          externalData: opts.externalData ? true : 'auto',
+        });
         if (opts.json) {
           process.stdout.write(`${JSON.stringify(made)}\n`);
           return;
         }
         const data = made.dataPath ? ` (weights in ${made.dataPath})` : '';
-        process.stdout.write(`${made.path}${data}: ${made.architecture}, ${made.layerCount} layers, vocab ${made.vocabSize}, ${made.parameterCount} parameters, ${made.bytes} bytes\n`);
+        process.stdout.write(
+          `${made.path}${data}: ${made.architecture}, ${made.layerCount} layers, vocab ${made.vocabSize}, ${made.parameterCount} parameters, ${made.bytes} bytes\n`,
+        );
       }),
     );
 }

@@ -46,7 +46,13 @@ export function exportCommand() {
           weights = Array.from({ length: lines }, () => 1);
           data.pairs.forEach((p) => (weights![p.index] = calibrationWeight(cfg, p.aChosen, p.aRejected)));
         }
-        const r = exportPairs({ pairs: f.pairs, out: f.out, format: f.format, ...(reference ? { reference } : {}), ...(weights ? { weights } : {}) });
+        const r = exportPairs({
+          pairs: f.pairs,
+          out: f.out,
+          format: f.format,
+          ...(reference ? { reference } : {}),
+          ...(weights ? { weights } : {}),
+        });
         process.stdout.write(`${f.out}: ${r.written} pairs (${r.withReference} with reference log-probs), ${f.format} format\n`);
       }),
     );

@@ -7,7 +7,9 @@ import { chatTemplate, collect, integer, LIMITS, nonNegative, probability, seed,
 
 /** Prompt tokens for one user turn: optionally chat-templated (the model's template or `template`) with the assistant turn open. */
 function promptTokens(model: Model, prompt: string, chat: boolean, template?: string): number[] {
-  const text = chat ? model.applyChatTemplate([{ role: 'user', content: prompt }], { addAssistant: true, ...(template !== undefined ? { template } : {}) }) : prompt;
+  const text = chat
+    ? model.applyChatTemplate([{ role: 'user', content: prompt }], { addAssistant: true, ...(template !== undefined ? { template } : {}) })
+    : prompt;
   return model.tokenize(text, { addSpecial: true, parseSpecial: chat });
 }
 
@@ -19,7 +21,11 @@ export function generateCommand() {
     .option('--adapter <path>', 'LoRA adapter GGUF to attach')
     .requiredOption('--prompt <text>', 'prompt text')
     .option('--chat', "wrap the prompt in the model's chat template as a user turn")
-    .option('--chat-template <name|file>', 'with --chat: a llama.cpp built-in template (chatml, llama3, ...) or a file holding one', chatTemplate)
+    .option(
+      '--chat-template <name|file>',
+      'with --chat: a llama.cpp built-in template (chatml, llama3, ...) or a file holding one',
+      chatTemplate,
+    )
     .option('--n <n>', 'number of completions', integer(1, LIMITS.sequences - 1), 1)
     .option('--max-tokens <n>', 'tokens per completion', tokens, 128)
     .option('--temperature <x>', 'sampling temperature (0 = greedy)', nonNegative, 1)
@@ -42,11 +48,22 @@ export function generateCommand() {
           const root = await ctx.sequence(prompt);
           const branches = await root.fork(o.n);
           const completions = await Promise.all(
-            branches.map((b, i) => b.generate({ maxTokens: o.maxTokens, temperature: o.temperature, topK: o.topK, topP: o.topP, seed: o.seed + i, stop: o.stop })),
+            branches.map((b, i) =>
+              b.generate({
+                maxTokens: o.maxTokens,
+                temperature: o.temperature,
+                topK: o.topK,
+                topP: o.topP,
+                seed: o.seed + i,
+                stop: o.stop,
+              }),
+            ),
           );
           for (const c of completions) {
             if (o.json) {
-              process.stdout.write(`${JSON.stringify({ text: c.text, tokens: c.tokens, pieces: c.pieces, logprobs: c.rawLogprobs, sampleLogprobs: c.sampleLogprobs, finish: c.finish })}\n`);
+              process.stdout.write(
+                `${JSON.stringify({ text: c.text, tokens: c.tokens, pieces: c.pieces, logprobs: c.rawLogprobs, sampleLogprobs: c.sampleLogprobs, finish: c.finish })}\n`,
+              );
             } else {
               process.stdout.write(`${c.text}\n--- (${c.tokens.length} tokens, ${c.finish})\n`);
             }

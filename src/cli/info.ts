@@ -18,7 +18,12 @@ export function infoCommand() {
           process.stdout.write(`${JSON.stringify(info)}\n`);
           return;
         }
-        const template = info.chatTemplate === null ? '(none)' : info.chatTemplate.length > 60 ? `${info.chatTemplate.slice(0, 60)}...` : info.chatTemplate;
+        const template =
+          info.chatTemplate === null
+            ? '(none)'
+            : info.chatTemplate.length > 60
+              ? `${info.chatTemplate.slice(0, 60)}...`
+              : info.chatTemplate;
         const rows: [string, unknown][] = [
           ['architecture', info.architecture],
           ['name', info.name],

@@ -16,9 +16,19 @@ export function makeModelCommand() {
     .option('--json', 'print the result as JSON')
     .action((opts, cmd) =>
       runAction(cmd, async () => {
-        const made = await makeModel({ out: opts.out, arch: opts.arch, shape: opts.shape, vocab: opts.vocab, dtype: opts.dtype, seed: opts.seed });
+        const made = await makeModel({
+          out: opts.out,
+          arch: opts.arch,
+          shape: opts.shape,
+          vocab: opts.vocab,
+          dtype: opts.dtype,
+          seed: opts.seed,
+        });
         if (opts.json) process.stdout.write(`${JSON.stringify(made)}\n`);
-        else process.stdout.write(`wrote ${made.path}: ${opts.arch}/${opts.shape}, ${made.parameterCount} parameters, vocab ${made.vocabSize}, ${made.fileBytes} bytes\n`);
+        else
+          process.stdout.write(
+            `wrote ${made.path}: ${opts.arch}/${opts.shape}, ${made.parameterCount} parameters, vocab ${made.vocabSize}, ${made.fileBytes} bytes\n`,
+          );
       }),
     );
 }

@@ -34,7 +34,10 @@ export function integer(min: number, max: number = Number.MAX_SAFE_INTEGER): (va
   return (value) => {
     const n = /^\s*[+-]?\d+(e\+?\d+)?\s*$/i.test(value) ? Number(value) : NaN;
     if (!Number.isSafeInteger(n)) throw new InvalidArgumentError('must be an integer');
-    if (n < min || n > max) throw new InvalidArgumentError(max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer in [${min}, ${max}]`);
+    if (n < min || n > max)
+      throw new InvalidArgumentError(
+        max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer in [${min}, ${max}]`,
+      );
     return n;
   };
 }
@@ -51,10 +54,13 @@ export interface RealBounds {
 /** A real number within `bounds`. */
 export function real(bounds: RealBounds = {}): (value: string) => number {
   const { min, above, max, infinity = false } = bounds;
-  const want = [min !== undefined ? `>= ${min}` : '', above !== undefined ? `> ${above}` : '', max !== undefined ? `<= ${max}` : ''].filter(Boolean).join(' and ');
+  const want = [min !== undefined ? `>= ${min}` : '', above !== undefined ? `> ${above}` : '', max !== undefined ? `<= ${max}` : '']
+    .filter(Boolean)
+    .join(' and ');
   return (value) => {
     const n = toNumber(value, infinity);
-    if ((min !== undefined && n < min) || (above !== undefined && !(n > above)) || (max !== undefined && n > max)) throw new InvalidArgumentError(`must be a number ${want}`);
+    if ((min !== undefined && n < min) || (above !== undefined && !(n > above)) || (max !== undefined && n > max))
+      throw new InvalidArgumentError(`must be a number ${want}`);
     return n;
   };
 }
@@ -90,7 +96,10 @@ export function range(value: string): [number, number] {
 
 /** A comma-separated list (empty items dropped). */
 export function list(value: string): string[] {
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new InvalidArgumentError('must be a comma-separated list');
   return items;
 }
@@ -109,7 +118,8 @@ export function setting<S extends z.ZodRawShape, K extends keyof S & string, con
   const doc = fieldDoc(schema, key);
   const field = baseField(schema.shape[key] as unknown as z.ZodType);
   const option = new Option(flags, doc.description);
-  if (doc.default !== undefined) option.default(doc.default, Array.isArray(doc.default) ? doc.default.join(',') : JSON.stringify(doc.default));
+  if (doc.default !== undefined)
+    option.default(doc.default, Array.isArray(doc.default) ? doc.default.join(',') : JSON.stringify(doc.default));
   if (parse) option.argParser(parse);
   else if (field instanceof ZodEnum) option.choices(field.options.map(String));
   else {
@@ -128,7 +138,12 @@ function baseField(field: z.ZodType): z.ZodType {
 }
 
 /** A boolean schema field as a switch (`--light`; `--no-chat` for a field that defaults to true), with the schema's default. */
-export function settingSwitch<S extends z.ZodRawShape, K extends keyof S & string, const U extends string>(schema: z.ZodObject<S>, key: K, flags: U, description?: string): Option<U> {
+export function settingSwitch<S extends z.ZodRawShape, K extends keyof S & string, const U extends string>(
+  schema: z.ZodObject<S>,
+  key: K,
+  flags: U,
+  description?: string,
+): Option<U> {
   const doc = fieldDoc(schema, key);
   const option = new Option(flags, description ?? doc.description);
   if (typeof doc.default === 'boolean' && !flags.startsWith('--no-')) option.default(doc.default);

@@ -10,7 +10,11 @@ import { say } from './action.js';
 export function sampleProgress(): { update: (p: SampleProgress) => void; stop: () => void } {
   const rate = (p: SampleProgress) => Math.round(p.generatedTokens / Math.max(p.seconds, 1e-3));
   if (process.stderr.isTTY) {
-    const bar = new SingleBar({ format: 'sample [{bar}] {value}/{total} queries | {tps} tok/s | ETA {eta_formatted}', stream: process.stderr, hideCursor: true });
+    const bar = new SingleBar({
+      format: 'sample [{bar}] {value}/{total} queries | {tps} tok/s | ETA {eta_formatted}',
+      stream: process.stderr,
+      hideCursor: true,
+    });
     let started = false;
     return {
       update: (p) => {
@@ -35,7 +39,13 @@ export function sampleProgress(): { update: (p: SampleProgress) => void; stop: (
 
 /** `genius train`'s progress bar (terminals only). */
 export function trainProgress(): { onStep: (m: TrainStepRecord, total: number) => void; stop: () => void } {
-  const bar = process.stderr.isTTY ? new SingleBar({ format: 'train [{bar}] {value}/{total} steps | loss {loss} | acc {acc} | {tps} tok/s', stream: process.stderr, hideCursor: true }) : undefined;
+  const bar = process.stderr.isTTY
+    ? new SingleBar({
+        format: 'train [{bar}] {value}/{total} steps | loss {loss} | acc {acc} | {tps} tok/s',
+        stream: process.stderr,
+        hideCursor: true,
+      })
+    : undefined;
   let started = false;
   return {
     onStep: (m, total) => {
@@ -50,7 +60,12 @@ export function trainProgress(): { onStep: (m: TrainStepRecord, total: number) =
 
 /** The loop's log lines on stderr and, on a terminal, one progress bar per stage. */
 export function loopEvents(): { events: LoopEvents; done: () => void } {
-  const bars = process.stderr.isTTY ? new MultiBar({ format: '{stage} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true, clearOnComplete: true }, Presets.shades_classic) : undefined;
+  const bars = process.stderr.isTTY
+    ? new MultiBar(
+        { format: '{stage} [{bar}] {value}/{total}', stream: process.stderr, hideCursor: true, clearOnComplete: true },
+        Presets.shades_classic,
+      )
+    : undefined;
   let bar: ReturnType<MultiBar['create']> | undefined;
   let stage = '';
   const events: LoopEvents = {
@@ -74,6 +89,9 @@ export function loopEvents(): { events: LoopEvents; done: () => void } {
 
 /** Accuracy before and after each round, and where the report and the run are. */
 export function printLoopSummary(summary: LoopSummary): void {
-  const lines = [`accuracy before: ${fmt(summary.before)}`, ...summary.rounds.map((r) => `after round ${r.round + 1}: ${fmt(r.eval)} (${r.pairs ?? 0} pairs)`)];
+  const lines = [
+    `accuracy before: ${fmt(summary.before)}`,
+    ...summary.rounds.map((r) => `after round ${r.round + 1}: ${fmt(r.eval)} (${r.pairs ?? 0} pairs)`),
+  ];
   process.stdout.write(`${lines.join('\n')}\nreport: ${summary.report}\nrun: ${summary.out} (${summary.seconds.toFixed(0)} s)\n`);
 }

@@ -8,7 +8,9 @@ import { loopEvents, printLoopSummary } from './progress.js';
 /** `genius run`: the self-training loop from a config file and/or flags. */
 export function runCommand() {
   return new Command('run')
-    .description('the self-training loop: per round foresight sampling -> pairs -> ACO training -> evaluation; resumable; writes a run directory with a report')
+    .description(
+      'the self-training loop: per round foresight sampling -> pairs -> ACO training -> evaluation; resumable; writes a run directory with a report',
+    )
     .option('--config <file>', 'JSON or YAML run config (flags below override it)')
     .option('--model <path>', 'GGUF model, or builtin (default)')
     .option('--adapter <path>', 'LoRA adapter to start from')
@@ -23,7 +25,8 @@ export function runCommand() {
     .action((f, cmd) =>
       runAction(cmd, async () => {
         const overrides: Record<string, unknown> = {};
-        for (const k of ['model', 'adapter', 'queries', 'out', 'rounds', 'seed', 'threads'] as const) if (f[k] !== undefined) overrides[k] = f[k];
+        for (const k of ['model', 'adapter', 'queries', 'out', 'rounds', 'seed', 'threads'] as const)
+          if (f[k] !== undefined) overrides[k] = f[k];
         // --no-eval gives false, --eval FILE a string; the config's eval is a path or null.
         if (f.eval === false) overrides.eval = null;
         else if (typeof f.eval === 'string') overrides.eval = f.eval;

@@ -87,7 +87,9 @@ export function sampleCommand() {
             log: say,
           });
           progress.stop();
-          say(`sample: wrote ${s.written} records to ${o.out} (${s.alreadyDone} already there, ${s.failed} failed, ${s.skippedLines} input lines skipped) in ${s.seconds.toFixed(1)}s${shard ? `, shard ${shard.index}/${shard.count}` : ''}`);
+          say(
+            `sample: wrote ${s.written} records to ${o.out} (${s.alreadyDone} already there, ${s.failed} failed, ${s.skippedLines} input lines skipped) in ${s.seconds.toFixed(1)}s${shard ? `, shard ${shard.index}/${shard.count}` : ''}`,
+          );
           if (s.failed > 0) process.exitCode = 1;
         } finally {
           progress.stop();

@@ -6,7 +6,10 @@ import { runAction } from './action.js';
 
 /** "1 2, 3" as token ids. */
 function tokenList(s: string): number[] {
-  const parts = s.trim().split(/[\s,]+/).filter(Boolean);
+  const parts = s
+    .trim()
+    .split(/[\s,]+/)
+    .filter(Boolean);
   const ids = parts.map(Number);
   const bad = parts.find((_, i) => !Number.isSafeInteger(ids[i]) || ids[i]! < 0);
   if (bad !== undefined) throw new GeniusError(`--tokens must be non-negative integers, got '${bad}'`);
@@ -31,14 +34,21 @@ export function scoreCommand() {
         try {
           const tokens = o.text !== undefined ? model.tokenize(o.text, { addSpecial: true }) : tokenList(o.tokens!);
           if (tokens.length < 2) throw new GeniusError('need at least two tokens to score');
-          ctx = await Context.create(model, { contextSize: tokens.length + 8, maxSequences: 1, flashAttention: o.flashAttn, kvType: o.kvType });
+          ctx = await Context.create(model, {
+            contextSize: tokens.length + 8,
+            maxSequences: 1,
+            flashAttention: o.flashAttn,
+            kvType: o.kvType,
+          });
           const logprobs = await ctx.score(tokens.slice(0, 1), tokens.slice(1));
           if (o.json) {
             process.stdout.write(`${JSON.stringify({ tokens, logprobs, sum: logprobs.reduce((a, b) => a + b, 0) })}\n`);
             return;
           }
           for (let i = 0; i < logprobs.length; i++) {
-            process.stdout.write(`${String(tokens[i + 1]).padStart(8)} ${JSON.stringify(model.tokenPiece(tokens[i + 1]!)).padEnd(16)} ${logprobs[i]!.toFixed(6)}\n`);
+            process.stdout.write(
+              `${String(tokens[i + 1]).padStart(8)} ${JSON.stringify(model.tokenPiece(tokens[i + 1]!)).padEnd(16)} ${logprobs[i]!.toFixed(6)}\n`,
+            );
           }
         } finally {
           ctx?.dispose();

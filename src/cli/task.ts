@@ -16,16 +16,26 @@ function operations(value: string): Operation[] {
 export function taskCommand() {
   return new Command('task')
     .description('the built-in reasoning task: multi-step arithmetic word problems (GSM8K-format JSONL)')
-    .addOption(new Option('--split <split>', 'which split (decided by a hash of each problem)').choices(['train', 'test'] as const).default('train'))
+    .addOption(
+      new Option('--split <split>', 'which split (decided by a hash of each problem)').choices(['train', 'test'] as const).default('train'),
+    )
     .option('--n <n>', 'number of problems', integer(1, 10_000_000), 100)
     .option('--seed <n>', 'seed', seed, 0)
     .option('--ops <range>', `operations per problem, N or MIN-MAX (default: ${D.minOps}-${D.maxOps})`, range)
     .option('--max-operand <n>', `largest starting amount and number added or subtracted (default: ${D.maxOperand})`, integer(1))
     .option('--max-factor <n>', `largest multiplier or divisor (default: ${D.maxFactor})`, integer(1))
     .option('--max-value <n>', `largest running total (default: ${D.maxValue})`, integer(1))
-    .option('--distractors <range>', `distractor sentences per problem, N or MIN-MAX (default: ${D.minDistractors}-${D.maxDistractors})`, range)
+    .option(
+      '--distractors <range>',
+      `distractor sentences per problem, N or MIN-MAX (default: ${D.minDistractors}-${D.maxDistractors})`,
+      range,
+    )
     .option('--operations <list>', `comma-separated subset of ${OPERATIONS.join(',')} (default: all)`, operations)
-    .option('--test-fraction <x>', `share of all problems in the test split (use the same for both splits; default: ${DEFAULT_TEST_FRACTION})`, probability)
+    .option(
+      '--test-fraction <x>',
+      `share of all problems in the test split (use the same for both splits; default: ${DEFAULT_TEST_FRACTION})`,
+      probability,
+    )
     .option('--questions-only', 'write only {id, question}: unlabeled queries for self-training')
     .requiredOption('--out <file>', 'output JSONL ({id, question, answer ending "#### N", final, ...})')
     .action((o, cmd) =>

@@ -10,7 +10,9 @@ import { trainProgress } from './progress.js';
 /** `genius train`: preference training on a pairs file with the settings of TrainingConfigSchema. */
 export function trainCommand() {
   return new Command('train')
-    .description('train on preference pairs with ACO (default) or a baseline loss; writes adapter.gguf (or model.gguf with --full), metrics.jsonl, checkpoints')
+    .description(
+      'train on preference pairs with ACO (default) or a baseline loss; writes adapter.gguf (or model.gguf with --full), metrics.jsonl, checkpoints',
+    )
     .requiredOption('--model <path>', 'GGUF model (llama, qwen2, qwen3)')
     .option('--adapter <path>', 'continue training this LoRA adapter (the reference is then model + adapter)')
     .requiredOption('--pairs <file>', 'pairs JSONL (genius pairs, or TRL prompt/chosen/rejected strings)')
@@ -59,7 +61,12 @@ export function trainCommand() {
           ...settings,
           seed,
           threads,
-          prompt: { chat, reasoningPrefix, ...(system !== undefined ? { system } : {}), ...(chatTemplate !== undefined ? { chatTemplate } : {}) },
+          prompt: {
+            chat,
+            reasoningPrefix,
+            ...(system !== undefined ? { system } : {}),
+            ...(chatTemplate !== undefined ? { chatTemplate } : {}),
+          },
           onStep: progress.onStep,
         });
         progress.stop();
@@ -70,7 +77,9 @@ export function trainCommand() {
         const l = summary.last;
         process.stdout.write(
           `${summary.output}: ${summary.steps} steps on ${summary.pairs} pairs (${summary.dropped} dropped, ${summary.truncated} truncated) in ${summary.seconds.toFixed(1)} s` +
-            (l ? `; last step loss ${l.loss.toFixed(4)}, margin ${l['rewards/margins'].toFixed(4)}, accuracy ${l['rewards/accuracies'].toFixed(2)}` : '') +
+            (l
+              ? `; last step loss ${l.loss.toFixed(4)}, margin ${l['rewards/margins'].toFixed(4)}, accuracy ${l['rewards/accuracies'].toFixed(2)}`
+              : '') +
             `\nmetrics: ${summary.metrics}\n`,
         );
       }),

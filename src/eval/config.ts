@@ -6,7 +6,13 @@ export const EvaluationConfigSchema = z
   .object({
     samples: z.number().int().min(1).max(1024).default(1).describe('samples per question'),
     temperature: z.number().min(0).max(100).default(0).describe('sampling temperature (0 = greedy)'),
-    maxTokens: z.number().int().min(1).max(1 << 20).default(256).describe('tokens per response'),
+    maxTokens: z
+      .number()
+      .int()
+      .min(1)
+      .max(1 << 20)
+      .default(256)
+      .describe('tokens per response'),
     concurrency: z.number().int().min(1).max(4096).default(32).describe('questions in flight'),
   })
   .strict();

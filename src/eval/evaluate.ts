@@ -70,7 +70,9 @@ export interface EvalOptions {
   /** Questions in flight (default: as many as the context's sequence slots allow). */
   concurrency?: number;
   signal?: AbortSignal;
+  /** Receives the count of questions graded after each one. */
   onProgress?: (done: number, total: number) => void;
+  /** Receives one line per skipped or failed question. */
   log?: (message: string) => void;
 }
 

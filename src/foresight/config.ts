@@ -17,18 +17,47 @@ export const ForesightConfigSchema = z
     steps: count(1024).default(4).describe('foresight steps K (paper: 4)'),
     tau: z.number().positive().max(1e6).default(0.1).describe('selection temperature tau of F = softmax(f / tau) (reference: 0.1)'),
     stepTemperature: z.number().min(0).max(100).default(0.6).describe('temperature of the candidate steps (paper: 0.6)'),
-    foresightTemperature: z.number().min(0).max(100).default(1.0).describe('temperature of the foresight rollouts and final completions (reference: 1.0)'),
-    maxStepTokens: count(1 << 20).default(256).describe('tokens per candidate step'),
-    maxRolloutTokens: count(1 << 20).default(1024).describe('tokens per foresight rollout / final completion'),
-    strategy: z.enum(STRATEGIES).default('foresight').describe('beam selection (greedy: the paper\'s "w/o sampling"; no-foresight: its "w/o foresight")'),
+    foresightTemperature: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(1.0)
+      .describe('temperature of the foresight rollouts and final completions (reference: 1.0)'),
+    maxStepTokens: count(1 << 20)
+      .default(256)
+      .describe('tokens per candidate step'),
+    maxRolloutTokens: count(1 << 20)
+      .default(1024)
+      .describe('tokens per foresight rollout / final completion'),
+    strategy: z
+      .enum(STRATEGIES)
+      .default('foresight')
+      .describe('beam selection (greedy: the paper\'s "w/o sampling"; no-foresight: its "w/o foresight")'),
     light: z.boolean().default(false).describe('skip the rollouts of a step whose candidates are all confident (reference "light" mode)'),
-    lightThreshold: z.number().max(0).default(-0.25).describe('light mode\'s confidence bar on a step\'s own mean log-prob (reference: -0.25)'),
-    reasoningPrefix: z.string().default('The reasoning steps are:\n\n').describe('opens the assistant turn; every trajectory starts with it'),
+    lightThreshold: z
+      .number()
+      .max(0)
+      .default(-0.25)
+      .describe("light mode's confidence bar on a step's own mean log-prob (reference: -0.25)"),
+    reasoningPrefix: z
+      .string()
+      .default('The reasoning steps are:\n\n')
+      .describe('opens the assistant turn; every trajectory starts with it'),
     stepSeparator: z.string().min(1, 'the step separator cannot be empty').default('\n').describe('ends a step (reference: a newline)'),
-    endMarkers: z.array(z.string().min(1)).default(['<end_of_reasoning>']).describe('stop strings that end a response (reference: "<end_of_reasoning>")'),
-    answerMarkers: z.array(z.string().min(1)).default(['\\boxed{', '<boxed>', '<end_of_reasoning>']).describe('a kept step containing one of these marks its trajectory complete'),
+    endMarkers: z
+      .array(z.string().min(1))
+      .default(['<end_of_reasoning>'])
+      .describe('stop strings that end a response (reference: "<end_of_reasoning>")'),
+    answerMarkers: z
+      .array(z.string().min(1))
+      .default(['\\boxed{', '<boxed>', '<end_of_reasoning>'])
+      .describe('a kept step containing one of these marks its trajectory complete'),
     chat: z.boolean().default(true).describe('wrap the query in the chat template (default) or use it raw'),
-    chatTemplate: z.string().min(1).optional().describe('chat template: a llama.cpp built-in name (chatml, llama3, ...) or the template text (default: the model\'s own)'),
+    chatTemplate: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("chat template: a llama.cpp built-in name (chatml, llama3, ...) or the template text (default: the model's own)"),
     system: z.string().optional().describe('a system turn before the query'),
   })
   .strict();
@@ -57,5 +86,8 @@ export function resolveForesightConfig(partial: Partial<ForesightConfig>): Fores
 
 /** A short hash of everything that shapes the output: a resumed run must match it. */
 export function configHash(config: ForesightConfig, extra: Record<string, unknown>): string {
-  return createHash('sha256').update(JSON.stringify({ config, ...extra })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ config, ...extra }))
+    .digest('hex')
+    .slice(0, 16);
 }

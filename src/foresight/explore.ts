@@ -47,18 +47,10 @@ export function promptFor(model: Model, question: string, config: ForesightConfi
   return model.tokenize(text, { addSpecial: !templated, parseSpecial: true });
 }
 
-/**
- * Stepwise foresight re-sampling of one query (Genius, section 3.1): K steps of
- * (N candidate steps per beam -> one foresight rollout per candidate -> F = softmax(f / tau) ->
- * M new beams), then a final completion of every beam. Candidates fork from their beam and
- * rollouts from their candidate, so no prefix is evaluated twice.
- *
- * Cost per step: M*N steps of up to maxStepTokens plus M*N rollouts of up to maxRolloutTokens,
- * all batched with whatever else the context is running.
- */
 /** Sees every foresight rollout: the tokens it continued from, its tokens, and its score. */
 export type ForesightObserver = (e: { step: number; candidate: number; context: number[]; rollout: number[]; logprobs: number[]; score: number }) => void;
 
+/** Options of `exploreQuery` beyond the foresight settings. */
 export interface ExploreOptions {
   observe?: ForesightObserver;
   /**
@@ -68,6 +60,15 @@ export interface ExploreOptions {
   prefixSharing?: boolean;
 }
 
+/**
+ * Stepwise foresight re-sampling of one query (Genius, section 3.1): K steps of
+ * (N candidate steps per beam -> one foresight rollout per candidate -> F = softmax(f / tau) ->
+ * M new beams), then a final completion of every beam. Candidates fork from their beam and
+ * rollouts from their candidate, so no prefix is evaluated twice.
+ *
+ * Cost per step: M*N steps of up to maxStepTokens plus M*N rollouts of up to maxRolloutTokens,
+ * all batched with whatever else the context is running.
+ */
 export async function exploreQuery(ctx: Context, model: Model, query: Query, config: ForesightConfig, seed: number, options: ExploreOptions = {}): Promise<ExplorationRecord> {
   const { observe, prefixSharing = true } = options;
   const branch = (from: { seq: Sequence; tokens: number[] }, n: number): Promise<Sequence[]> =>

@@ -46,7 +46,9 @@ export const LoopConfigSchema = z
   })
   .strict();
 
+/** A validated run config, defaults filled in. */
 export type LoopConfig = z.infer<typeof LoopConfigSchema>;
+/** A run config as written (defaults may be left out). */
 export type LoopConfigInput = z.input<typeof LoopConfigSchema>;
 
 /** Validates a config object; errors name each bad field by its path. */

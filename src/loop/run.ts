@@ -20,13 +20,16 @@ import { runTraining, type TrainStepRecord } from '../train/run.js';
 import type { LoopConfig } from './config.js';
 
 
+/** What the loop reports while it runs, and the signal that stops it. */
 export interface LoopEvents {
+  /** Receives one line per stage started or finished. */
   log?: (message: string) => void;
   /** Sampling / training / eval progress within a round. */
   onProgress?: (stage: 'sample' | 'train' | 'eval', done: number, total: number) => void;
   signal?: AbortSignal;
 }
 
+/** What a loop run did: accuracy before and after each round, the trained policy, the report. */
 export interface LoopSummary {
   out: string;
   /** Eval accuracy before training (null without an eval set). */
@@ -86,7 +89,6 @@ function claimRunDir(out: string, c: LoopConfig): void {
   const path = join(out, RUN_FILES.config);
   // Where the run lives and how many threads it uses do not change what it computes.
   const { out: _out, threads: _threads, ...what } = c;
-  void _out, _threads;
   const hash = createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 16);
   if (existsSync(path)) {
     const prev = JSON.parse(readFileSync(path, 'utf8')) as { hash?: string };

@@ -23,7 +23,10 @@ export const SHAPES = {
   'llama3.2-1b': { embeddingLength: 2048, layerCount: 16, headCount: 32, headCountKv: 8, feedForwardLength: 8192, contextLength: 131072, ropeTheta: 500000, tiedEmbeddings: true },
 } as const satisfies Record<string, ModelShape>;
 
+/** The name of one of `SHAPES`. */
 export type ShapeName = keyof typeof SHAPES;
 
+/** The architectures the model maker writes (and the trainer and ONNX exporter read). */
 export const ARCHITECTURES = ['llama', 'qwen2', 'qwen3'] as const;
+/** One of `ARCHITECTURES`. */
 export type Architecture = (typeof ARCHITECTURES)[number];

@@ -29,6 +29,7 @@ export interface PoolsRecord {
   adv_pool: number[][];
 }
 
+/** How `buildPairs` draws pairs from one exploration record. */
 export interface BuildPairsOptions {
   rejected: RejectedMode;
   /** Selection temperature of F (the one exploration used). */

@@ -8,7 +8,10 @@ export const REJECTED_MODES = ['categorical', 'uniform'] as const satisfies read
 /** Pair construction's settings (Genius, section 3.2) with their defaults: the library's, `genius pairs`' and the loop's. */
 export const PairsConfigSchema = z
   .object({
-    rejected: z.enum(REJECTED_MODES).default('categorical').describe('categorical: re-sample from F without the chosen (paper); uniform: the released code'),
+    rejected: z
+      .enum(REJECTED_MODES)
+      .default('categorical')
+      .describe('categorical: re-sample from F without the chosen (paper); uniform: the released code'),
     maxChars: z.number().int().min(1).default(10_000).describe('leave out trajectories this long or longer (as the reference)'),
   })
   .strict();

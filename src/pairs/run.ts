@@ -7,6 +7,7 @@ import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
 import { DEFAULT_PAIRS } from './config.js';
 import { buildPairs, type PairRecord, type RejectedMode } from './build.js';
 
+/** A `runPairs` job: exploration file in, pairs file out, rejected-step mode, seed, tau. */
 export interface PairsOptions {
   in: string;
   out: string;
@@ -16,6 +17,7 @@ export interface PairsOptions {
   tau?: number;
   maxChars?: number;
   strict?: boolean;
+  /** Receives one line per skipped record. */
   log?: (message: string) => void;
 }
 

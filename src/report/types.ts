@@ -77,6 +77,7 @@ export const RUN_FILES = {
   config: 'config.json',
   baseline: 'baseline.json',
   report: 'report.html',
+  /** The directory of round `round`. */
   roundDir: (round: number) => `round-${round}`,
   exploration: 'exploration.jsonl',
   pairs: 'pairs.jsonl',

@@ -10,6 +10,7 @@ import { openReferenceScorer, referenceKey, referenceLogps, type ReferenceLogps 
 import { epochOrder, linearSchedule } from './schedule.js';
 import { Trainer, type TrainSequence } from './trainer.js';
 
+/** A `runTraining` job: model, pairs, run directory, loss and optimizer settings (see `trainRunSettings`). */
 export interface TrainRunOptions {
   model: string;
   /** Continue from this adapter; the reference policy is then model + adapter. */
@@ -47,6 +48,7 @@ export interface TrainRunOptions {
   /** Tags metrics lines (the self-training loop's round). */
   round?: number;
   signal?: AbortSignal;
+  /** Receives every optimizer step's metrics line. */
   onStep?: (m: TrainStepRecord, totalSteps: number) => void;
   /** Test hook: stop (as if killed) after this many optimizer steps. */
   stopAfterSteps?: number;
@@ -65,6 +67,7 @@ export interface TrainStepRecord extends RewardMetrics {
   tokens_per_s: number;
 }
 
+/** What a training run did: steps, pairs, dropped/truncated pairs, output and metrics files. */
 export interface TrainSummary {
   steps: number;
   pairs: number;
@@ -89,7 +92,6 @@ const FILES = { metrics: 'metrics.jsonl', summary: 'train.json', checkpoint: 'ch
 /** What makes two runs the same run (resume only continues an identical configuration). */
 function runHash(o: TrainRunOptions): string {
   const { signal, onStep, stopAfterSteps, threads, out, ...rest } = o;
-  void signal, onStep, stopAfterSteps, threads, out;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 

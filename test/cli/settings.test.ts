@@ -16,7 +16,7 @@ import { root } from '../helpers.js';
 
 const commandOf = (name: string) => buildProgram().commands.find((c) => c.name() === name) as unknown as CommandUnknownOpts;
 
-test('every settings field has a flag whose default and help text are the schema\'s', (t) => {
+test("every settings field has a flag whose default and help text are the schema's", (t) => {
   for (const s of SETTINGS) {
     const cmd = commandOf(s.command);
     const schema = s.schema as z.ZodObject<z.ZodRawShape>;
@@ -27,17 +27,21 @@ test('every settings field has a flag whose default and help text are the schema
       // Before parsing, a command holds each option's default (true for a --no-X switch).
       t.deepEqual(cmd.getOptionValue(key), doc.default, `genius ${s.command} ${flag}: default differs from the schema's`);
       // A --no-X switch says what it turns off; every other flag's help is the field's description.
-      if (!flag!.startsWith('--no-')) t.true(cmd.helpInformation().replace(/\s+/g, ' ').includes(doc.description.replace(/\s+/g, ' ')), `genius ${s.command} ${flag}: help text is not the schema's`);
+      if (!flag!.startsWith('--no-'))
+        t.true(
+          cmd.helpInformation().replace(/\s+/g, ' ').includes(doc.description.replace(/\s+/g, ' ')),
+          `genius ${s.command} ${flag}: help text is not the schema's`,
+        );
     }
   }
 });
 
-test('the README\'s command table and settings tables are the generated ones', (t) => {
+test("the README's command table and settings tables are the generated ones", (t) => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   t.is(fillReadme(readme), readme, 'README.md is stale: run `npm run docs:readme`');
 });
 
-test('the README\'s example run config is a valid config', (t) => {
+test("the README's example run config is a valid config", (t) => {
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const yaml = /```yaml\n([\s\S]*?)```/.exec(readme)?.[1];
   t.truthy(yaml);
@@ -50,7 +54,17 @@ test('the loop config takes every field of every settings schema', (t) => {
     out: 'x',
     sampling: { ...DEFAULT_FORESIGHT, chatTemplate: 'chatml', system: 'be brief', concurrency: 3 },
     pairs: DEFAULT_PAIRS,
-    training: { ...DEFAULT_TRAINING, beta: 0.2, alpha: 2, calibration: 'reference', simpoGamma: 1, ropoAlpha: 0.2, ropoGamma: 0.1, loraAlpha: 16, loraTargets: ['attn_q'] },
+    training: {
+      ...DEFAULT_TRAINING,
+      beta: 0.2,
+      alpha: 2,
+      calibration: 'reference',
+      simpoGamma: 1,
+      ropoAlpha: 0.2,
+      ropoGamma: 0.1,
+      loraAlpha: 16,
+      loraTargets: ['attn_q'],
+    },
     evaluation: { samples: DEFAULT_EVALUATION.samples, temperature: 0.5, maxTokens: 9 },
   });
   t.is(c.sampling.lightThreshold, DEFAULT_FORESIGHT.lightThreshold);
