@@ -91,8 +91,9 @@ async function cancellable<T>(ctx: NativeContext, signal: AbortSignal | undefine
 }
 
 /**
- * The rollout engine over one llama.cpp context: many sequences share one unified KV cache and
- * every pending request from any caller joins the same decode batches (continuous batching).
+ * The rollout engine over one llama.cpp context: each sequence has its own KV cache stream (one
+ * shared cache with `kvUnified`), and every pending request from any caller joins the same
+ * decode batches (continuous batching).
  * All methods are asynchronous and never block the JS thread.
  */
 export class Context {

@@ -1,16 +1,10 @@
-/** The numbers that fix a llama-family model's shape. */
-export interface ModelShape {
-  embeddingLength: number;
-  layerCount: number;
-  headCount: number;
-  headCountKv: number;
-  feedForwardLength: number;
-  /** Per-head dimension; default embeddingLength / headCount. */
-  headDim?: number;
-  contextLength: number;
-  ropeTheta: number;
-  tiedEmbeddings: boolean;
-}
+import type { NativeModelSpec } from '../engine/native.js';
+
+/** The numbers that fix a llama-family model's shape: those fields of the model maker's native spec. */
+export type ModelShape = Pick<
+  NativeModelSpec,
+  'embeddingLength' | 'layerCount' | 'headCount' | 'headCountKv' | 'feedForwardLength' | 'headDim' | 'contextLength' | 'ropeTheta' | 'tiedEmbeddings'
+>;
 
 /**
  * Named shapes. `tiny` keeps unit tests fast; `small` (~28M parameters with the built-in vocab)
