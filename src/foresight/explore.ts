@@ -78,11 +78,24 @@ function closedIds(g: Completion, ended: boolean, eot: number): number[] {
 export function promptFor(model: Model, question: string, config: ForesightConfig): number[] {
   if (!config.chat) return model.tokenize(question + config.reasoningPrefix, { addSpecial: true });
   const messages = [...(config.system ? [{ role: 'system', content: config.system }] : []), { role: 'user', content: question }];
-  const text = model.applyChatTemplate(messages, { addAssistant: true }) + config.reasoningPrefix;
+  const text = model.applyChatTemplate(messages, { addAssistant: true, ...(config.chatTemplate !== undefined ? { template: config.chatTemplate } : {}) }) + config.reasoningPrefix;
   // Templates that write BOS themselves (e.g. Llama 3's) must not get a second one.
   const bos = model.info.specialTokens.bos;
   const templated = bos >= 0 && text.startsWith(model.tokenPiece(bos, { special: true }));
   return model.tokenize(text, { addSpecial: !templated, parseSpecial: true });
+}
+
+/** Sees every foresight rollout: the tokens it continued from, its tokens, and its score. */
+export type ForesightObserver = (e: { step: number; candidate: number; context: number[]; rollout: number[]; logprobs: number[]; score: number }) => void;
+
+/** Options of `exploreQuery` beyond the foresight settings. */
+export interface ExploreOptions {
+  observe?: ForesightObserver;
+  /**
+   * Fork shared prefixes (default). false re-prefills every request from its full token list:
+   * the same records, the way a port without prefix caching works (the benchmark's baseline).
+   */
+  prefixSharing?: boolean;
 }
 
 /**
@@ -94,18 +107,6 @@ export function promptFor(model: Model, question: string, config: ForesightConfi
  * Cost per step: M*N steps of up to maxStepTokens plus M*N rollouts of up to maxRolloutTokens,
  * all batched with whatever else the context is running.
  */
-/** Sees every foresight rollout: the tokens it continued from, its tokens, and its score. */
-export type ForesightObserver = (e: { step: number; candidate: number; context: number[]; rollout: number[]; logprobs: number[]; score: number }) => void;
-
-export interface ExploreOptions {
-  observe?: ForesightObserver;
-  /**
-   * Fork shared prefixes (default). false re-prefills every request from its full token list:
-   * the same records, the way a port without prefix caching works (the benchmark's baseline).
-   */
-  prefixSharing?: boolean;
-}
-
 export async function exploreQuery(ctx: Context, model: Model, query: Query, config: ForesightConfig, seed: number, options: ExploreOptions = {}): Promise<ExplorationRecord> {
   const { observe, prefixSharing = true } = options;
   const branch = (from: { seq: Sequence; tokens: number[] }, n: number): Promise<Sequence[]> =>

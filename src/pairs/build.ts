@@ -27,8 +27,7 @@ export interface PairRecord {
  * other than the chosen one, renormalised (the paper, eq. 5). uniform: uniformly among the others
  * (the released code). lowest: the lowest-scored candidate (the paper's "w/o sampling" ablation).
  */
-export const REJECTED_MODES = ['categorical', 'uniform', 'lowest'] as const;
-export type RejectedMode = (typeof REJECTED_MODES)[number];
+export type RejectedMode = 'categorical' | 'uniform' | 'lowest';
 
 /** The fields of an exploration record that pairs are built from (ours or the reference's). */
 export interface PoolsRecord {
@@ -40,6 +39,7 @@ export interface PoolsRecord {
   token_pool?: number[][][];
 }
 
+/** How `buildPairs` draws pairs from one exploration record. */
 export interface BuildPairsOptions {
   rejected: RejectedMode;
   /** Selection temperature of F (the one exploration used). */

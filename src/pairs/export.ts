@@ -4,11 +4,13 @@ import type { PairRecord } from './build.js';
 
 /** Trainers our pairs can be handed to for multi-GPU training. */
 export const EXPORT_FORMATS = ['open-instruct', 'trl'] as const;
+/** One of `EXPORT_FORMATS`. */
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 /** Reference log-probs per pair line (null where the pair was dropped from training). */
 export type ReferenceColumn = ({ chosen: number; rejected: number } | null)[];
 
+/** An `exportPairs` job: pairs in, target format, optional reference log-probs and calibration weights per line. */
 export interface ExportOptions {
   pairs: string;
   out: string;

@@ -4,8 +4,10 @@ import { DEFAULT_FORESIGHT } from '../foresight/config.js';
 import type { ExplorationRecord } from '../foresight/records.js';
 import { mixSeed, Rng } from '../foresight/selection.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
+import { DEFAULT_PAIRS } from './config.js';
 import { buildPairs, type PairRecord, type RejectedMode } from './build.js';
 
+/** A `runPairs` job: exploration file in, pairs file out, rejected-step mode, seed, tau. */
 export interface PairsOptions {
   in: string;
   out: string;
@@ -17,6 +19,7 @@ export interface PairsOptions {
   /** Keep pairs whose chosen and rejected are identical (the authors' behaviour). */
   keepIdentical?: boolean;
   strict?: boolean;
+  /** Receives one line per skipped record. */
   log?: (message: string) => void;
 }
 
@@ -50,7 +53,7 @@ export function runPairs(o: PairsOptions): { queries: number; pairs: number; ide
     }
     const rng = new Rng(mixSeed(o.seed, r.id ?? n, 'pairs'));
     try {
-      const built = buildPairs(r, { rejected: o.rejected, tau, maxChars: o.maxChars ?? 10_000, keepIdentical: o.keepIdentical ?? false }, rng);
+      const built = buildPairs(r, { rejected: o.rejected, tau, maxChars: o.maxChars ?? DEFAULT_PAIRS.maxChars, keepIdentical: o.keepIdentical ?? DEFAULT_PAIRS.keepIdentical }, rng);
       pairs.push(...built.pairs);
       identical += built.identical;
     } catch (err) {

@@ -84,6 +84,7 @@ export const RUN_FILES = {
   labels: 'queries.labels.jsonl',
   baseline: 'baseline.json',
   report: 'report.html',
+  /** The directory of round `round`. */
   roundDir: (round: number) => `round-${round}`,
   exploration: 'exploration.jsonl',
   pairs: 'pairs.jsonl',

@@ -10,6 +10,7 @@ import { escapeHtml, formatNumber, num } from './html.js';
 import { foresightTreeView } from './tree.js';
 import { RUN_FILES, type EvalSummary, type ReportData, type RoundMetrics, type RoundSamples, type TrainStepMetrics } from './types.js';
 
+/** Where `writeReport` writes and what its foresight-tree view shows. */
 export interface ReportOptions {
   /** Where to write the page (default for a run directory: `<run>/report.html`). */
   out?: string;

@@ -5,7 +5,7 @@ import { endOfTurnToken, promptFor } from '../foresight/explore.js';
 import { readJsonl } from '../jsonl.js';
 
 /** How a query becomes prompt tokens: the sampler's formatting, so training sees what sampling saw. */
-export type PromptFormat = Pick<ForesightConfig, 'chat' | 'system' | 'reasoningPrefix'>;
+export type PromptFormat = Pick<ForesightConfig, 'chat' | 'chatTemplate' | 'system' | 'reasoningPrefix'>;
 
 /** A preference pair as token ids, with the advantages ACO's calibration weight reads. */
 export interface TokenizedPair {
@@ -22,12 +22,14 @@ export interface TokenizedPair {
 /** `truncate`: cut responses so prompt + response fits (the reference's tail truncation); `drop`: skip the pair. */
 export type Truncation = 'truncate' | 'drop';
 
+/** How `loadPairs` tokenizes: the length limit, the truncation policy and the sampler's prompt format. */
 export interface TokenizeOptions {
   maxSeqLen: number;
   truncation: Truncation;
   format?: Partial<PromptFormat>;
 }
 
+/** A tokenized pairs file: the pairs kept, and how many were dropped or truncated. */
 export interface TokenizedPairs {
   pairs: TokenizedPair[];
   /** Pairs left out: prompt too long, empty response, or over length with `drop`. */
