@@ -108,11 +108,13 @@ export function loadPairs(path: string, model: Model, options: TokenizeOptions):
     const aChosen = Number(rec.chosen_weights ?? 0);
     const aRejected = Number(rec.rejected_weights ?? 0);
     if (!Number.isFinite(aChosen) || !Number.isFinite(aRejected)) throw new GeniusError(`pairs line ${i + 1}: chosen_weights / rejected_weights must be numbers`);
-    let { prompt, chosen, rejected } = lineIds(rec, i, vocab) ?? {
+    const ids = lineIds(rec, i, vocab) ?? {
       prompt: promptCache.get(rec.prompt) ?? promptCache.set(rec.prompt, promptFor(model, rec.prompt, format)).get(rec.prompt)!,
       chosen: response(text(rec.chosen, 'chosen', i)),
       rejected: response(text(rec.rejected, 'rejected', i)),
     };
+    const prompt = ids.prompt;
+    let { chosen, rejected } = ids;
     const room = L - prompt.length;
     if (room < 1 || chosen.length === 0 || rejected.length === 0) {
       out.dropped++;
