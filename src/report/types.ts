@@ -1,5 +1,6 @@
 import type { ExplorationRecord } from '../foresight/records.js';
 import type { PairRecord } from '../pairs/build.js';
+import type { SignalReport } from '../probe/signal.js';
 
 /**
  * One optimizer step of ACO training, one JSONL line of the run's step metrics. Names follow
@@ -43,6 +44,10 @@ export interface RoundMetrics {
   train_loss?: number;
   /** Wall time of the whole round (shown in the round table). */
   seconds?: number;
+  /** The foresight-signal probe over the round's exploration, where its queries' answers are known. */
+  signal?: SignalReport;
+  /** Steps whose pair was dropped because chosen == rejected. */
+  identical_pairs?: number;
   /** Wall time of each stage of the round, so a user sees where the time goes. */
   stage_seconds?: StageSeconds;
 }
@@ -85,8 +90,11 @@ export const RUN_FILES = {
   steps: 'metrics.jsonl',
   rounds: 'rounds.jsonl',
   config: 'config.json',
+  /** Answers of built-in queries by id, read only by the foresight-signal probe. */
+  labels: 'queries.labels.jsonl',
   baseline: 'baseline.json',
   report: 'report.html',
+  /** The directory of round `round`. */
   roundDir: (round: number) => `round-${round}`,
   exploration: 'exploration.jsonl',
   pairs: 'pairs.jsonl',

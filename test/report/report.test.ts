@@ -62,7 +62,7 @@ function exploration(id: number, question: string): ExplorationRecord {
 function syntheticRun(): ReportData {
   const explorations = [0, 1, 2, 3].map((i) => exploration(i, i === 0 ? `tom has 3 apples. ${INJECTION} how many?` : `question ${i}: ann has ${i} coins. how many now?`));
   const rng = new Rng(9);
-  const pairs = explorations.flatMap((r) => buildPairs(r, { rejected: 'categorical', tau: 0.1, maxChars: 10000 }, rng));
+  const pairs = explorations.flatMap((r) => buildPairs(r, { rejected: 'categorical', tau: 0.1, maxChars: 10000, keepIdentical: true }, rng).pairs);
   const rounds: RoundMetrics[] = [
     { round: 0, eval: { accuracy: 0.3, low: 0.22, high: 0.39, n: 100 }, pairs: 120, train_loss: 0.66, stage_seconds: { sample: 61.5, reference: 3.25, train: 40.5, eval: 12.75 } },
     { round: 1, eval: null, pairs: 130, train_loss: 0.6, stage_seconds: { sample: 58, reference: 3, train: 41 } },
@@ -146,7 +146,7 @@ test('the report renders in headless Chromium: plots present, screenshot non-tri
   const page = writeReport(syntheticRun(), { out: join(dir, 'report.html'), queries: 3 });
   const dom = dumpDom(page);
   for (const id of CHART_IDS) t.regex(dom, new RegExp(`<figure class="chart" id="chart-${id}"><figcaption>[^<]*</figcaption><svg class="chart-svg"`), id);
-  t.is(dom.match(/<polyline class="series"/g)?.length, 1 + 3 + 1 + 1 + 1 + 1 + 1 + 1, 'one line per series');
+  t.is(dom.match(/<polyline class="series"/g)?.length, 1 + 3 + 1 + 1 + 1 + 1 + 1 + 1 + 4, 'one line per series (the stage chart: sample, reference, train, eval)');
   t.is(dom.match(/<svg class="tree-svg"/g)?.length, 3, 'a foresight tree per query');
   t.true((dom.match(/class="node candidate/g)?.length ?? 0) === 3 * 2 * 6, 'K x M*N candidates per tree');
   t.false(/<script/i.test(dom));
