@@ -3,11 +3,13 @@
 #include <napi.h>
 
 #include <cstdlib>
+#include <mutex>
 #include <string>
 
 #include "ggml-cpu.h"
 #include "llama.h"
 #include "adapter.h"
+#include "async.h"
 #include "context.h"
 #include "log.h"
 #include "model.h"
@@ -24,7 +26,7 @@ static Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
   else if (l == "warn") level = LogLevel::warn;
   else if (l == "info") level = LogLevel::info;
   else if (l == "debug") level = LogLevel::debug;
-  else if (l != "none") throw Napi::TypeError::New(info.Env(), "log level must be none|error|warn|info|debug");
+  else if (l != "none") throw type_error(info.Env(), "log level must be none|error|warn|info|debug");
   set_log_level(level);
   return info.Env().Undefined();
 }
@@ -51,6 +53,10 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // process.exit() runs no env cleanup hooks: stop every engine thread before exit() destroys
+  // the statics it uses (contexts get their own env cleanup hook for a normal teardown).
+  static std::once_flag at_exit;
+  std::call_once(at_exit, [] { std::atexit(Engine::halt_all); });
   install_log_handler();
   llama_backend_init();
   const char* repro = std::getenv("GENIUS_REPRODUCIBLE");
