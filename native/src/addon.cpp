@@ -3,7 +3,6 @@
 #include <napi.h>
 
 #include <cstdlib>
-#include <mutex>
 #include <string>
 
 #include "ggml-cpu.h"
@@ -53,10 +52,6 @@ static Napi::Value SystemInfo(const Napi::CallbackInfo& info) {
 }
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  // process.exit() runs no env cleanup hooks: stop every engine thread before exit() destroys
-  // the statics it uses (contexts get their own env cleanup hook for a normal teardown).
-  static std::once_flag at_exit;
-  std::call_once(at_exit, [] { std::atexit(Engine::halt_all); });
   install_log_handler();
   llama_backend_init();
   const char* repro = std::getenv("GENIUS_REPRODUCIBLE");

@@ -159,6 +159,11 @@ Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(mo
   batch_ = llama_batch_init(static_cast<int32_t>(params_.n_batch), 0, 1);
   for (int32_t i = 0; i < static_cast<int32_t>(params_.n_seq_max); ++i) free_slots_.insert(i);
   publish_stats();
+  // process.exit() runs no env cleanup hooks: exit() runs atexit handlers and static destructors
+  // in reverse order of registration, so a handler registered now, after llama.cpp and ggml
+  // built their statics (model load, context init), stops every engine thread before those die.
+  static std::once_flag at_exit;
+  std::call_once(at_exit, [] { std::atexit(Engine::halt_all); });
   thread_ = std::thread([this] { loop(); });
   std::lock_guard<std::mutex> lk(live_mutex());
   live_engines().insert(this);
