@@ -72,7 +72,7 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
   const mine = all.filter((q) => inShard(q.index, o.shard));
   const hash = configHash(o.config, identity(o));
 
-  const { log: out, existing } = JsonlAppender.open<ExplorationRecord>(o.out);
+  const { log: out, existing } = JsonlAppender.open<ExplorationRecord>(o.out, { sidecar: `${o.out}.config.json` });
   try {
     const foreign = existing.find((r) => r.config_hash !== hash);
     if (foreign) {
@@ -119,9 +119,13 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
 /** A context sized for the run: enough sequences for every query in flight, streams for the longest. */
 async function createContext(model: Model, todo: Query[], o: SampleOptions): Promise<Context> {
   const c = o.config;
-  const longestPrompt = Math.max(...todo.map((q) => promptFor(model, q.question, c).length));
   const separator = model.tokenize(c.stepSeparator).length;
-  const perSequence = o.sequenceContextSize ?? longestPrompt + c.steps * (c.maxStepTokens + separator) + c.maxRolloutTokens + 8;
+  // Sized per query: the longest query that fits the model's trained context (or twice the
+  // median need) sets the size; a longer one then fails alone ("prompt exceeds") instead of
+  // sizing a KV cache that no machine holds, which would fail every query.
+  const needs = todo.map((q) => promptFor(model, q.question, c).length + c.steps * (c.maxStepTokens + separator) + c.maxRolloutTokens + 8).sort((a, b) => a - b);
+  const limit = Math.max(model.info.contextLength, 2 * needs[Math.floor(needs.length / 2)]!);
+  const perSequence = o.sequenceContextSize ?? needs.filter((n) => n <= limit).at(-1) ?? needs[0]!;
   const perQuery = c.beams + 2 * c.beams * c.rollouts;
   const maxSequences = Math.min(256, o.concurrency * perQuery + 1);
   return Context.create(model, { sequenceContextSize: perSequence, maxSequences, threads: o.threads, flashAttention: o.flashAttention, waitMs: 600_000 });
