@@ -87,6 +87,10 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
 
     const model = await Model.load(o.model, { gpuLayers: o.gpuLayers });
     let ctx: Context | undefined;
+    // An abort (SIGTERM, SIGINT) stops queries in flight too, not only the next ones: disposing
+    // the context rejects their requests at once. Records already written stay; resume redoes the rest.
+    const stop = () => ctx?.dispose();
+    o.signal?.addEventListener('abort', stop, { once: true });
     try {
       ctx = await createContext(model, todo, o);
       if (o.adapter) await ctx.setAdapters([{ adapter: await Adapter.load(model, o.adapter) }]);
@@ -102,6 +106,7 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
         o.onProgress?.({ done: summary.alreadyDone + summary.written + summary.failed, total: mine.length, generatedTokens: summary.generatedTokens, seconds: (performance.now() - t0) / 1000 });
       });
     } finally {
+      o.signal?.removeEventListener('abort', stop);
       ctx?.dispose();
       model.dispose();
     }
@@ -166,6 +171,8 @@ async function explore(ctx: Context, model: Model, todo: Query[], o: SampleOptio
       flush();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency, todo.length) }, worker));
-  if (o.signal?.aborted) throw new GeniusError('sampling interrupted');
+  await Promise.all(Array.from({ length: Math.min(o.concurrency, todo.length) }, worker)).catch((err: unknown) => {
+    if (!o.signal?.aborted) throw err;
+  });
+  if (o.signal?.aborted) throw new GeniusError('sampling interrupted', { code: 'ABORTED' });
 }

@@ -94,7 +94,8 @@ export function parseLoopConfig(input: unknown, source = 'config'): LoopConfig {
   const r = LoopConfigSchema.safeParse(input);
   if (r.success) return r.data;
   const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-  throw new GeniusError(`invalid ${source}:\n  ${issues.join('\n  ')}`);
+  // One line: the CLI prints an error's first line, and the field is the point of the message.
+  throw new GeniusError(`invalid ${source}: ${issues.join('; ')}`, { code: 'INVALID_ARGUMENT' });
 }
 
 /** Reads a JSON or YAML config file (by extension; YAML also parses JSON) and validates it. */

@@ -1,0 +1,134 @@
+// Runs a demanding user starts: runaway sizes, a huge query, a diverging learning rate, signals,
+// two writers on one output, a wrong run folder, a bad loop config.
+import test from 'ava';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { resolveForesightConfig } from '../../src/foresight/config.js';
+import { runSampling } from '../../src/foresight/run.js';
+import { parseLoopConfig } from '../../src/loop/config.js';
+import { resolveLossConfig } from '../../src/losses/index.js';
+import { writeReport } from '../../src/report/write.js';
+import { runTraining } from '../../src/train/run.js';
+import { GeniusError } from '../../src/errors.js';
+import { makeTemp, root, tempDir } from '../helpers.js';
+import { pairsFile } from '../train/fixtures.js';
+
+const bin = join(root, 'bin', 'genius.js');
+const exec = promisify(execFile);
+const small = resolveForesightConfig({ beams: 2, rollouts: 2, steps: 2, maxStepTokens: 8, maxRolloutTokens: 12 });
+
+interface Ran {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+async function genius(args: string[], timeout = 120_000): Promise<Ran> {
+  try {
+    const r = await exec(process.execPath, [bin, ...args], { timeout, maxBuffer: 1 << 24 });
+    return { code: 0, signal: null, stderr: r.stderr };
+  } catch (e) {
+    const err = e as { code: number | null; signal: NodeJS.Signals | null; stderr: string };
+    return { code: typeof err.code === 'number' ? err.code : null, signal: err.signal, stderr: err.stderr };
+  }
+}
+
+function queries(dir: string, n: number, extra: string[] = []): string {
+  const path = join(dir, 'q.jsonl');
+  writeFileSync(path, [...Array.from({ length: n }, (_, i) => JSON.stringify({ id: i, question: `what is ${i} plus ${i}?` })), ...extra].join('\n') + '\n');
+  return path;
+}
+
+test('runaway sizes are refused at once with the option named (no 32-bit wrap, no memory runaway, no abort)', async (t) => {
+  const dir = tempDir();
+  const model = await makeTemp({ shape: 'tiny', seed: 5 });
+  const q = queries(dir, 2);
+  const cases: [string[], RegExp][] = [
+    [['--threads', '1000000000'], /threads must be an integer between 0/],
+    [['--threads', '1000'], /threads must be an integer between 0/],
+    [['--steps', '1000000000'], /contextSize|sequenceContextSize|KV cache/],
+    [['--max-step-tokens', '1000000000000'], /contextSize|sequenceContextSize|KV cache/],
+    [['--context-size', '1000000000000'], /sequenceContextSize|contextSize/],
+  ];
+  for (const [extra, msg] of cases) {
+    const r = await genius(['sample', '--model', model, '--queries', q, '--out', join(dir, `o${extra[1]}.jsonl`), ...extra], 60_000);
+    t.is(r.signal, null, `${extra.join(' ')}: killed by ${r.signal}`);
+    t.not(r.code, 0, extra.join(' '));
+    t.regex(r.stderr, msg, extra.join(' '));
+  }
+  const g = await genius(['generate', '--model', model, '--prompt', 'hi', '--context-size', '1000000000000'], 60_000);
+  t.is(g.signal, null);
+  t.not(g.code, 0);
+  t.regex(g.stderr, /contextSize/);
+});
+
+test('one huge query fails alone; the context is sized for the others', async (t) => {
+  const dir = tempDir();
+  const model = await makeTemp({ shape: 'tiny', seed: 5 });
+  // ~200k tokens: sizing every sequence for it would need a KV cache of many GB per sequence.
+  const q = queries(dir, 3, [JSON.stringify({ id: 'huge', question: 'one two three four '.repeat(50_000) })]);
+  const notes: string[] = [];
+  const s = await runSampling({ model, queries: q, out: join(dir, 'out.jsonl'), config: small, concurrency: 2, seed: 1, threads: 1, log: (m) => notes.push(m) });
+  t.is(s.written, 3);
+  t.is(s.failed, 1);
+  t.true(notes.some((n) => /query "huge" failed: .*exceeds/.test(n)), notes.join('\n'));
+});
+
+test('a diverging learning rate fails the run and writes no adapter', async (t) => {
+  const dir = tempDir();
+  const model = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 2 });
+  const pairs = pairsFile(join(dir, 'pairs.jsonl'), 4, 4);
+  for (const lr of [1e10, 500]) {
+    const out = join(dir, `run-${lr}`);
+    const e = await t.throwsAsync(
+      runTraining({ model, pairs, out, loss: resolveLossConfig('aco'), lr, epochs: 3, batchPairs: 2, gradAccum: 1, maxSeqLen: 128, seed: 1, threads: 1, lora: { rank: 4 }, warmupRatio: 0 }),
+    );
+    t.regex(e!.message, /lr must be a finite number between 0 and 1000|not finite/, `lr ${lr}`);
+    t.false(existsSync(join(out, 'adapter.gguf')), `lr ${lr}: an adapter was written`);
+  }
+});
+
+test('SIGTERM stops a sample run within seconds, keeps whole records, and the rerun completes', async (t) => {
+  const dir = tempDir();
+  const model = await makeTemp({ shape: 'tiny', seed: 5 });
+  const q = queries(dir, 40);
+  const out = join(dir, 'out.jsonl');
+  const args = [bin, 'sample', '--model', model, '--queries', q, '--out', out, '--steps', '3', '--beams', '2', '--rollouts', '2', '--max-step-tokens', '16', '--concurrency', '2', '--threads', '1'];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Once the first record is on disk, a second writer is refused with the holder named.
+  for (let i = 0; i < 600 && !(existsSync(out) && readFileSync(out, 'utf8').includes('\n')); i++) await new Promise((r) => setTimeout(r, 100));
+  const second = await genius(args.slice(1), 60_000);
+  t.not(second.code, 0);
+  t.regex(second.stderr, new RegExp(`being written by pid ${child.pid}`));
+  const t0 = Date.now();
+  child.kill('SIGTERM');
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (c, s) => resolve([c, s])));
+  const waited = Date.now() - t0;
+  t.log(`stopped ${waited} ms after SIGTERM (code ${code}, signal ${signal})`);
+  t.true(waited < 15_000, `SIGTERM took ${waited} ms`);
+  t.not(code, 0, stderr);
+  const kept = readFileSync(out, 'utf8');
+  t.true(kept.endsWith('\n'));
+  const n = kept.trim().split('\n').length;
+  t.true(n > 0 && n < 40, `${n} records kept`);
+  const rerun = await genius(args.slice(1), 300_000);
+  t.is(rerun.code, 0, rerun.stderr);
+  t.is(readFileSync(out, 'utf8').trim().split('\n').length, 40);
+});
+
+test('report --run on a folder that is not a run is an error and writes nothing', (t) => {
+  const dir = tempDir();
+  mkdirSync(join(dir, 'photos'));
+  const e = t.throws(() => writeReport(join(dir, 'photos')), { instanceOf: GeniusError, message: /is not a genius run directory/ });
+  t.is(e?.code, 'INVALID_ARGUMENT');
+  t.false(existsSync(join(dir, 'photos', 'report.html')));
+});
+
+test('a loop config error names the field in its first line', (t) => {
+  const e = t.throws(() => parseLoopConfig({ rounds: -2 }, 'loop.yaml'), { instanceOf: GeniusError });
+  const first = e!.message.split('\n')[0]!;
+  t.regex(first, /^invalid loop\.yaml: rounds: /);
+});
