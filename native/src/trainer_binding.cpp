@@ -190,7 +190,7 @@ Napi::Value AddonTrainer::Step(const Napi::CallbackInfo& info) {
   auto t = trainer(info.Env());
   Napi::Object o = arg_object(info, 0, "optimizer");
   train::AdamW a;
-  a.lr = static_cast<float>(opt_finite(o, "lr", a.lr, 0, 1e3));
+  a.lr = static_cast<float>(opt_finite(o, "lr", a.lr, 0, 3.0e38));  // a diverging lr is caught by the finiteness checks
   a.beta1 = static_cast<float>(opt_number(o, "beta1", a.beta1));
   a.beta2 = static_cast<float>(opt_number(o, "beta2", a.beta2));
   a.eps = static_cast<float>(opt_number(o, "eps", a.eps));
@@ -235,10 +235,13 @@ Napi::Value AddonTrainer::Save(const Napi::CallbackInfo& info) {
       [=]() {
         // Diverged weights (a learning rate far too high) make every log-prob NaN downstream:
         // refuse to write them rather than leave a file that looks like a trained adapter.
+        // An adapter must also stay inside F16's range: the engine's F16 KV cache turns larger
+        // activations into Inf (an lr of 1e10 gave LoRA weights of 1e10 and NaN logits).
+        const bool halfrange = f16 || kind == "adapter";
         const std::vector<float> flat = t->read_flat(false);
-        const auto bad = std::find_if(flat.begin(), flat.end(), [f16](float x) { return !std::isfinite(x) || (f16 && std::fabs(x) > 65504.0f); });
+        const auto bad = std::find_if(flat.begin(), flat.end(), [halfrange](float x) { return !std::isfinite(x) || (halfrange && std::fabs(x) > 65504.0f); });
         if (bad != flat.end()) {
-          throw CodedError(kNotFinite, std::string("the trained weights are not finite") + (f16 ? " in F16" : "") + " (parameter " + std::to_string(bad - flat.begin()) +
+          throw CodedError(kNotFinite, std::string("the trained weights are not finite") + (halfrange ? " in F16" : "") + " (parameter " + std::to_string(bad - flat.begin()) +
                                            " is " + std::to_string(*bad) + "): training diverged (learning rate too high?); " + path + " was not written");
         }
         if (kind == "adapter") t->save_adapter(path);
