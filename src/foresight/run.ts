@@ -67,6 +67,7 @@ function identity(o: SampleOptions) {
 export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
   const t0 = performance.now();
   const log = o.log ?? (() => {});
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new GeniusError(`concurrency must be an integer >= 1, got ${o.concurrency}`, { code: 'INVALID_ARGUMENT' });
   let skippedLines = 0;
   const all = readQueries(o.queries, { field: o.field, strict: o.strict, onSkip: (m) => (skippedLines++, log(m)) });
   const mine = all.filter((q) => inShard(q.index, o.shard));

@@ -11,6 +11,7 @@ import { parseLoopConfig } from '../../src/loop/config.js';
 import { writeReport } from '../../src/report/write.js';
 import { Trainer } from '../../src/train/trainer.js';
 import { GeniusError } from '../../src/errors.js';
+import { lockOutput } from '../../src/lock.js';
 import { makeTemp, root, tempDir } from '../helpers.js';
 import { pairsFile } from '../train/fixtures.js';
 
@@ -60,6 +61,25 @@ test('runaway sizes are refused at once with the option named (no 32-bit wrap, n
   t.is(g.signal, null);
   t.not(g.code, 0);
   t.regex(g.stderr, /contextSize/);
+});
+
+test('bad sampling numbers fail the command instead of silently doing something else', async (t) => {
+  const dir = tempDir();
+  const model = await makeTemp({ shape: 'tiny', seed: 5 });
+  for (const [flag, value, msg] of [
+    ['--max-tokens', '-1', /maxTokens must be an integer >= 0/],
+    ['--temperature', '-1', /temperature must be a finite number/],
+    ['--top-k', '-1', /topK must be an integer/],
+    ['--top-p', '2', /topP must be a finite number between 0 and 1/],
+  ] as const) {
+    const r = await genius(['generate', '--model', model, '--prompt', 'hi', flag, value], 60_000);
+    t.not(r.code, 0, `${flag} ${value}`);
+    t.regex(r.stderr, msg, `${flag} ${value}`);
+  }
+  const out = join(dir, 'o.jsonl');
+  const r = await genius(['sample', '--model', model, '--queries', queries(dir, 2), '--out', out, '--concurrency', '0'], 60_000);
+  t.not(r.code, 0, 'sample --concurrency 0 wrote nothing and exited 0');
+  t.regex(r.stderr, /concurrency must be an integer >= 1/);
 });
 
 test('one huge query fails alone; the context is sized for the others', async (t) => {
@@ -142,6 +162,23 @@ test('report --run on a folder that is not a run is an error and writes nothing'
   const e = t.throws(() => writeReport(join(dir, 'photos')), { instanceOf: GeniusError, message: /is not a genius run directory/ });
   t.is(e?.code, 'INVALID_ARGUMENT');
   t.false(existsSync(join(dir, 'photos', 'report.html')));
+});
+
+test('two train runs on one --out: the second is refused with the holder named', async (t) => {
+  const dir = tempDir();
+  const model = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 2 });
+  const pairs = pairsFile(join(dir, 'pairs.jsonl'), 4, 4);
+  const out = join(dir, 'run');
+  mkdirSync(out, { recursive: true });
+  const release = lockOutput(join(out, 'train')); // what a first `train` holds while it runs
+  try {
+    const r = await genius(['train', '--model', model, '--pairs', pairs, '--out', out, '--threads', '1', '--max-seq-len', '128']);
+    t.not(r.code, 0);
+    t.regex(r.stderr, new RegExp(`being written by pid ${process.pid}`));
+    t.false(existsSync(join(out, 'metrics.jsonl')));
+  } finally {
+    release();
+  }
 });
 
 test('a loop config error names the field in its first line', (t) => {
