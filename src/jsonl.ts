@@ -88,7 +88,7 @@ function fsyncDir(dir: string): void {
   }
 }
 
-export interface AppenderOptions<T> {
+export interface AppenderOptions {
   /**
    * Whether an existing file is ours, judged on its first complete record (default: a JSON
    * object with a `config_hash`, as sample and eval records have). A file that is not ours is
@@ -99,8 +99,6 @@ export interface AppenderOptions<T> {
   sidecar?: string;
   /** Take `<path>.lock` for as long as the appender is open (default true). */
   lock?: boolean;
-  /** Only for typing. */
-  _?: T;
 }
 
 const hasConfigHash = (r: unknown) => typeof r === 'object' && r !== null && !Array.isArray(r) && 'config_hash' in r;
@@ -120,7 +118,7 @@ export class JsonlAppender<T> {
     this.#unlock = unlock;
   }
 
-  static open<T>(path: string, options: AppenderOptions<T> = {}): { log: JsonlAppender<T>; existing: T[] } {
+  static open<T>(path: string, options: AppenderOptions = {}): { log: JsonlAppender<T>; existing: T[] } {
     const unlock = options.lock === false ? () => {} : lockOutput(path);
     try {
       const existing = existsSync(path) ? JsonlAppender.#recover<T>(path, options) : [];
@@ -131,7 +129,7 @@ export class JsonlAppender<T> {
     }
   }
 
-  static #recover<T>(path: string, options: AppenderOptions<T>): T[] {
+  static #recover<T>(path: string, options: AppenderOptions): T[] {
     const raw = readFileSync(path);
     if (raw.length === 0) return [];
     const end = raw.lastIndexOf(0x0a) + 1; // bytes up to the last newline: the complete lines
