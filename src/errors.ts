@@ -23,8 +23,24 @@ export type ErrorCode =
   | 'GENIUS_ERROR'; // not classified
 
 const CODES = new Set<string>([
-  'INVALID_ARGUMENT', 'WRONG_TYPE', 'DISPOSED', 'BAD_MODEL', 'BAD_ADAPTER', 'KV_FULL', 'NO_SLOT', 'CONTEXT_FULL', 'BUSY',
-  'UNKNOWN_SEQUENCE', 'ABORTED', 'NOT_FINITE', 'OUT_OF_MEMORY', 'LOCKED', 'NOT_OURS', 'IO', 'NATIVE_ERROR', 'GENIUS_ERROR',
+  'INVALID_ARGUMENT',
+  'WRONG_TYPE',
+  'DISPOSED',
+  'BAD_MODEL',
+  'BAD_ADAPTER',
+  'KV_FULL',
+  'NO_SLOT',
+  'CONTEXT_FULL',
+  'BUSY',
+  'UNKNOWN_SEQUENCE',
+  'ABORTED',
+  'NOT_FINITE',
+  'OUT_OF_MEMORY',
+  'LOCKED',
+  'NOT_OURS',
+  'IO',
+  'NATIVE_ERROR',
+  'GENIUS_ERROR',
 ]);
 
 /** The code an error carries (its own, else its cause's), or undefined. */

@@ -37,14 +37,15 @@ export function readJsonl<T = unknown>(path: string, options: ReadJsonlOptions =
 /** Writes every byte of `data` at the file's position: writeSync may write fewer than asked. */
 export function writeAll(fd: number, data: string | Uint8Array, path: string): void {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
-  for (let off = 0; off < buf.length; ) {
+  for (let off = 0; off < buf.length;) {
     let n: number;
     try {
       n = writeSync(fd, buf, off, buf.length - off);
     } catch (err) {
       throw new GeniusError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { code: 'IO', cause: err });
     }
-    if (n <= 0) throw new GeniusError(`cannot write ${path}: the disk accepted no more bytes (${off} of ${buf.length} written)`, { code: 'IO' });
+    if (n <= 0)
+      throw new GeniusError(`cannot write ${path}: the disk accepted no more bytes (${off} of ${buf.length} written)`, { code: 'IO' });
     off += n;
   }
 }
@@ -68,7 +69,9 @@ export function writeJsonlAtomic(path: string, records: readonly unknown[]): voi
     } catch {
       /* nothing to clean */
     }
-    throw err instanceof GeniusError ? err : new GeniusError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { code: 'IO', cause: err });
+    throw err instanceof GeniusError
+      ? err
+      : new GeniusError(`cannot write ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { code: 'IO', cause: err });
   }
   closeSync(fd);
   renameSync(tmp, path);
@@ -143,11 +146,14 @@ export class JsonlAppender<T> {
       }
     }
     if (!ours) {
-      throw new GeniusError(`${path} exists and was not written by genius (its first line is not one of our records); refusing to append to it or change it: use another output path`, { code: 'NOT_OURS' });
+      throw new GeniusError(
+        `${path} exists and was not written by genius (its first line is not one of our records); refusing to append to it or change it: use another output path`,
+        { code: 'NOT_OURS' },
+      );
     }
     const records: T[] = [];
     let n = 0;
-    for (let start = 0; start < end; ) {
+    for (let start = 0; start < end;) {
       const stop = raw.indexOf(0x0a, start);
       const line = raw.subarray(start, stop).toString('utf8');
       n++;

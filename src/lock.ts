@@ -46,7 +46,10 @@ export function lockOutput(path: string): () => void {
       const h = readHolder(lockPath);
       if (h && (h.host !== me.host || alive(h.pid))) {
         const who = h.pid === process.pid && h.host === me.host ? 'this process' : `pid ${h.pid} on ${h.host}`;
-        throw new GeniusError(`${path} is being written by ${who} since ${h.since} (${h.command}); wait for it to finish, or delete ${lockPath} if that process is gone`, { code: 'LOCKED' });
+        throw new GeniusError(
+          `${path} is being written by ${who} since ${h.since} (${h.command}); wait for it to finish, or delete ${lockPath} if that process is gone`,
+          { code: 'LOCKED' },
+        );
       }
       try {
         unlinkSync(lockPath); // stale: its holder died without releasing it

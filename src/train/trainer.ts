@@ -15,6 +15,7 @@ const TARGET_ALIASES: Record<string, string> = {
   down_proj: 'ffn_down',
 };
 
+/** How `Trainer.create` loads a model: LoRA (rank, alpha, targets) or full weights, a starting adapter, backend, threads, seed. */
 export interface TrainerOptions {
   /** A llama / qwen2 / qwen3 GGUF; weights of any type (dequantized to F32 for training). */
   model: string;
@@ -36,6 +37,7 @@ export interface TrainSequence {
   response: readonly number[];
 }
 
+/** The trainer's model shape, backend, parameter counts, optimizer step and memory. */
 export type TrainerInfo = NativeTrainerInfo;
 
 /** AdamW with clipping; `lr` already scheduled for this step. */
@@ -103,6 +105,7 @@ export class Trainer {
     return this.#native;
   }
 
+  /** The trainer's model shape, backend, parameter counts, optimizer step and memory. */
   get info(): TrainerInfo {
     return this.#n.info();
   }
@@ -127,6 +130,7 @@ export class Trainer {
     return wrap(this.#n.accumulate(packBatch(seqs), loss));
   }
 
+  /** Clears the accumulated gradients (before the first `accumulate` of an optimizer step). */
   zeroGrad(): Promise<void> {
     return wrap(this.#n.zeroGrad());
   }
@@ -146,6 +150,7 @@ export class Trainer {
     return wrap(this.#n.readFlat('gradients'));
   }
 
+  /** Replaces every trainable parameter (the order of `parameters()`). */
   setParameters(flat: Float32Array): Promise<void> {
     return wrap(this.#n.writeParameters(flat));
   }
@@ -165,15 +170,18 @@ export class Trainer {
     return wrap(this.#n.save('state', path));
   }
 
+  /** Restores weights, AdamW moments and the step from a `saveState` file. */
   loadState(path: string): Promise<void> {
     return wrap(this.#n.loadState(path));
   }
 
+  /** Frees the trainer's weights and graph memory. Idempotent. */
   dispose(): void {
     this.#native?.dispose();
     this.#native = undefined;
   }
 
+  /** Same as `dispose()` (for `using`). */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -20,7 +20,9 @@ test('a native object of the wrong class is a WRONG_TYPE error, not a segfault',
   const ctx = await Context.create(model, { contextSize: 512, maxSequences: 2, threads: 1 });
   try {
     // A context handle where a model is expected, a model where an adapter is expected.
-    const wrong = await t.throwsAsync(async () => native().createContext(ctx.handle as never, {}), { message: /model must be a NativeModel/ });
+    const wrong = await t.throwsAsync(async () => native().createContext(ctx.handle as never, {}), {
+      message: /model must be a NativeModel/,
+    });
     t.is((wrong as { code?: string }).code, 'WRONG_TYPE');
     const e = await t.throwsAsync(async () => ctx.handle.setAdapters([{ adapter: model.handle as never, scale: 1 }]));
     t.is((e as { code?: string }).code, 'WRONG_TYPE');
@@ -47,7 +49,9 @@ test('out-of-range options are INVALID_ARGUMENT errors naming the option (no 32-
       const e = await t.throwsAsync(Context.create(model, opts), { instanceOf: GeniusError, message: msg });
       t.is(e?.code, 'INVALID_ARGUMENT', JSON.stringify(opts));
     }
-    const huge = await t.throwsAsync(Context.create(model, { contextSize: 2 ** 31 - 1, maxSequences: 1 }), { message: /GB of KV cache, more than this machine/ });
+    const huge = await t.throwsAsync(Context.create(model, { contextSize: 2 ** 31 - 1, maxSequences: 1 }), {
+      message: /GB of KV cache, more than this machine/,
+    });
     t.is((huge as GeniusError).code, 'OUT_OF_MEMORY');
   } finally {
     model.dispose();
@@ -153,7 +157,10 @@ for (const mode of ['normal', 'exit'] as const) {
     writeFileSync(file, exitScript(mode));
     // Before the fix: SIGABRT on every normal exit, SIGSEGV in about half the process.exit runs.
     for (let i = 0; i < 6; i++) {
-      const r = await run(process.execPath, [file]).then(() => ({ code: 0, signal: null }), (e: { code: number; signal: string | null }) => e);
+      const r = await run(process.execPath, [file]).then(
+        () => ({ code: 0, signal: null }),
+        (e: { code: number; signal: string | null }) => e,
+      );
       t.is(r.signal, null, `run ${i}: killed by ${r.signal}`);
       t.is(r.code, mode === 'exit' ? 3 : 0, `run ${i}`);
     }

@@ -62,12 +62,18 @@ test('a torn last line is cut in bytes, even after a line with an invalid UTF-8 
   const { log, existing } = JsonlAppender.open<{ id: number }>(path);
   log.append({ id: 3, config_hash: 'h' } as never);
   log.close();
-  t.deepEqual(existing.map((r) => r.id), [1, 2]);
+  t.deepEqual(
+    existing.map((r) => r.id),
+    [1, 2],
+  );
   t.deepEqual(readFileSync(path), Buffer.concat([line1, line2, Buffer.from('{"id":3,"config_hash":"h"}\n')]));
   // And it reopens cleanly (the old string-based cut left a broken line every resume refused).
   const again = JsonlAppender.open<{ id: number }>(path);
   again.log.close();
-  t.deepEqual(again.existing.map((r) => r.id), [1, 2, 3]);
+  t.deepEqual(
+    again.existing.map((r) => r.id),
+    [1, 2, 3],
+  );
 });
 
 test('a torn first record is recovered when the config sidecar says the file is ours', (t) => {
@@ -81,7 +87,7 @@ test('a torn first record is recovered when the config sidecar says the file is 
   t.is(readFileSync(path, 'utf8'), '');
 });
 
-test('a second writer is refused with the holder named; a dead holder\'s lock is taken over', async (t) => {
+test("a second writer is refused with the holder named; a dead holder's lock is taken over", async (t) => {
   const dir = tempDir();
   const path = join(dir, 'out.jsonl');
   const first = JsonlAppender.open(path);
@@ -90,7 +96,15 @@ test('a second writer is refused with the holder named; a dead holder\'s lock is
   JsonlAppender.open(path).log.close(); // released on close
 
   // Another live process holds it.
-  const holder = spawn(process.execPath, ['--input-type=module', '-e', `const { lockOutput } = await import(${JSON.stringify(join(root, 'dist', 'src', 'lock.js'))}); lockOutput(${JSON.stringify(path)}); console.log('held'); setTimeout(() => {}, 60000);`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const holder = spawn(
+    process.execPath,
+    [
+      '--input-type=module',
+      '-e',
+      `const { lockOutput } = await import(${JSON.stringify(join(root, 'dist', 'src', 'lock.js'))}); lockOutput(${JSON.stringify(path)}); console.log('held'); setTimeout(() => {}, 60000);`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
   const e = t.throws(() => lockOutput(path), { instanceOf: GeniusError });
   t.is(e?.code, 'LOCKED');
