@@ -11,6 +11,7 @@ namespace genius {
 
 class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
  public:
+  static constexpr const char* kClassName = "NativeTrainer";
   static Napi::Function Init(Napi::Env env);
   // createTrainer(options) -> Promise<AddonTrainer>
   static Napi::Value Create(const Napi::CallbackInfo& info);

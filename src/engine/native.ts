@@ -213,6 +213,8 @@ export interface NativeTrainerInfo {
   memoryBytes: number;
   peakGraphBytes: number;
   lora?: { rank: number; alpha: number; targets: string[] };
+  /** The trainable tensors in the order of readFlat('parameters' | 'gradients'). */
+  tensors: { name: string; size: number }[];
 }
 
 export interface NativeMicroResult {

@@ -4,6 +4,7 @@ import { basename, dirname, join } from 'node:path';
 import { AbortError, GeniusError } from '../errors.js';
 import { Model } from '../engine/model.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
+import { lockOutput } from '../lock.js';
 import { calibrationWeight, needsReference, rewardMetrics, type LossConfig, type PairLogps, type RewardMetrics } from '../losses/index.js';
 import { loadPairs, type PromptFormat, type TokenizedPair, type Truncation } from './data.js';
 import { openReferenceScorer, referenceKey, referenceLogps, type ReferenceLogps } from './reference.js';
@@ -119,9 +120,19 @@ function sequences(batch: readonly TokenizedPair[], sft: boolean): TrainSequence
  * run on the CPU is bit-identical to an uninterrupted one.
  */
 export async function runTraining(o: TrainRunOptions): Promise<TrainSummary> {
-  const t0 = performance.now();
   validate(o);
   mkdirSync(join(o.out, FILES.checkpoint), { recursive: true });
+  // One writer per output folder: two runs would interleave metrics and checkpoints.
+  const unlock = lockOutput(join(o.out, 'train'));
+  try {
+    return await trainLocked(o);
+  } finally {
+    unlock();
+  }
+}
+
+async function trainLocked(o: TrainRunOptions): Promise<TrainSummary> {
+  const t0 = performance.now();
   const hash = runHash(o);
   const summaryPath = join(o.out, FILES.summary);
   if (existsSync(summaryPath)) {

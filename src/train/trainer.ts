@@ -191,6 +191,6 @@ async function wrap<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (e) {
-    throw new GeniusError(messageOf(e));
+    throw new GeniusError(messageOf(e), { cause: e }); // keeps the native code
   }
 }

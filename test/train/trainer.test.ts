@@ -208,7 +208,7 @@ test('F16 weights are dequantized on load: trainer log-probs match the engine on
     // llama.cpp multiplies F16 weights by F16-rounded activations; the trainer works in F32.
     const d = maxAbsDiff(await trainer.logprobs(seqs), engine);
     t.log(`F16 model: max |diff| ${d.toExponential(2)}`);
-    t.true(d < 1e-2);
+    t.true(d < 5e-3, `max |diff| ${d}`); // measured 1.35e-3
   } finally {
     trainer.dispose();
   }

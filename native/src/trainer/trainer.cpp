@@ -4,6 +4,7 @@
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
 #include <stdexcept>
 #include <thread>
 
@@ -336,12 +337,15 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   ggml_build_forward_expand(g->gf, g->loss);
 
   // Parameter gradients add into the persistent accumulators; the loss is seeded with 1.
+  // GENIUS_DEBUG_DROP_GRAD=NAME (test-only fault): tensors whose name contains NAME get no
+  // accumulator, so their gradient reads as zero; the gradient checks must catch it.
+  const char* drop = std::getenv("GENIUS_DEBUG_DROP_GRAD");
   std::vector<ggml_tensor*> accs(ggml_graph_n_nodes(g->gf), nullptr);
   for (int i = 0; i < ggml_graph_n_nodes(g->gf); i++) {
     ggml_tensor* node = ggml_graph_node(g->gf, i);
     if (node == g->loss) accs[i] = loss_seed_;
     for (size_t p = 0; p < params_.size(); p++)
-      if (node == params_[p]) accs[i] = grads_[p];
+      if (node == params_[p] && !(drop && *drop && std::strstr(params_[p]->name, drop))) accs[i] = grads_[p];
   }
   ggml_build_backward_expand(ctx, g->gf, accs.data());
   return g;

@@ -60,6 +60,8 @@ class Trainer {
   ~Trainer();
 
   const Hparams& hparams() const { return w_->hp; }
+  // The trainable tensors, in the order read_flat/write_parameters lay them out.
+  const std::vector<ggml_tensor*>& parameter_tensors() const { return params_; }
   const Weights& weights() const { return *w_; }
   int64_t trainable_parameters() const;
   int64_t total_parameters() const;
