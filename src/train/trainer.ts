@@ -1,5 +1,5 @@
 import { GeniusError, messageOf } from '../errors.js';
-import { native, type NativeBatch, type NativeLossSpec, type NativeMicroResult, type NativeTrainer, type NativeTrainerInfo } from '../engine/native.js';
+import { native, type NativeBatch, type NativeLossSpec, type NativeMicroResult, type NativeNodeDesc, type NativeTrainer, type NativeTrainerInfo } from '../engine/native.js';
 
 /** The default LoRA targets: every attention and MLP projection (GGUF names). */
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
@@ -16,10 +16,16 @@ const TARGET_ALIASES: Record<string, string> = {
 };
 
 export interface TrainerOptions {
-  /** A llama / qwen2 / qwen3 GGUF; weights of any type (dequantized to F32 for training). */
+  /**
+   * A llama / qwen2 / qwen3 GGUF with weights of any type. LoRA keeps the frozen matrices in the
+   * file's type (F16, BF16, Q8_0, Q4_K, ...) where the backend has kernels for it, else F32 (see
+   * `info.dequantized`); full training dequantizes every weight to F32 master weights.
+   */
   model: string;
   /** Train every weight (F32) instead of a LoRA adapter. */
   full?: boolean;
+  /** LoRA: `f32` dequantizes the frozen base weights too (the reference path). Default `native`. */
+  baseWeights?: 'native' | 'f32';
   /** LoRA rank (default 16), alpha (default 2 * rank) and target modules (default all projections). */
   lora?: { rank?: number; alpha?: number; targets?: readonly string[]; initBStd?: number };
   /** Start from this adapter (its rank, alpha and targets win). */
@@ -91,6 +97,7 @@ export class Trainer {
           loraTargets: targets,
           loraInitBStd: options.lora?.initBStd ?? 0,
           ...(options.adapter ? { adapter: options.adapter } : {}),
+          baseF32: options.baseWeights === 'f32',
         }),
       );
     } catch (e) {
@@ -125,6 +132,16 @@ export class Trainer {
    */
   accumulate(seqs: readonly TrainSequence[], loss: NativeLossSpec): Promise<NativeMicroResult> {
     return wrap(this.#n.accumulate(packBatch(seqs), loss));
+  }
+
+  /** Every node of the micro-batch's graph (with `loss`: forward + backward), built, not computed. */
+  describe(seqs: readonly TrainSequence[], loss?: NativeLossSpec): Promise<NativeNodeDesc[]> {
+    return wrap(this.#n.describe(packBatch(seqs), loss));
+  }
+
+  /** Allocates the micro-batch's training graph without computing it; returns the trainer's bytes (as `info.memoryBytes`). */
+  measure(seqs: readonly TrainSequence[], loss: NativeLossSpec): Promise<number> {
+    return wrap(this.#n.measure(packBatch(seqs), loss));
   }
 
   zeroGrad(): Promise<void> {
