@@ -27,7 +27,7 @@ bool is_pair_loss(const std::string& t) { return t != "sft"; }
 struct Trainer::Graph {
   ggml_context* ctx = nullptr;
   ggml_cgraph* gf = nullptr;
-  ggml_tensor *tokens = nullptr, *pos = nullptr, *zeros = nullptr, *out_idx = nullptr, *labels = nullptr;
+  ggml_tensor *tokens = nullptr, *pos = nullptr, *zeros = nullptr, *zeros_scored = nullptr, *labels = nullptr;
   std::map<int32_t, ggml_tensor*> masks;  // sequence length -> its causal mask [L, L]
   ggml_tensor *sel_chosen = nullptr, *sel_rejected = nullptr, *weight = nullptr, *ref_chosen = nullptr, *ref_rejected = nullptr;
   ggml_tensor *lp = nullptr, *chosen = nullptr, *rejected = nullptr, *pair_loss = nullptr, *loss = nullptr;
@@ -84,6 +84,23 @@ ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* 
     o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, L);
     out = lengths.size() == 1 ? o : ggml_acc(ctx, out, o, out->nb[1], out->nb[2], out->nb[3], off * out->nb[1]);
     off += L;
+  }
+  return out;
+}
+
+// The hidden states that predict response tokens, [E, N]: per sequence the contiguous columns
+// [off + prompt - 1, off + len - 1), assembled with ACC as packed_attention does. A GET_ROWS
+// gather would differentiate to GET_ROWS_BACK, which costs E * T * N on CUDA.
+ggml_tensor* scored_states(ggml_context* ctx, ggml_tensor* x, const Batch& b, ggml_tensor* zeros) {
+  ggml_tensor* out = zeros;
+  int64_t off = 0, n = 0;
+  for (size_t s = 0; s < b.lengths.size(); s++) {
+    const int64_t scored = b.lengths[s] - b.prompt_lengths[s];
+    ggml_tensor* v = ggml_view_2d(ctx, x, x->ne[0], scored, x->nb[1], (off + b.prompt_lengths[s] - 1) * x->nb[1]);
+    if (!zeros) return v;
+    out = ggml_acc(ctx, out, v, out->nb[1], out->nb[2], out->nb[3], n * out->nb[1]);
+    off += b.lengths[s];
+    n += scored;
   }
   return out;
 }
@@ -298,7 +315,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   g->tokens = input(ctx, GGML_TYPE_I32, g->T);
   g->pos = input(ctx, GGML_TYPE_I32, g->T);
   g->zeros = b.lengths.size() > 1 ? input(ctx, GGML_TYPE_F32, h.head_dim * h.n_head, g->T) : nullptr;
-  g->out_idx = input(ctx, GGML_TYPE_I32, g->N);
+  g->zeros_scored = b.lengths.size() > 1 ? input(ctx, GGML_TYPE_F32, h.n_embd, g->N) : nullptr;
   g->labels = input(ctx, GGML_TYPE_F32, 1, g->N);
   for (int32_t L : b.lengths)
     if (!g->masks.count(L)) g->masks[L] = input(ctx, GGML_TYPE_F32, L, L);
@@ -306,7 +323,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   ggml_tensor* x = ggml_get_rows(ctx, w_->tok_embd, g->tokens);
   for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, b.lengths, g->zeros, g->masks);
   // Logits only where a response token is predicted; log p(label) = log softmax(logits)[label].
-  x = rms_norm(ctx, ggml_get_rows(ctx, x, g->out_idx), w_->output_norm, h.rms_eps);
+  x = rms_norm(ctx, scored_states(ctx, x, b, g->zeros_scored), w_->output_norm, h.rms_eps);
   ggml_tensor* logits = ggml_mul_mat(ctx, w_->output ? w_->output : w_->tok_embd, x);  // [V, N]
   ggml_tensor* sm = ggml_soft_max(ctx, logits);
   // The softmax backward reads these probabilities; kept as an output so that ggml's graph
@@ -367,10 +384,10 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
   peak_graph_bytes_ = std::max(peak_graph_bytes_, ggml_backend_sched_get_buffer_size(sched_, backend_));
 
   const int64_t T = g.T, N = g.N;
-  std::vector<int32_t> pos(T), out_idx;
+  std::vector<int32_t> pos(T);
   std::vector<float> labels;
   std::vector<int> seq_of;  // which sequence each scored token belongs to
-  out_idx.reserve(N);
+  labels.reserve(N);
   int64_t off = 0;
   for (size_t s = 0; s < b.lengths.size(); s++) {
     const int64_t len = b.lengths[s];
@@ -378,7 +395,6 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
       pos[off + j] = static_cast<int32_t>(j);
     }
     for (int64_t j = b.prompt_lengths[s]; j < len; j++) {
-      out_idx.push_back(static_cast<int32_t>(off + j - 1));
       labels.push_back(static_cast<float>(b.tokens[off + j]));
       seq_of.push_back(static_cast<int>(s));
     }
@@ -386,11 +402,11 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
   }
   set_input(g.tokens, b.tokens.data(), T * sizeof(int32_t));
   set_input(g.pos, pos.data(), T * sizeof(int32_t));
-  if (g.zeros) {
-    const std::vector<float> zeros(static_cast<size_t>(ggml_nelements(g.zeros)), 0.0f);
-    set_input(g.zeros, zeros.data(), zeros.size() * sizeof(float));
+  for (ggml_tensor* z : {g.zeros, g.zeros_scored}) {
+    if (!z) continue;
+    const std::vector<float> zeros(static_cast<size_t>(ggml_nelements(z)), 0.0f);
+    set_input(z, zeros.data(), zeros.size() * sizeof(float));
   }
-  set_input(g.out_idx, out_idx.data(), N * sizeof(int32_t));
   set_input(g.labels, labels.data(), N * sizeof(float));
   for (auto& [L, mask] : g.masks) {
     std::vector<float> m(static_cast<size_t>(L) * L, 0.0f);
