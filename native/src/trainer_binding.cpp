@@ -143,6 +143,7 @@ Napi::Value AddonTrainer::Info(const Napi::CallbackInfo& info) {
   o.Set("step", static_cast<double>(t->step_count()));
   o.Set("memoryBytes", static_cast<double>(t->memory_bytes()));
   o.Set("peakGraphBytes", static_cast<double>(t->peak_graph_bytes()));
+  o.Set("graphSplits", static_cast<double>(t->graph_splits()));
   const train::Weights& w = t->weights();
   o.Set("weightBytes", static_cast<double>(ggml_backend_buffer_get_size(w.buf)));
   Napi::Object types = Napi::Object::New(info.Env());  // stored type -> number of base tensors

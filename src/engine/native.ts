@@ -216,6 +216,8 @@ export interface NativeTrainerInfo {
   step: number;
   memoryBytes: number;
   peakGraphBytes: number;
+  /** Backend splits of the last micro-batch graph (1: the main backend ran every node). */
+  graphSplits: number;
   /** Bytes of the base weights (and LoRA factors) on the backend. */
   weightBytes: number;
   /** Stored type (ggml name) -> number of base tensors kept in it. */

@@ -382,6 +382,7 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
   ggml_backend_sched_reset(sched_);
   if (!ggml_backend_sched_alloc_graph(sched_, g.gf)) throw std::runtime_error("cannot allocate the training graph (out of memory? use smaller micro-batches)");
   peak_graph_bytes_ = std::max(peak_graph_bytes_, ggml_backend_sched_get_buffer_size(sched_, backend_));
+  graph_splits_ = ggml_backend_sched_get_n_splits(sched_);
 
   const int64_t T = g.T, N = g.N;
   std::vector<int32_t> pos(T);

@@ -88,6 +88,9 @@ class Trainer {
   // Bytes held on the training backend: weights, gradients, optimizer state, the largest graph.
   size_t memory_bytes() const;
   size_t peak_graph_bytes() const { return peak_graph_bytes_; }
+  // Backend splits of the last micro-batch graph: 1 when the main backend ran every node (more:
+  // some ran on the CPU fallback, with copies between them).
+  int graph_splits() const { return graph_splits_; }
 
   // Per-token log-probs of every response token, concatenated in batch order (no gradients).
   std::vector<float> logprobs(const Batch& b);
@@ -134,6 +137,7 @@ class Trainer {
   ggml_tensor* loss_seed_ = nullptr;
   int64_t step_ = 0;
   size_t peak_graph_bytes_ = 0;
+  int graph_splits_ = 0;
   int graph_size_ = 0;
   mutable std::mutex mutex_;
 };
