@@ -150,7 +150,8 @@ export function registerTrain(program: Command, verbose: () => boolean): void {
     .requiredOption('--out <path>', 'merged GGUF to write (atomically)')
     .action((f: { model: string; adapter: string; out: string }) =>
       runAction(verbose(), async () => {
-        const trainer = await Trainer.create({ model: f.model, adapter: f.adapter, threads: 1 });
+        // baseWeights f32: every matrix of the merged file is F32, whatever the base's types.
+        const trainer = await Trainer.create({ model: f.model, adapter: f.adapter, threads: 1, baseWeights: 'f32' });
         try {
           await trainer.saveModel(f.out);
         } finally {

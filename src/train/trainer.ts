@@ -172,7 +172,10 @@ export class Trainer {
     return wrap(this.#n.save('adapter', path));
   }
 
-  /** A full GGUF (F32, or F16 matrices): trained weights, or the base with the adapter folded in. */
+  /**
+   * A full GGUF: trained weights (F32, or F16 matrices), or the base with the adapter folded in
+   * (folded matrices F32 or F16; the others in the type they are held in, see `baseWeights`).
+   */
   saveModel(path: string, options: { f16?: boolean } = {}): Promise<void> {
     return wrap(this.#n.save('model', path, options));
   }
