@@ -29,7 +29,7 @@ const VARIANTS: Record<string, { label: string; config: Partial<LoopConfigInput>
   dpo: { label: 'foresight + DPO', config: { training: { loss: 'dpo' } } },
   sft: { label: 'foresight + SFT on chosen', config: { training: { loss: 'sft' } } },
   'no-foresight': { label: 'w/o foresight + ACO', config: { sampling: { strategy: 'no-foresight' } } },
-  greedy: { label: 'w/o sampling (greedy) + ACO', config: { sampling: { strategy: 'greedy' } } },
+  greedy: { label: 'w/o sampling (greedy beams, lowest-scored rejected) + ACO', config: { sampling: { strategy: 'greedy' }, pairs: { rejected: 'lowest' } } },
 };
 
 const seeds = opt.seeds.split(',').map(Number);

@@ -1,6 +1,8 @@
 // Our foresight sampler (forked prefixes, many queries in flight, one engine) vs a naive port
-// of the same algorithm that re-prefills every request and runs one query at a time. Same
-// model, queries, settings and seed: the two must write the same records.
+// of the same algorithm that re-prefills every request and runs one query at a time, and the two
+// factors apart: prefix sharing alone (fork vs re-prefill at the same concurrency) and
+// concurrency alone (C in flight vs 1, both forking). Same model, queries, settings and seed:
+// all four runs must write the same records, or the benchmark fails (exit code 1).
 //
 //   node dist/bench/foresight.js [--queries 32] [--concurrency 16] [--steps 2] ...
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -54,20 +56,34 @@ async function run(name: string, concurrency: number, prefixSharing: boolean) {
   const out = join(benchDir, `foresight-${name}.jsonl`);
   writeFileSync(out, '');
   const s = await runSampling({ model, queries, out, config, concurrency, seed: Number(opt.seed), prefixSharing });
-  return { s, records: readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.stringify({ ...JSON.parse(l), seconds: 0 })) };
+  return { name, s, records: readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.stringify({ ...JSON.parse(l), seconds: 0 })) };
 }
 
 console.log(`foresight sampler vs naive port: ${opt.queries} queries, M=${config.beams}, N=${config.rollouts}, K=${config.steps}, steps <= ${config.maxStepTokens} tokens, rollouts <= ${config.maxRolloutTokens}, ${opt['few-shot']}-shot system prompt; ${opt.shape}/${opt.dtype}`);
 console.log(`machine: ${machine()}`);
-const ours = await run('ours', Number(opt.concurrency), true);
+const C = Number(opt.concurrency);
+const ours = await run('ours', C, true);
+const reprefill = await run('reprefill', C, false);
+const single = await run('single', 1, true);
 const naive = await run('naive', 1, false);
 const qpm = (r: typeof ours) => (r.s.written / r.s.seconds) * 60;
+const row = (name: string, r: typeof ours) => [name, r.s.seconds, qpm(r), r.s.generatedTokens / r.s.seconds];
 printTable(
   ['sampler', 'seconds', 'queries/min', 'generated tok/s'],
   [
-    [`ours (fork, ${opt.concurrency} in flight)`, ours.s.seconds, qpm(ours), ours.s.generatedTokens / ours.s.seconds],
-    ['naive (re-prefill, 1 at a time)', naive.s.seconds, qpm(naive), naive.s.generatedTokens / naive.s.seconds],
+    row(`ours (fork, ${C} in flight)`, ours),
+    row(`re-prefill, ${C} in flight`, reprefill),
+    row('fork, 1 at a time', single),
+    row('naive (re-prefill, 1 at a time)', naive),
   ],
 );
-const same = ours.records.length === naive.records.length && ours.records.every((r, i) => r === naive.records[i]);
-console.log(`speed-up: ${(qpm(ours) / qpm(naive)).toFixed(2)}x; records identical: ${same ? 'yes' : 'NO'}`);
+const ratio = (a: typeof ours, b: typeof ours) => `${(qpm(a) / qpm(b)).toFixed(2)}x`;
+console.log(`speed-up, both factors (ours vs naive): ${ratio(ours, naive)}`);
+console.log(`prefix sharing alone (fork vs re-prefill): ${ratio(ours, reprefill)} at ${C} in flight, ${ratio(single, naive)} at 1`);
+console.log(`concurrency alone (${C} vs 1 in flight): ${ratio(ours, single)} forking, ${ratio(reprefill, naive)} re-prefilling`);
+const differ = [reprefill, single, naive].filter((r) => r.records.length !== ours.records.length || r.records.some((l, i) => l !== ours.records[i]));
+console.log(`records identical: ${differ.length === 0 ? 'yes' : 'NO'}`);
+if (differ.length > 0) {
+  console.error(`bench:foresight: ${differ.map((r) => r.name).join(', ')} wrote other records than ours: the runs must be bit-identical`);
+  process.exitCode = 1;
+}

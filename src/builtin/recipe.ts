@@ -12,6 +12,7 @@ import { DEFAULT_FORESIGHT, type ForesightConfig } from '../foresight/config.js'
 import { promptFor } from '../foresight/explore.js';
 import { makeModel, type ModelShape } from '../modelmaker/index.js';
 import { canonicalOf, generateTask, resolveDifficulty, type TaskDifficulty, type TaskRecord } from '../task/index.js';
+import { microBatches } from '../train/batches.js';
 import { epochOrder } from '../train/schedule.js';
 import { Trainer, type TrainSequence } from '../train/trainer.js';
 import { GeniusError } from '../errors.js';
@@ -166,6 +167,7 @@ export async function evaluateBuiltin(path: string, records: readonly TaskRecord
   }
 }
 
+/** Where `buildTinyModel` writes, and an optional recipe override and progress log. */
 export interface BuildTinyModelOptions {
   /** Output GGUF (F16 matrices); a manifest `<out minus .gguf>.json` is written beside it. */
   out: string;
@@ -258,7 +260,7 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
           const responseTokens = batch.reduce((s, q) => s + q.response.length, 0);
           await trainer.zeroGrad();
           let loss = 0;
-          for (const micro of microBatches(batch, recipe.microTokens)) {
+          for (const micro of microBatches(batch, (s) => s.prompt.length + s.response.length, recipe.microTokens)) {
             loss += (await trainer.accumulate(micro, { type: 'sft', beta: 0.1, scale: 1 / responseTokens })).loss;
           }
           const lr = scheduledLr(recipe, step, totalSteps);
@@ -338,25 +340,6 @@ function scheduledLr(recipe: TinyRecipe, step: number, totalSteps: number): numb
   const warmup = Math.max(1, Math.ceil(totalSteps * recipe.warmupRatio));
   if (step < warmup) return (recipe.lr * (step + 1)) / warmup;
   return recipe.lr * Math.max(0, (totalSteps - step) / Math.max(1, totalSteps - warmup));
-}
-
-/** Splits a batch into packed graphs of at most `maxTokens` tokens each (a longer sequence alone). */
-function microBatches(batch: readonly TrainSequence[], maxTokens: number): TrainSequence[][] {
-  const out: TrainSequence[][] = [];
-  let cur: TrainSequence[] = [];
-  let tokens = 0;
-  for (const s of batch) {
-    const n = s.prompt.length + s.response.length;
-    if (cur.length > 0 && tokens + n > maxTokens) {
-      out.push(cur);
-      cur = [];
-      tokens = 0;
-    }
-    cur.push(s);
-    tokens += n;
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
 }
 
 function renameOrCopy(from: string, to: string): void {

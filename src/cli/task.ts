@@ -1,54 +1,63 @@
-import { GeniusError } from '../errors.js';
+import { Command, InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { writeJsonlAtomic } from '../jsonl.js';
-import { generateTask, type Operation, type TaskSplit } from '../task/index.js';
+import { DEFAULT_DIFFICULTY as D, DEFAULT_TEST_FRACTION, generateTask, OPERATIONS, type Operation } from '../task/index.js';
+import { runAction } from './action.js';
+import { integer, list, probability, range, seed } from './options.js';
 
-export interface TaskCommand {
-  split: TaskSplit;
-  n: number;
-  seed: number;
-  ops?: string;
-  maxOperand?: number;
-  maxFactor?: number;
-  maxValue?: number;
-  distractors?: string;
-  operations?: string;
-  testFraction?: number;
-  /** Write only {id, question}: unlabeled queries for self-training. */
-  questionsOnly?: boolean;
-  out: string;
-}
-
-/** "2-6" or "3" as an inclusive range; the flag is named in the error. */
-export function parseRange(value: string | undefined, flag: string): [number, number] | undefined {
-  if (value === undefined) return undefined;
-  const m = /^(\d+)(?:-(\d+))?$/.exec(value.trim());
-  if (!m) throw new GeniusError(`${flag} must be N or MIN-MAX, got '${value}'`);
-  const lo = Number(m[1]);
-  const hi = m[2] === undefined ? lo : Number(m[2]);
-  if (hi < lo) throw new GeniusError(`${flag}: ${hi} is below ${lo}`);
-  return [lo, hi];
+/** The operations of a comma-separated list, each one of OPERATIONS. */
+function operations(value: string): Operation[] {
+  const ops = list(value);
+  const bad = ops.find((op) => !(OPERATIONS as readonly string[]).includes(op));
+  if (bad !== undefined) throw new InvalidArgumentError(`unknown operation '${bad}' (known: ${OPERATIONS.join(', ')})`);
+  return ops as Operation[];
 }
 
 /** `genius task`: the built-in task's problems of one split as GSM8K-format JSONL. */
-export function runTaskCommand(o: TaskCommand): void {
-  const ops = parseRange(o.ops, '--ops');
-  const distractors = parseRange(o.distractors, '--distractors');
-  const records = generateTask({
-    split: o.split,
-    n: o.n,
-    seed: o.seed,
-    testFraction: o.testFraction,
-    difficulty: {
-      minOps: ops?.[0],
-      maxOps: ops?.[1],
-      maxOperand: o.maxOperand,
-      maxFactor: o.maxFactor,
-      maxValue: o.maxValue,
-      minDistractors: distractors?.[0],
-      maxDistractors: distractors?.[1],
-      operations: o.operations?.split(',').map((s) => s.trim()) as Operation[] | undefined,
-    },
-  });
-  writeJsonlAtomic(o.out, o.questionsOnly ? records.map(({ id, question }) => ({ id, question })) : records);
-  process.stderr.write(`task: wrote ${records.length} ${o.split} problems to ${o.out}\n`);
+export function taskCommand() {
+  return new Command('task')
+    .description('the built-in reasoning task: multi-step arithmetic word problems (GSM8K-format JSONL)')
+    .addOption(
+      new Option('--split <split>', 'which split (decided by a hash of each problem)').choices(['train', 'test'] as const).default('train'),
+    )
+    .option('--n <n>', 'number of problems', integer(1, 10_000_000), 100)
+    .option('--seed <n>', 'seed', seed, 0)
+    .option('--ops <range>', `operations per problem, N or MIN-MAX (default: ${D.minOps}-${D.maxOps})`, range)
+    .option('--max-operand <n>', `largest starting amount and number added or subtracted (default: ${D.maxOperand})`, integer(1))
+    .option('--max-factor <n>', `largest multiplier or divisor (default: ${D.maxFactor})`, integer(1))
+    .option('--max-value <n>', `largest running total (default: ${D.maxValue})`, integer(1))
+    .option(
+      '--distractors <range>',
+      `distractor sentences per problem, N or MIN-MAX (default: ${D.minDistractors}-${D.maxDistractors})`,
+      range,
+    )
+    .option('--operations <list>', `comma-separated subset of ${OPERATIONS.join(',')} (default: all)`, operations)
+    .option(
+      '--test-fraction <x>',
+      `share of all problems in the test split (use the same for both splits; default: ${DEFAULT_TEST_FRACTION})`,
+      probability,
+    )
+    .option('--questions-only', 'write only {id, question}: unlabeled queries for self-training')
+    .requiredOption('--out <file>', 'output JSONL ({id, question, answer ending "#### N", final, ...})')
+    .action((o, cmd) =>
+      runAction(cmd, () => {
+        const records = generateTask({
+          split: o.split,
+          n: o.n,
+          seed: o.seed,
+          testFraction: o.testFraction,
+          difficulty: {
+            minOps: o.ops?.[0],
+            maxOps: o.ops?.[1],
+            maxOperand: o.maxOperand,
+            maxFactor: o.maxFactor,
+            maxValue: o.maxValue,
+            minDistractors: o.distractors?.[0],
+            maxDistractors: o.distractors?.[1],
+            operations: o.operations,
+          },
+        });
+        writeJsonlAtomic(o.out, o.questionsOnly ? records.map(({ id, question }) => ({ id, question })) : records);
+        process.stderr.write(`task: wrote ${records.length} ${o.split} problems to ${o.out}\n`);
+      }),
+    );
 }

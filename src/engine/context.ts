@@ -2,11 +2,14 @@ import { AbortError, GeniusError, messageOf } from '../errors.js';
 import type { Model } from './model.js';
 import { native, type NativeAdapter, type NativeCompletion, type NativeContext, type NativeContextInfo, type NativeContextOptions, type NativeEngineStats } from './native.js';
 
+/** How to size and configure a context: KV cells, sequence slots, threads, attention and cache types. */
 export interface ContextOptions extends NativeContextOptions {
   /** Cells each sequence can hold (split cache); sets contextSize = this x maxSequences. */
   sequenceContextSize?: number;
 }
+/** What a context was created with: KV cells, sequence slots, cells per sequence, batch sizes, attention, KV type and layout. */
 export type ContextInfo = NativeContextInfo;
+/** Engine counters: sequence slots, live sequences, KV cells used, requests active and waiting, tokens evaluated/generated/scored, decode calls. */
 export type EngineStats = NativeEngineStats;
 
 /** How to sample one completion. Defaults: temperature 1, no top-k/top-p, 256 tokens. */
@@ -47,6 +50,7 @@ export class Adapter {
     this.#native = handle;
   }
 
+  /** Loads a LoRA adapter GGUF (llama.cpp format) for `model`; attach it with `Context.setAdapters`. */
   static async load(model: Model, path: string): Promise<Adapter> {
     try {
       return new Adapter(await native().loadAdapter(model.handle, path), path);
@@ -55,6 +59,7 @@ export class Adapter {
     }
   }
 
+  /** @internal The native handle (binding layer). */
   get handle(): NativeAdapter {
     if (!this.#native) throw new GeniusError('adapter is disposed');
     return this.#native;
@@ -86,8 +91,9 @@ async function cancellable<T>(ctx: NativeContext, signal: AbortSignal | undefine
 }
 
 /**
- * The rollout engine over one llama.cpp context: many sequences share one unified KV cache and
- * every pending request from any caller joins the same decode batches (continuous batching).
+ * The rollout engine over one llama.cpp context: each sequence has its own KV cache stream (one
+ * shared cache with `kvUnified`), and every pending request from any caller joins the same
+ * decode batches (continuous batching).
  * All methods are asynchronous and never block the JS thread.
  */
 export class Context {
@@ -120,11 +126,13 @@ export class Context {
     }
   }
 
+  /** @internal The native handle (binding layer). */
   get handle(): NativeContext {
     if (!this.#native) throw new GeniusError('context is disposed');
     return this.#native;
   }
 
+  /** What the context was created with. */
   get info(): ContextInfo {
     return this.handle.info();
   }
@@ -176,10 +184,12 @@ export class Context {
     this.#native = undefined;
   }
 
+  /** Whether `dispose()` has run. */
   get disposed(): boolean {
     return !this.#native;
   }
 
+  /** Same as `dispose()` (for `using`). */
   [Symbol.dispose](): void {
     this.dispose();
   }
@@ -224,6 +234,7 @@ export class Sequence {
     }
   }
 
+  /** Whether the sequence has been released (its cells freed). */
   get released(): boolean {
     return this.#released;
   }

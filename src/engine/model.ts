@@ -7,6 +7,7 @@ export interface ChatMessage {
   content: string;
 }
 
+/** How to load a model file. */
 export interface LoadModelOptions {
   /** Layers to offload to the GPU; -1 = all. Ignored by CPU builds. Default 0 (CUDA builds: -1). */
   gpuLayers?: number;
@@ -50,7 +51,7 @@ export class Model {
     }
   }
 
-  /** The native handle, for the engine's own classes. Throws once disposed. */
+  /** @internal The native handle, for the engine's own classes. Throws once disposed. */
   get handle(): NativeModel {
     if (!this.#native || this.#native.disposed) throw new GeniusError('model is disposed');
     return this.#native;
@@ -95,10 +96,12 @@ export class Model {
     this.#native = undefined;
   }
 
+  /** Whether `dispose()` has run. */
   get disposed(): boolean {
     return !this.#native || this.#native.disposed;
   }
 
+  /** Same as `dispose()` (for `using`). */
   [Symbol.dispose](): void {
     this.dispose();
   }

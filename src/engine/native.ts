@@ -79,6 +79,7 @@ export interface NativeModelSpec {
   headCount: number;
   headCountKv: number;
   feedForwardLength: number;
+  /** Per-head dimension; default embeddingLength / headCount. */
   headDim?: number;
   contextLength: number;
   ropeTheta: number;

@@ -13,6 +13,7 @@ export interface ScoreItem {
 export interface Scorer {
   /** `log p(continuation[i] | prefix, continuation[<i])` for every item, in order; batched where the scorer can. */
   scoreBatch(items: readonly ScoreItem[], options?: { signal?: AbortSignal }): Promise<number[][]>;
+  /** Frees what the scorer holds. */
   dispose(): Promise<void> | void;
 }
 

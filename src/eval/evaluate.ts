@@ -57,7 +57,7 @@ export interface EvalOptions {
    * Prompt formatting, the same as the foresight sampler's (`promptFor`): chat template, system
    * turn, reasoning prefix; `endMarkers` also end a response (with EOS). Default DEFAULT_FORESIGHT.
    */
-  prompt?: Partial<Pick<ForesightConfig, 'chat' | 'system' | 'reasoningPrefix' | 'endMarkers'>>;
+  prompt?: Partial<Pick<ForesightConfig, 'chat' | 'chatTemplate' | 'system' | 'reasoningPrefix' | 'endMarkers'>>;
   /**
    * A LoRA adapter to evaluate: attached (replacing the context's adapters) for the evaluation
    * and detached after it. Absent: the context's adapters are used as they are.
@@ -70,7 +70,9 @@ export interface EvalOptions {
   /** Questions in flight (default: as many as the context's sequence slots allow). */
   concurrency?: number;
   signal?: AbortSignal;
+  /** Receives the count of questions graded after each one. */
   onProgress?: (done: number, total: number) => void;
+  /** Receives one line per skipped or failed question. */
   log?: (message: string) => void;
 }
 
@@ -104,7 +106,7 @@ export function loadEvalTask(path: string, options: { field?: string } = {}): Ev
 /** The hash of everything that shapes the records; a resumed file must match it. */
 function evalHash(model: Model, o: Required<Pick<EvalOptions, 'temperature' | 'samples' | 'maxTokens' | 'seed' | 'lastNumber'>>, prompt: ForesightConfig, adapter: string | null): string {
   const { architecture, parameterCount, vocabSize } = model.info;
-  const identity = { model: { architecture, parameterCount, vocabSize }, adapter, ...o, chat: prompt.chat, system: prompt.system ?? null, prefix: prompt.reasoningPrefix, end: prompt.endMarkers };
+  const identity = { model: { architecture, parameterCount, vocabSize }, adapter, ...o, chat: prompt.chat, system: prompt.system ?? null, prefix: prompt.reasoningPrefix, end: prompt.endMarkers, ...(prompt.chatTemplate !== undefined ? { template: prompt.chatTemplate } : {}) };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
 }
 

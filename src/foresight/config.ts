@@ -1,80 +1,93 @@
 import { createHash } from 'node:crypto';
-import { GeniusError } from '../errors.js';
-import { STRATEGIES, type Strategy } from './selection.js';
+import { z } from 'zod';
+import { parseSettings, withoutDefaults } from '../schema.js';
+import { STRATEGIES } from './selection.js';
 
-/** Every knob of stepwise foresight re-sampling, with the paper/reference defaults. */
-export interface ForesightConfig {
-  /** Step beam size M (paper: 2). */
-  beams: number;
-  /** Candidate steps per beam N (paper: 4). */
-  rollouts: number;
-  /** Foresight steps K (paper: 4). */
-  steps: number;
-  /** Selection temperature tau of F = softmax(f / tau) (reference: 0.1). */
-  tau: number;
-  /** Temperature of the candidate steps (paper: 0.6). */
-  stepTemperature: number;
-  /** Temperature of the foresight rollouts and the final completion (reference: 1.0). */
-  foresightTemperature: number;
-  maxStepTokens: number;
-  maxRolloutTokens: number;
-  strategy: Strategy;
-  /** Skip the rollouts of a step whose candidates are all confident (reference "light" mode). */
-  light: boolean;
-  /** Light mode's confidence bar on the step's own mean log-prob (reference: -0.25). */
-  lightThreshold: number;
-  /** Opens the assistant turn; every trajectory starts with it. */
-  reasoningPrefix: string;
-  /** Ends a step (reference: a newline). */
-  stepSeparator: string;
-  /** Stop strings that end a response (reference: "<end_of_reasoning>"). */
-  endMarkers: string[];
-  /** A kept step containing one of these marks its trajectory complete. */
-  answerMarkers: string[];
-  /** Wrap the query in the model's chat template (default) or use it raw. */
-  chat: boolean;
-  /** A system turn before the query, if any. */
-  system?: string;
-}
+const count = (max: number) => z.number().int().min(1).max(max);
 
-export const DEFAULT_FORESIGHT: ForesightConfig = {
-  beams: 2,
-  rollouts: 4,
-  steps: 4,
-  tau: 0.1,
-  stepTemperature: 0.6,
-  foresightTemperature: 1.0,
-  maxStepTokens: 256,
-  maxRolloutTokens: 1024,
-  strategy: 'foresight',
-  light: false,
-  lightThreshold: -0.25,
-  reasoningPrefix: 'The reasoning steps are:\n\n',
-  stepSeparator: '\n',
-  endMarkers: ['<end_of_reasoning>'],
-  answerMarkers: ['\\boxed{', '<boxed>', '<end_of_reasoning>'],
-  chat: true,
-};
+/**
+ * Every knob of stepwise foresight re-sampling (Genius, section 3.1), with the paper's or the
+ * released code's defaults: the one source of these defaults for the library, `genius sample`
+ * and the loop config's `sampling` block.
+ */
+export const ForesightConfigSchema = z
+  .object({
+    beams: count(256).default(2).describe('step beam size M (paper: 2)'),
+    rollouts: count(256).default(4).describe('candidate steps per beam N (paper: 4)'),
+    steps: count(1024).default(4).describe('foresight steps K (paper: 4)'),
+    tau: z.number().positive().max(1e6).default(0.1).describe('selection temperature tau of F = softmax(f / tau) (reference: 0.1)'),
+    stepTemperature: z.number().min(0).max(100).default(0.6).describe('temperature of the candidate steps (paper: 0.6)'),
+    foresightTemperature: z
+      .number()
+      .min(0)
+      .max(100)
+      .default(1.0)
+      .describe('temperature of the foresight rollouts and final completions (reference: 1.0)'),
+    maxStepTokens: count(1 << 20)
+      .default(256)
+      .describe('tokens per candidate step'),
+    maxRolloutTokens: count(1 << 20)
+      .default(1024)
+      .describe('tokens per foresight rollout / final completion'),
+    strategy: z
+      .enum(STRATEGIES)
+      .default('foresight')
+      .describe('beam selection (greedy: the paper\'s "w/o sampling"; no-foresight: its "w/o foresight")'),
+    light: z.boolean().default(false).describe('skip the rollouts of a step whose candidates are all confident (reference "light" mode)'),
+    lightThreshold: z
+      .number()
+      .max(0)
+      .default(-0.25)
+      .describe("light mode's confidence bar on a step's own mean log-prob (reference: -0.25)"),
+    reasoningPrefix: z
+      .string()
+      .default('The reasoning steps are:\n\n')
+      .describe('opens the assistant turn; every trajectory starts with it'),
+    stepSeparator: z.string().min(1, 'the step separator cannot be empty').default('\n').describe('ends a step (reference: a newline)'),
+    endMarkers: z
+      .array(z.string().min(1))
+      .default(['<end_of_reasoning>'])
+      .describe('stop strings that end a response (reference: "<end_of_reasoning>")'),
+    answerMarkers: z
+      .array(z.string().min(1))
+      .default(['\\boxed{', '<boxed>', '<end_of_reasoning>'])
+      .describe('a kept step containing one of these marks its trajectory complete'),
+    chat: z.boolean().default(true).describe('wrap the query in the chat template (default) or use it raw'),
+    chatTemplate: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("chat template: a llama.cpp built-in name (chatml, llama3, ...) or the template text (default: the model's own)"),
+    system: z.string().optional().describe('a system turn before the query'),
+  })
+  .strict();
 
-/** Fills defaults and rejects impossible settings with the flag named. */
+/** Foresight settings with every default filled in. */
+export type ForesightConfig = z.output<typeof ForesightConfigSchema>;
+
+/** The same fields, all optional and without defaults (a layer over another config). */
+export const ForesightOverridesSchema = withoutDefaults(ForesightConfigSchema);
+
+/** How a sampling run schedules its queries (not part of the records' config hash). */
+export const SamplingRunSchema = z
+  .object({
+    concurrency: count(4096).default(8).describe('queries in flight (they share every decode batch)'),
+  })
+  .strict();
+
+/** The defaults, as the schema gives them. */
+export const DEFAULT_FORESIGHT: ForesightConfig = ForesightConfigSchema.parse({});
+
+/** Fills defaults and rejects impossible settings, naming the field. Undefined fields take the default. */
 export function resolveForesightConfig(partial: Partial<ForesightConfig>): ForesightConfig {
-  const c: ForesightConfig = { ...DEFAULT_FORESIGHT, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
-  const positiveInt = (v: number, name: string) => {
-    if (!Number.isInteger(v) || v < 1) throw new GeniusError(`${name} must be a positive integer, got ${v}`);
-  };
-  positiveInt(c.beams, '--beams');
-  positiveInt(c.rollouts, '--rollouts');
-  positiveInt(c.steps, '--steps');
-  positiveInt(c.maxStepTokens, '--max-step-tokens');
-  positiveInt(c.maxRolloutTokens, '--max-rollout-tokens');
-  if (!(c.tau > 0)) throw new GeniusError(`--tau must be positive, got ${c.tau}`);
-  if (!(c.stepTemperature >= 0) || !(c.foresightTemperature >= 0)) throw new GeniusError('temperatures must be >= 0');
-  if (!STRATEGIES.includes(c.strategy)) throw new GeniusError(`unknown strategy '${c.strategy}' (known: ${STRATEGIES.join(', ')})`);
-  if (c.stepSeparator.length === 0) throw new GeniusError('the step separator cannot be empty');
-  return c;
+  const set = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  return parseSettings(ForesightConfigSchema, set, 'foresight settings');
 }
 
 /** A short hash of everything that shapes the output: a resumed run must match it. */
 export function configHash(config: ForesightConfig, extra: Record<string, unknown>): string {
-  return createHash('sha256').update(JSON.stringify({ config, ...extra })).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify({ config, ...extra }))
+    .digest('hex')
+    .slice(0, 16);
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { GeniusError } from '../errors.js';
 import type { Query } from './explore.js';
 
+/** How `readQueries` finds the question and treats malformed lines. */
 export interface ReadQueriesOptions {
   /** The question field; default: the first of instruction, query, prompt, question present. */
   field?: string;

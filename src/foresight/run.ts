@@ -10,6 +10,7 @@ import { readQueries } from './queries.js';
 import type { ExplorationRecord } from './records.js';
 import { inShard, type Shard } from './shard.js';
 
+/** A `runSampling` job: model, queries, output file, foresight settings, concurrency, seed, shard. */
 export interface SampleOptions {
   model: string;
   adapter?: string;
@@ -37,6 +38,7 @@ export interface SampleOptions {
   log?: (message: string) => void;
 }
 
+/** Progress of a sampling run, reported after each finished query. */
 export interface SampleProgress {
   done: number;
   total: number;
@@ -44,6 +46,7 @@ export interface SampleProgress {
   seconds: number;
 }
 
+/** What a sampling run did: records written, already there, failed; tokens; seconds. */
 export interface SampleSummary {
   written: number;
   alreadyDone: number;

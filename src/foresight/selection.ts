@@ -98,6 +98,7 @@ export function advantages(scores: readonly number[], beamOf: readonly number[],
   return scores.map((f, i) => f - q[beamOf[i]!]!);
 }
 
+/** Beam selection strategies: the paper's foresight sampling and its ablations (greedy = "w/o sampling", no-foresight = "w/o foresight") plus random and highest. */
 export const STRATEGIES = ['foresight', 'greedy', 'no-foresight', 'random', 'highest'] as const;
 /**
  * foresight: sample beams from F without replacement (the paper). greedy: top-M by foresight

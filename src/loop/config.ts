@@ -3,11 +3,13 @@ import { extname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { GeniusError } from '../errors.js';
-import { STRATEGIES } from '../foresight/selection.js';
-import { CALIBRATIONS, LOSSES } from '../losses/index.js';
+import { EvaluationOverridesSchema } from '../eval/config.js';
+import { ForesightOverridesSchema, SamplingRunSchema } from '../foresight/config.js';
+import { PairsConfigSchema } from '../pairs/config.js';
+import { parseSettings, withoutDefaults } from '../schema.js';
+import { TrainingConfigSchema } from '../train/config.js';
 
 const int = (min: number) => z.number().int().min(min);
-const positive = z.number().positive();
 
 /**
  * One self-training run (Genius, Algorithm 1) as a config file or object. `builtin` stands for
@@ -30,71 +32,28 @@ export const LoopConfigSchema = z
     queriesPerRound: int(1).optional(),
     seed: int(0).default(0),
     /** Built-in data sizes. */
-    builtin: z.object({ queries: int(1).default(48), evalQuestions: int(1).default(100), seed: int(0).default(2026) }).strict().default({ queries: 48, evalQuestions: 100, seed: 2026 }),
-    sampling: z
-      .object({
-        beams: int(1),
-        rollouts: int(1),
-        steps: int(1),
-        tau: positive,
-        stepTemperature: z.number().min(0),
-        foresightTemperature: z.number().min(0),
-        maxStepTokens: int(1),
-        maxRolloutTokens: int(1),
-        strategy: z.enum(STRATEGIES),
-        light: z.boolean(),
-        concurrency: int(1),
-        system: z.string(),
-        chat: z.boolean(),
-        reasoningPrefix: z.string(),
-      })
-      .partial()
-      .strict()
-      .default({}),
-    pairs: z.object({ rejected: z.enum(['categorical', 'uniform']), maxChars: int(1) }).partial().strict().default({}),
-    training: z
-      .object({
-        loss: z.enum(LOSSES),
-        beta: positive,
-        alpha: positive,
-        calibration: z.enum(CALIBRATIONS),
-        simpoGamma: z.number(),
-        ropoAlpha: z.number(),
-        ropoGamma: z.number(),
-        lr: z.number().min(0),
-        epochs: int(1),
-        batchPairs: int(1),
-        gradAccum: int(1),
-        microBatchTokens: int(16),
-        loraRank: int(1),
-        loraAlpha: positive,
-        loraTargets: z.array(z.string()).min(1),
-        full: z.boolean(),
-        maxSeqLen: int(2),
-        warmupRatio: z.number().min(0).max(1),
-        weightDecay: z.number().min(0).max(1),
-        maxGradNorm: z.number().min(0),
-        reference: z.string(),
-        backend: z.enum(['cpu', 'cuda']),
-      })
-      .partial()
-      .strict()
-      .default({}),
-    evaluation: z.object({ samples: int(1), temperature: z.number().min(0), maxTokens: int(1) }).partial().strict().default({}),
+    builtin: z.object({ queries: int(1).default(48), evalQuestions: int(1).default(100), seed: int(0).default(2026) }).strict().prefault({}),
+    /** Any foresight setting (ForesightConfigSchema) plus `concurrency`; unset ones come from the built-in preset (model: builtin) or the defaults. */
+    sampling: ForesightOverridesSchema.extend(withoutDefaults(SamplingRunSchema).shape).prefault({}),
+    /** Pair construction (PairsConfigSchema). */
+    pairs: PairsConfigSchema.prefault({}),
+    /** Preference training (TrainingConfigSchema). */
+    training: TrainingConfigSchema.prefault({}),
+    /** Evaluation (EvaluationConfigSchema; its concurrency is the loop's own); unset fields come from the built-in preset or the defaults. */
+    evaluation: EvaluationOverridesSchema.omit({ concurrency: true }).prefault({}),
     /** CPU threads for every stage (0: all cores). */
     threads: int(0).default(0),
   })
   .strict();
 
+/** A validated run config, defaults filled in. */
 export type LoopConfig = z.infer<typeof LoopConfigSchema>;
+/** A run config as written (defaults may be left out). */
 export type LoopConfigInput = z.input<typeof LoopConfigSchema>;
 
 /** Validates a config object; errors name each bad field by its path. */
 export function parseLoopConfig(input: unknown, source = 'config'): LoopConfig {
-  const r = LoopConfigSchema.safeParse(input);
-  if (r.success) return r.data;
-  const issues = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
-  throw new GeniusError(`invalid ${source}:\n  ${issues.join('\n  ')}`);
+  return parseSettings(LoopConfigSchema, input, source);
 }
 
 /** Reads a JSON or YAML config file (by extension; YAML also parses JSON) and validates it. */

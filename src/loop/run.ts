@@ -4,31 +4,35 @@ import { join, resolve } from 'node:path';
 import { AbortError, GeniusError } from '../errors.js';
 import { Context } from '../engine/context.js';
 import { Model } from '../engine/model.js';
+import { DEFAULT_EVALUATION } from '../eval/config.js';
 import { evaluate, loadEvalTask, type EvalResult } from '../eval/index.js';
-import { resolveForesightConfig, type ForesightConfig } from '../foresight/config.js';
+import { resolveForesightConfig, SamplingRunSchema, type ForesightConfig } from '../foresight/config.js';
 import { readQueries } from '../foresight/queries.js';
 import { runSampling } from '../foresight/run.js';
 import { mixSeed } from '../foresight/selection.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
-import { resolveLossConfig } from '../losses/index.js';
 import { runPairs } from '../pairs/run.js';
+import type { RejectedMode } from '../pairs/build.js';
+import type { ExplorationRecord } from '../foresight/records.js';
+import { foresightSignal, formatSignal, type SignalReport } from '../probe/signal.js';
 import { RUN_FILES, writeReport, type EvalSummary, type RoundMetrics } from '../report/index.js';
 import { generateTask } from '../task/index.js';
 import { BUILTIN_DIFFICULTY, BUILTIN_EVAL_MAX_TOKENS, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../builtin/index.js';
+import { trainRunSettings } from '../train/config.js';
 import { runTraining, type TrainStepRecord } from '../train/run.js';
 import type { LoopConfig } from './config.js';
 
 
-/** Loop defaults for a small model trained with LoRA on a CPU (the paper's are for 8B, full weights). */
-export const LOOP_TRAINING_DEFAULTS = { loss: 'aco', lr: 2e-4, epochs: 2, batchPairs: 8, gradAccum: 1, loraRank: 8, maxSeqLen: 512, warmupRatio: 0.1 } as const;
-
+/** What the loop reports while it runs, and the signal that stops it. */
 export interface LoopEvents {
+  /** Receives one line per stage started or finished. */
   log?: (message: string) => void;
   /** Sampling / training / eval progress within a round. */
   onProgress?: (stage: 'sample' | 'train' | 'eval', done: number, total: number) => void;
   signal?: AbortSignal;
 }
 
+/** What a loop run did: accuracy before and after each round, the trained policy, the report. */
 export interface LoopSummary {
   out: string;
   /** Eval accuracy before training (null without an eval set). */
@@ -44,6 +48,8 @@ export interface LoopSummary {
 interface Inputs {
   model: string;
   queries: string;
+  /** Answers of the queries by id (built-in queries), for the foresight-signal probe only. */
+  labels: string | null;
   eval: string | null;
   foresight: ForesightConfig;
   evalMaxTokens: number;
@@ -58,9 +64,12 @@ function writeJsonAtomic(path: string, value: unknown): void {
 function resolveInputs(c: LoopConfig, out: string): Inputs {
   const model = c.model === 'builtin' ? BUILTIN_MODEL_PATH : resolve(c.model);
   const queries = c.queries === 'builtin' ? join(out, 'queries.jsonl') : resolve(c.queries);
-  if (c.queries === 'builtin' && !existsSync(queries)) {
-    // Unlabeled: only id and question reach the sampler.
+  const labels = c.queries === 'builtin' ? join(out, RUN_FILES.labels) : null;
+  if (c.queries === 'builtin' && (!existsSync(queries) || !existsSync(labels!))) {
+    // Unlabeled: only id and question reach the sampler; the answers go to a file of their own,
+    // read only by the foresight-signal probe of the report.
     const tasks = generateTask({ split: 'train', n: c.builtin.queries, seed: c.builtin.seed, difficulty: BUILTIN_DIFFICULTY });
+    writeJsonlAtomic(labels!, tasks.map((t) => ({ id: t.id, answer: t.answer })));
     writeJsonlAtomic(queries, tasks.map((t) => ({ id: t.id, question: t.question })));
   }
   const evalSet = c.eval === null ? null : c.eval === 'builtin' ? join(out, 'eval-set.jsonl') : resolve(c.eval);
@@ -77,9 +86,10 @@ function resolveInputs(c: LoopConfig, out: string): Inputs {
   return {
     model,
     queries,
+    labels,
     eval: evalSet,
     foresight: resolveForesightConfig({ ...(builtin ? BUILTIN_FORESIGHT : {}), ...sampling }),
-    evalMaxTokens: c.evaluation.maxTokens ?? (builtin ? BUILTIN_EVAL_MAX_TOKENS : 256),
+    evalMaxTokens: c.evaluation.maxTokens ?? (builtin ? BUILTIN_EVAL_MAX_TOKENS : DEFAULT_EVALUATION.maxTokens),
   };
 }
 
@@ -88,7 +98,6 @@ function claimRunDir(out: string, c: LoopConfig): void {
   const path = join(out, RUN_FILES.config);
   // Where the run lives and how many threads it uses do not change what it computes.
   const { out: _out, threads: _threads, ...what } = c;
-  void _out, _threads;
   const hash = createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 16);
   if (existsSync(path)) {
     const prev = JSON.parse(readFileSync(path, 'utf8')) as { hash?: string };
@@ -123,11 +132,11 @@ async function evaluateWith(inputs: Inputs, c: LoopConfig, policy: Policy, out: 
   try {
     const items = loadEvalTask(inputs.eval!);
     const r: EvalResult = await evaluate(ctx, model, items, {
-      temperature: c.evaluation.temperature ?? 0,
-      samples: c.evaluation.samples ?? 1,
+      temperature: c.evaluation.temperature ?? DEFAULT_EVALUATION.temperature,
+      samples: c.evaluation.samples ?? DEFAULT_EVALUATION.samples,
       maxTokens: inputs.evalMaxTokens,
       seed: c.seed,
-      prompt: { chat: inputs.foresight.chat, reasoningPrefix: inputs.foresight.reasoningPrefix, endMarkers: inputs.foresight.endMarkers, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
+      prompt: { chat: inputs.foresight.chat, ...(inputs.foresight.chatTemplate !== undefined ? { chatTemplate: inputs.foresight.chatTemplate } : {}), reasoningPrefix: inputs.foresight.reasoningPrefix, endMarkers: inputs.foresight.endMarkers, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
       ...(adapter ? { adapter } : {}),
       out,
       ...(events.signal ? { signal: events.signal } : {}),
@@ -187,7 +196,7 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
       queries,
       out: exploration,
       config: inputs.foresight,
-      concurrency: c.sampling.concurrency ?? 8,
+      concurrency: c.sampling.concurrency ?? SamplingRunSchema.parse({}).concurrency,
       seed: mixSeed(c.seed, 'round', r),
       strict: true,
       ...(c.threads ? { threads: c.threads } : {}),
@@ -196,36 +205,28 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
       log,
     });
     const pairsPath = join(dir, 'pairs.jsonl');
-    const made = runPairs({ in: exploration, out: pairsPath, rejected: c.pairs.rejected ?? 'categorical', seed: mixSeed(c.seed, 'pairs', r), ...(c.pairs.maxChars ? { maxChars: c.pairs.maxChars } : {}), strict: true });
-    const metrics: RoundMetrics = { round: r, pairs: made.pairs };
+    const made = runPairs({ in: exploration, out: pairsPath, rejected: c.pairs.rejected, seed: mixSeed(c.seed, 'pairs', r), maxChars: c.pairs.maxChars, keepIdentical: c.pairs.keepIdentical, strict: true });
+    const metrics: RoundMetrics = { round: r, pairs: made.pairs, identical_pairs: made.identical };
+    const signal = roundSignal(exploration, inputs, inputs.foresight.tau, c.pairs.rejected);
+    if (signal) {
+      metrics.signal = signal;
+      log(`round ${r + 1}: ${formatSignal(signal).slice(1, 3).join('; ')}`);
+    }
     if (made.pairs === 0) {
       log(`round ${r + 1}: no preference pairs (every step had fewer than two candidates); the adapter stays as it was`);
     } else {
       check();
       log(`round ${r + 1}/${c.rounds}: training on ${made.pairs} pairs`);
-      const t = { ...LOOP_TRAINING_DEFAULTS, ...c.training };
+      const t = c.training;
       const trained = await runTraining({
         model: policy.model,
         ...(policy.adapter ? { adapter: policy.adapter } : {}),
         pairs: pairsPath,
         out: join(dir, 'train'),
-        loss: resolveLossConfig(t.loss, { beta: t.beta, alpha: t.alpha, calibration: t.calibration, simpoGamma: t.simpoGamma, ropoAlpha: t.ropoAlpha, ropoGamma: t.ropoGamma }),
-        lr: t.lr,
-        epochs: t.epochs,
-        batchPairs: t.batchPairs,
-        gradAccum: t.gradAccum,
-        ...(t.microBatchTokens ? { microBatchTokens: t.microBatchTokens } : {}),
-        full: t.full ?? false,
-        lora: { rank: t.loraRank, ...(t.loraAlpha ? { alpha: t.loraAlpha } : {}), ...(t.loraTargets ? { targets: t.loraTargets } : {}) },
-        maxSeqLen: t.maxSeqLen,
+        ...trainRunSettings(t),
         seed: mixSeed(c.seed, 'train', r),
-        reference: t.reference ?? 'engine',
-        warmupRatio: t.warmupRatio,
-        ...(t.weightDecay !== undefined ? { weightDecay: t.weightDecay } : {}),
-        ...(t.maxGradNorm !== undefined ? { maxGradNorm: t.maxGradNorm } : {}),
-        backend: t.backend ?? 'cpu',
         threads: c.threads,
-        prompt: { chat: inputs.foresight.chat, reasoningPrefix: inputs.foresight.reasoningPrefix, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
+        prompt: { chat: inputs.foresight.chat, ...(inputs.foresight.chatTemplate !== undefined ? { chatTemplate: inputs.foresight.chatTemplate } : {}), reasoningPrefix: inputs.foresight.reasoningPrefix, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
         round: r,
         ...(events.signal ? { signal: events.signal } : {}),
         onStep: (m, total) => events.onProgress?.('train', m.step, total),
@@ -248,6 +249,19 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
   }
   const report = writeReport(out);
   return { out, before, rounds, model: policy.model, ...(policy.adapter ? { adapter: policy.adapter } : {}), report, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * The foresight-signal probe over a round's exploration, graded with the queries' answers: from
+ * the labels file of built-in queries, or the records' own ground_truth (queries files with an
+ * answer field). Null when no answer is known.
+ */
+function roundSignal(exploration: string, inputs: Inputs, tau: number, rejected: RejectedMode): SignalReport | null {
+  const records = readJsonl<ExplorationRecord>(exploration);
+  const answers = inputs.labels ? new Map(readJsonl<{ id: string | number; answer: unknown }>(inputs.labels).map((l) => [String(l.id), l.answer])) : null;
+  const graded = records.map((rec) => (answers ? { ...rec, ground_truth: answers.get(String(rec.id)) ?? null } : rec));
+  const s = foresightSignal(graded, { tau, rejected });
+  return s.queries > 0 ? s : null;
 }
 
 export function fmt(e: EvalSummary | null | undefined): string {

@@ -6,6 +6,7 @@ import { GeniusError } from '../errors.js';
  * define them, check the graph in tests, and turn log-probs into metrics.
  */
 export const LOSSES = ['aco', 'dpo', 'ipo', 'simpo', 'ropo', 'sft'] as const;
+/** One of `LOSSES`. */
 export type LossName = (typeof LOSSES)[number];
 
 /**
@@ -14,8 +15,10 @@ export type LossName = (typeof LOSSES)[number];
  * torch.max, max(1, exp(-(A_l - A_w)/alpha)) (w > 1 in the normal region, 1 elsewhere).
  */
 export const CALIBRATIONS = ['paper', 'reference'] as const;
+/** One of `CALIBRATIONS`. */
 export type Calibration = (typeof CALIBRATIONS)[number];
 
+/** One loss and its constants; `resolveLossConfig` fills the loss's defaults. */
 export interface LossConfig {
   loss: LossName;
   /** KL strength (DPO family), IPO's tau, SimPO's reward scale. */

@@ -8,6 +8,7 @@ import { builtinVocab } from './vocab.js';
 export { ARCHITECTURES, SHAPES, type Architecture, type ModelShape, type ShapeName } from './shapes.js';
 export { builtinVocab } from './vocab.js';
 
+/** What `makeModel` writes: path, architecture, shape, tokenizer, weight type, seed. */
 export interface MakeModelOptions {
   /** Output GGUF path (written atomically). */
   out: string;
@@ -22,6 +23,7 @@ export interface MakeModelOptions {
   name?: string;
 }
 
+/** What `makeModel` wrote. */
 export interface MadeModel {
   path: string;
   parameterCount: number;
@@ -60,6 +62,7 @@ export async function makeModel(options: MakeModelOptions): Promise<MadeModel> {
   return { path: out, ...made };
 }
 
+/** What `makeLora` writes: a seeded random LoRA adapter for a made model. */
 export interface MakeLoraOptions {
   /** The base model GGUF the adapter is for. */
   base: string;

@@ -1,16 +1,10 @@
-/** The numbers that fix a llama-family model's shape. */
-export interface ModelShape {
-  embeddingLength: number;
-  layerCount: number;
-  headCount: number;
-  headCountKv: number;
-  feedForwardLength: number;
-  /** Per-head dimension; default embeddingLength / headCount. */
-  headDim?: number;
-  contextLength: number;
-  ropeTheta: number;
-  tiedEmbeddings: boolean;
-}
+import type { NativeModelSpec } from '../engine/native.js';
+
+/** The numbers that fix a llama-family model's shape: those fields of the model maker's native spec. */
+export type ModelShape = Pick<
+  NativeModelSpec,
+  'embeddingLength' | 'layerCount' | 'headCount' | 'headCountKv' | 'feedForwardLength' | 'headDim' | 'contextLength' | 'ropeTheta' | 'tiedEmbeddings'
+>;
 
 /**
  * Named shapes. `tiny` keeps unit tests fast; `small` (~28M parameters with the built-in vocab)
@@ -25,7 +19,10 @@ export const SHAPES = {
   'llama3.1-8b': { embeddingLength: 4096, layerCount: 32, headCount: 32, headCountKv: 8, feedForwardLength: 14336, contextLength: 131072, ropeTheta: 500000, tiedEmbeddings: false },
 } as const satisfies Record<string, ModelShape>;
 
+/** The name of one of `SHAPES`. */
 export type ShapeName = keyof typeof SHAPES;
 
+/** The architectures the model maker writes (and the trainer and ONNX exporter read). */
 export const ARCHITECTURES = ['llama', 'qwen2', 'qwen3'] as const;
+/** One of `ARCHITECTURES`. */
 export type Architecture = (typeof ARCHITECTURES)[number];

@@ -11,6 +11,7 @@ export type OnnxArchitecture = keyof typeof ONNX_ARCHITECTURES;
 /** The ONNX opset the exporter targets (LessOrEqual needs 16; ReduceMean keeps its axes attribute until 18). */
 export const ONNX_OPSET = 17;
 
+/** An `exportOnnx` job: GGUF in, ONNX out, KV-cache inputs, external data. */
 export interface ExportOnnxOptions {
   /** GGUF model (llama, qwen2 or qwen3; F32, F16 or BF16 tensors). */
   model: string;
@@ -27,12 +28,14 @@ export interface ExportOnnxOptions {
    */
   externalData?: boolean | 'auto';
   /**
+   * @internal
    * Fault injection for testing the cross-engine oracle itself: a wrong RoPE base, or an
    * attention mask without its causal or its padding part. Never use for real exports.
    */
   faults?: { ropeBase?: number; mask?: 'no-causal' | 'no-padding' };
 }
 
+/** What `exportOnnx` wrote. */
 export interface OnnxExport {
   path: string;
   /** The external data file, when the weights went there. */
@@ -331,10 +334,10 @@ async function buildDecoder(gb: GraphBuilder, hp: Hparams, opts: { kvCache: bool
     let kAll = gb.op('Transpose', [rope(k)], perm, `${p}.k_heads`);
     let vAll = gb.op('Transpose', [v], perm, `${p}.v_heads`);
     if (opts.kvCache) {
-      kAll = gb.op('Concat', [past[l]!.key, kAll], [attr.int('axis', 2)]);
+      gb.op('Concat', [past[l]!.key, kAll], [attr.int('axis', 2)]);
       gb.nameLastOutput(`present.${l}.key`);
       kAll = `present.${l}.key`;
-      vAll = gb.op('Concat', [past[l]!.value, vAll], [attr.int('axis', 2)]);
+      gb.op('Concat', [past[l]!.value, vAll], [attr.int('axis', 2)]);
       gb.nameLastOutput(`present.${l}.value`);
       vAll = `present.${l}.value`;
     }

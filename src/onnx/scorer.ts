@@ -8,6 +8,7 @@ import { halfToFloat } from './gguf-reader.js';
 type ExecutionProvider = NonNullable<ort.InferenceSession.SessionOptions['executionProviders']>[number];
 type TensorMeta = Extract<ort.InferenceSession.ValueMetadata, { isTensor: true }>;
 
+/** How `OnnxScorer` runs a model: threads, execution providers, padding side, batch limits. */
 export interface OnnxScorerOptions {
   /** Intra-op threads (default: ONNX Runtime's, one per physical core). */
   threads?: number;

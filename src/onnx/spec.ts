@@ -3,6 +3,7 @@ import type { Context } from '../engine/context.js';
 import { EngineScorer, type Scorer } from '../engine/scorer.js';
 import { OnnxScorer, type OnnxScorerOptions } from './scorer.js';
 
+/** What `scorerFromSpec` needs besides the spec: the engine context for `engine`, ONNX options for `onnx:PATH`. */
 export interface ScorerSpecOptions extends OnnxScorerOptions {
   /** The engine context `engine` scores with; its model's vocabulary is also what an ONNX model must match. */
   context?: Context;

@@ -1,5 +1,6 @@
 import type { ExplorationRecord } from '../foresight/records.js';
 import type { PairRecord } from '../pairs/build.js';
+import type { SignalReport } from '../probe/signal.js';
 
 /**
  * One optimizer step of ACO training, one JSONL line of the run's step metrics. Names follow
@@ -43,6 +44,10 @@ export interface RoundMetrics {
   train_loss?: number;
   /** Exploration wall time, training wall time, ... (shown in the round table). */
   seconds?: number;
+  /** The foresight-signal probe over the round's exploration, where its queries' answers are known. */
+  signal?: SignalReport;
+  /** Steps whose pair was dropped because chosen == rejected. */
+  identical_pairs?: number;
 }
 
 /** Exploration records and pairs of one round, for the foresight-tree view. */
@@ -75,8 +80,11 @@ export const RUN_FILES = {
   steps: 'metrics.jsonl',
   rounds: 'rounds.jsonl',
   config: 'config.json',
+  /** Answers of built-in queries by id, read only by the foresight-signal probe. */
+  labels: 'queries.labels.jsonl',
   baseline: 'baseline.json',
   report: 'report.html',
+  /** The directory of round `round`. */
   roundDir: (round: number) => `round-${round}`,
   exploration: 'exploration.jsonl',
   pairs: 'pairs.jsonl',

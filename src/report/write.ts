@@ -10,6 +10,7 @@ import { escapeHtml, formatNumber, num } from './html.js';
 import { foresightTreeView } from './tree.js';
 import { RUN_FILES, type EvalSummary, type ReportData, type RoundMetrics, type RoundSamples, type TrainStepMetrics } from './types.js';
 
+/** Where `writeReport` writes and what its foresight-tree view shows. */
 export interface ReportOptions {
   /** Where to write the page (default for a run directory: `<run>/report.html`). */
   out?: string;
@@ -119,6 +120,20 @@ function roundTable(rounds: readonly RoundMetrics[]): string {
   return `<table class="rounds"><thead><tr><th>round</th><th>pairs</th><th>train loss</th><th>eval accuracy</th><th>95% CI</th><th>eval n</th><th>seconds</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** The foresight-signal probe per round (rounds whose queries' answers were known to the run). */
+function signalTable(rounds: readonly RoundMetrics[]): string {
+  const probed = rounds.filter((r) => r.signal);
+  if (probed.length === 0) return '';
+  const cell = (v: unknown) => `<td>${num(v) === undefined ? '-' : escapeHtml(formatNumber(num(v)!))}</td>`;
+  const rows = probed.map((r) => {
+    const s = r.signal!;
+    const ci = num(s.auroc.low) === undefined ? '-' : `${escapeHtml(formatNumber(s.auroc.low))} - ${escapeHtml(formatNumber(s.auroc.high))}`;
+    return `<tr>${cell(r.round)}${cell(s.distinctCandidates)}${cell(s.candidatesPerStep)}${cell(s.allIdenticalShare)}${cell(s.auroc.value)}<td>${ci}</td>${cell(s.mixedSteps)}${cell(s.chosenRight)}${cell(s.rejectedWrong)}${cell(s.preferenceAccuracy)}${cell(s.identicalPairShare)}</tr>`;
+  });
+  const head = ['round', 'distinct candidates', 'candidates per step', 'all identical', 'foresight AUROC', '95% CI', 'mixed steps', 'chosen right', 'rejected wrong', 'preference accuracy', 'identical pairs'];
+  return `<h2>Foresight signal</h2><p class="note">From each round's exploration graded against the queries' answers (never shown to the sampler): candidate diversity, the probability that a right trajectory scores above a wrong one within a step (AUROC; 0.5 = no signal), and how often pairs point the right way.</p><table class="rounds" id="signal"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 /** The foresight-tree view of the first few queries of the latest round that explored any. */
 function trees(data: ReportData, options: ReportOptions): string {
   const latest = [...data.samples].reverse().find((s) => s.explorations.length > 0);
@@ -143,7 +158,7 @@ export function renderReport(data: ReportData, options: ReportOptions = {}): str
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
-<body><h1>${escapeHtml(title)}</h1>${summary}${charts(data)}${trees(data, options)}${config}</body></html>
+<body><h1>${escapeHtml(title)}</h1>${summary}${charts(data)}${signalTable(data.rounds)}${trees(data, options)}${config}</body></html>
 `;
 }
 

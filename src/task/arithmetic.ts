@@ -6,6 +6,7 @@ import { mixSeed, Rng } from '../foresight/selection.js';
 
 /** The four operations a problem chains; division is always exact. */
 export const OPERATIONS = ['add', 'sub', 'mul', 'div'] as const;
+/** One of `OPERATIONS`. */
 export type Operation = (typeof OPERATIONS)[number];
 
 /** The split a problem belongs to: a function of the problem itself, so splits never overlap. */
@@ -31,6 +32,7 @@ export interface TaskDifficulty {
   operations: Operation[];
 }
 
+/** The task's default difficulty: 2-6 operations, operands up to 20, factors up to 5, totals up to 200, 0-2 distractors. */
 export const DEFAULT_DIFFICULTY: TaskDifficulty = {
   minOps: 2,
   maxOps: 6,
@@ -229,6 +231,7 @@ export function resolveDifficulty(partial: Partial<TaskDifficulty> = {}): TaskDi
   return d;
 }
 
+/** What `generateTask` makes: split, count, seed, difficulty. */
 export interface GenerateTaskOptions {
   split: TaskSplit;
   /** Problems to make. */

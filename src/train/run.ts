@@ -7,9 +7,11 @@ import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
 import { calibrationWeight, needsReference, rewardMetrics, type LossConfig, type PairLogps, type RewardMetrics } from '../losses/index.js';
 import { loadPairs, type PromptFormat, type TokenizedPair, type Truncation } from './data.js';
 import { openReferenceScorer, referenceKey, referenceLogps, type ReferenceLogps } from './reference.js';
+import { microBatches } from './batches.js';
 import { epochOrder, linearSchedule } from './schedule.js';
 import { Trainer, type TrainSequence } from './trainer.js';
 
+/** A `runTraining` job: model, pairs, run directory, loss and optimizer settings (see `trainRunSettings`). */
 export interface TrainRunOptions {
   model: string;
   /** Continue from this adapter; the reference policy is then model + adapter. */
@@ -47,6 +49,7 @@ export interface TrainRunOptions {
   /** Tags metrics lines (the self-training loop's round). */
   round?: number;
   signal?: AbortSignal;
+  /** Receives every optimizer step's metrics line. */
   onStep?: (m: TrainStepRecord, totalSteps: number) => void;
   /** Test hook: stop (as if killed) after this many optimizer steps. */
   stopAfterSteps?: number;
@@ -65,6 +68,7 @@ export interface TrainStepRecord extends RewardMetrics {
   tokens_per_s: number;
 }
 
+/** What a training run did: steps, pairs, dropped/truncated pairs, output and metrics files. */
 export interface TrainSummary {
   steps: number;
   pairs: number;
@@ -89,7 +93,6 @@ const FILES = { metrics: 'metrics.jsonl', summary: 'train.json', checkpoint: 'ch
 /** What makes two runs the same run (resume only continues an identical configuration). */
 function runHash(o: TrainRunOptions): string {
   const { signal, onStep, stopAfterSteps, threads, out, ...rest } = o;
-  void signal, onStep, stopAfterSteps, threads, out;
   return createHash('sha256').update(JSON.stringify(rest)).digest('hex').slice(0, 16);
 }
 
@@ -98,24 +101,9 @@ function writeJsonAtomic(path: string, value: unknown): void {
   renameSync(`${path}.tmp`, path);
 }
 
-/** Consecutive pairs (by index) packed into graphs of at most `maxPairs` pairs and `maxTokens` tokens (one pair at least). */
-function microBatches(pairs: readonly TokenizedPair[], indices: readonly number[], maxPairs: number, maxTokens: number, sft: boolean): number[][] {
-  const out: number[][] = [];
-  let cur: number[] = [];
-  let tokens = 0;
-  for (const i of indices) {
-    const p = pairs[i]!;
-    const t = p.prompt.length + p.chosen.length + (sft ? 0 : p.prompt.length + p.rejected.length);
-    if (cur.length > 0 && (cur.length >= maxPairs || tokens + t > maxTokens)) {
-      out.push(cur);
-      cur = [];
-      tokens = 0;
-    }
-    cur.push(i);
-    tokens += t;
-  }
-  if (cur.length > 0) out.push(cur);
-  return out;
+/** A pair's tokens in one graph: prompt + chosen, and prompt + rejected unless the loss is SFT. */
+function pairTokens(p: TokenizedPair, sft: boolean): number {
+  return p.prompt.length + p.chosen.length + (sft ? 0 : p.prompt.length + p.rejected.length);
 }
 
 function sequences(batch: readonly TokenizedPair[], sft: boolean): TrainSequence[] {
@@ -244,7 +232,7 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     let loss = 0;
     let tokens = 0;
     await trainer.zeroGrad();
-    for (const idx of microBatches(pairs, stepIdx, o.batchPairs, o.microBatchTokens ?? 2048, sft)) {
+    for (const idx of microBatches(stepIdx, (i) => pairTokens(pairs[i]!, sft), o.microBatchTokens ?? 2048, o.batchPairs)) {
       const batch = idx.map((i) => pairs[i]!);
       const w = idx.map((i) => weightOf[i]!);
       let r;

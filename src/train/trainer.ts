@@ -15,6 +15,7 @@ const TARGET_ALIASES: Record<string, string> = {
   down_proj: 'ffn_down',
 };
 
+/** How `Trainer.create` loads a model: LoRA (rank, alpha, targets) or full weights, a starting adapter, backend, threads, seed. */
 export interface TrainerOptions {
   /**
    * A llama / qwen2 / qwen3 GGUF with weights of any type. LoRA keeps the frozen matrices in the
@@ -42,6 +43,7 @@ export interface TrainSequence {
   response: readonly number[];
 }
 
+/** The trainer's model shape, backend, parameter counts, optimizer step and memory. */
 export type TrainerInfo = NativeTrainerInfo;
 
 /** AdamW with clipping; `lr` already scheduled for this step. */
@@ -110,6 +112,7 @@ export class Trainer {
     return this.#native;
   }
 
+  /** The trainer's model shape, backend, parameter counts, optimizer step and memory. */
   get info(): TrainerInfo {
     return this.#n.info();
   }
@@ -144,6 +147,7 @@ export class Trainer {
     return wrap(this.#n.measure(packBatch(seqs), loss));
   }
 
+  /** Clears the accumulated gradients (before the first `accumulate` of an optimizer step). */
   zeroGrad(): Promise<void> {
     return wrap(this.#n.zeroGrad());
   }
@@ -163,6 +167,7 @@ export class Trainer {
     return wrap(this.#n.readFlat('gradients'));
   }
 
+  /** Replaces every trainable parameter (the order of `parameters()`). */
   setParameters(flat: Float32Array): Promise<void> {
     return wrap(this.#n.writeParameters(flat));
   }
@@ -185,15 +190,18 @@ export class Trainer {
     return wrap(this.#n.save('state', path));
   }
 
+  /** Restores weights, AdamW moments and the step from a `saveState` file. */
   loadState(path: string): Promise<void> {
     return wrap(this.#n.loadState(path));
   }
 
+  /** Frees the trainer's weights and graph memory. Idempotent. */
   dispose(): void {
     this.#native?.dispose();
     this.#native = undefined;
   }
 
+  /** Same as `dispose()` (for `using`). */
   [Symbol.dispose](): void {
     this.dispose();
   }

@@ -130,7 +130,7 @@ test('sample, pairs and join work end to end from the CLI', async (t) => {
   t.is(p.code, 0, p.stderr);
   const lines = readFileSync(pairs, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   t.is(lines.length, 4);
-  t.deepEqual(Object.keys(lines[0]).sort(), ['chosen', 'chosen_average_weights', 'chosen_weights', 'prompt', 'rejected', 'rejected_weights']);
+  t.deepEqual(Object.keys(lines[0]).sort(), ['chosen', 'chosen_average_weights', 'chosen_ids', 'chosen_weights', 'prompt', 'prompt_ids', 'rejected', 'rejected_ids', 'rejected_weights', 'step']);
   const bad = genius('sample', ...common, '--out', join(dir, 'x.jsonl'), '--shard', '3/2');
   t.not(bad.code, 0);
   t.regex(bad.stderr, /outside/);

@@ -62,7 +62,7 @@ function exploration(id: number, question: string): ExplorationRecord {
 function syntheticRun(): ReportData {
   const explorations = [0, 1, 2, 3].map((i) => exploration(i, i === 0 ? `tom has 3 apples. ${INJECTION} how many?` : `question ${i}: ann has ${i} coins. how many now?`));
   const rng = new Rng(9);
-  const pairs = explorations.flatMap((r) => buildPairs(r, { rejected: 'categorical', tau: 0.1, maxChars: 10000 }, rng));
+  const pairs = explorations.flatMap((r) => buildPairs(r, { rejected: 'categorical', tau: 0.1, maxChars: 10000, keepIdentical: true }, rng).pairs);
   const rounds: RoundMetrics[] = [
     { round: 0, eval: { accuracy: 0.3, low: 0.22, high: 0.39, n: 100 }, pairs: 120, train_loss: 0.66 },
     { round: 1, eval: null, pairs: 130, train_loss: 0.6 },

@@ -121,7 +121,7 @@ test('a diverging run stops with a clear message and keeps its last good checkpo
 test('genius train: CLI end to end and named errors for bad input', async (t) => {
   const { dir, model, pairs } = await setup(4);
   const out = join(dir, 'cli');
-  const { stdout } = await exec('node', [cliPath, 'train', '--model', model, '--pairs', pairs, '--out', out, '--lr', '1e-3', '--loss', 'dpo', '--max-seq-len', '128', '--threads', '2', '--json'], { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+  const { stdout } = await exec('node', [cliPath, 'train', '--model', model, '--pairs', pairs, '--out', out, '--lr', '1e-3', '--loss', 'dpo', '--epochs', '1', '--max-seq-len', '128', '--threads', '2', '--json'], { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
   const summary = JSON.parse(stdout) as { output: string; steps: number };
   t.is(summary.steps, 1);
   t.true(existsSync(summary.output));

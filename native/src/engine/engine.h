@@ -1,7 +1,8 @@
 // The rollout engine: one llama_context, one engine thread, many sequences. Every generate,
 // score and prefill request from any caller joins the same llama_decode batches (continuous
-// batching). Sequences fork by sharing KV cells (llama_memory_seq_cp on a unified cache), so N
-// children of a prefix cost no re-prefill.
+// batching). Each sequence has its own KV cache stream by default (split cache), and a fork
+// copies its parent's stream (on a unified cache it shares the cells), so N children of a prefix
+// cost no re-prefill.
 //
 // Threading: callers only enqueue operations and set cancel flags; all engine state is touched
 // by the engine thread alone. Results leave through each request's callback, on that thread.
@@ -99,11 +100,11 @@ class Engine {
   void extend(uint64_t id, uint64_t seq, std::vector<llama_token> tokens, Callback done);
   void generate(uint64_t id, uint64_t seq, GenerateParams params, Callback done);
   void score(uint64_t id, uint64_t seq, std::vector<llama_token> targets, Callback done);
-  // Replaces the attached LoRA adapters (empty: none). Sequences evaluated before keep their KV.
   // Cuts the sequence back to its first `length` tokens (a rollout tried and discarded).
   void rewind(uint64_t seq, uint32_t length, Callback done);
   // The raw next-token logits after the sequence's content; leaves the sequence unchanged.
   void next_logits(uint64_t id, uint64_t seq, Callback done);
+  // Replaces the attached LoRA adapters (empty: none). Sequences evaluated before keep their KV.
   void set_adapters(std::vector<std::pair<AdapterPtr, float>> adapters, Callback done);
   void cancel(uint64_t id);
 

@@ -1,0 +1,152 @@
+// The oracle control (the fidelity issue): foresight sampling with the defaults on labeled
+// built-in train-split queries, then pairs labelled by the gold answers (chosen: the best-scored
+// right trajectory of a step, rejected: its best-scored wrong one), trained through the project's
+// own pairs -> train -> eval path. The most any self-reward could give at this sampling budget:
+// if this does not raise accuracy, training is at fault, not the foresight score.
+//
+//   node dist/bench/oracle.js [--queries 600] [--eval 400] [--split test|validation]
+//        [--variants sft,aco,dpo] [--lr-sft 1e-3] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 2]
+//        [--beta 0.1] [--rank 8] [--seed 0] [--model PATH] [--out .cache/oracle]
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BUILTIN_DIFFICULTY, BUILTIN_EVAL_MAX_TOKENS, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../src/builtin/index.js';
+import { Context } from '../src/engine/context.js';
+import { Model } from '../src/engine/model.js';
+import { packageRoot } from '../src/engine/native.js';
+import { answersMatch, evaluate, extractAnswer, goldAnswer, type EvalItem } from '../src/eval/index.js';
+import { resolveForesightConfig } from '../src/foresight/config.js';
+import type { ExplorationRecord } from '../src/foresight/records.js';
+import { runSampling } from '../src/foresight/run.js';
+import { readJsonl, writeJsonlAtomic } from '../src/jsonl.js';
+import { resolveLossConfig, type LossName } from '../src/losses/index.js';
+import type { PairRecord } from '../src/pairs/build.js';
+import { foresightSignal, formatSignal } from '../src/probe/signal.js';
+import { generateTask } from '../src/task/index.js';
+import { runTraining } from '../src/train/run.js';
+import { machine, printTable } from './common.js';
+
+const { values: opt } = parseArgs({
+  options: {
+    queries: { type: 'string', default: '600' },
+    eval: { type: 'string', default: '400' },
+    split: { type: 'string', default: 'test' },
+    variants: { type: 'string', default: 'sft,aco' },
+    'lr-sft': { type: 'string', default: '1e-3' },
+    'lr-aco': { type: 'string', default: '2e-4' },
+    'lr-dpo': { type: 'string', default: '2e-4' },
+    epochs: { type: 'string', default: '2' },
+    beta: { type: 'string', default: '0.1' },
+    rank: { type: 'string', default: '8' },
+    seed: { type: 'string', default: '0' },
+    model: { type: 'string', default: BUILTIN_MODEL_PATH },
+    out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
+  },
+});
+
+const out = opt.out;
+mkdirSync(out, { recursive: true });
+const seed = Number(opt.seed);
+const t0 = performance.now();
+const log = (m: string) => process.stderr.write(`[oracle] ${m}\n`);
+
+// Queries from the train split (the sampler sees only the question), eval problems from the test
+// split (or train-split problems with another seed, for choosing hyper-parameters).
+const problems = generateTask({ split: 'train', n: Number(opt.queries), seed: 31_000 + seed, difficulty: BUILTIN_DIFFICULTY });
+const queries = join(out, 'queries.jsonl');
+if (!existsSync(queries)) writeJsonlAtomic(queries, problems.map((p) => ({ id: p.id, question: p.question, answer: p.answer })));
+const evalSet = generateTask({ split: opt.split === 'test' ? 'test' : 'train', n: Number(opt.eval), seed: opt.split === 'test' ? 41_000 : 51_000, difficulty: BUILTIN_DIFFICULTY });
+const items: EvalItem[] = evalSet.map((p, index) => ({ id: p.id, index, question: p.question, gold: goldAnswer(p.answer)! }));
+
+const exploration = join(out, 'exploration.jsonl');
+const config = resolveForesightConfig(BUILTIN_FORESIGHT);
+const ts = performance.now();
+const sampled = await runSampling({ model: opt.model, queries, out: exploration, config, concurrency: 8, seed, strict: true, log });
+const sampleSeconds = (performance.now() - ts) / 1000;
+const records = readJsonl<ExplorationRecord>(exploration);
+const signal = foresightSignal(records, { tau: config.tau });
+log(`sampled ${records.length} queries (${sampled.generatedTokens} tokens) in ${sampleSeconds.toFixed(0)} s`);
+for (const l of formatSignal(signal)) log(l);
+
+/** Gold-labelled pairs: per step with right and wrong trajectories, the best-scored of each. */
+function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
+  const pairs: PairRecord[] = [];
+  for (const r of recs) {
+    const gold = goldAnswer(r.ground_truth);
+    r.traj_pool.forEach((traj, k) => {
+      const cands = traj.map((text, i) => ({ text, i, f: r.prob_pool[k]![i]!, a: r.adv_pool[k]![i]!, right: answersMatch(extractAnswer(text)?.value ?? null, gold) }));
+      const best = (xs: typeof cands) => xs.reduce((b, c) => (c.f > b.f ? c : b));
+      const right = cands.filter((c) => c.right);
+      const wrong = cands.filter((c) => !c.right);
+      if (right.length === 0 || wrong.length === 0) return;
+      const w = best(right);
+      const l = best(wrong);
+      pairs.push({
+        prompt: r.question,
+        chosen: [{ role: 'assistant', content: w.text }],
+        rejected: [{ role: 'assistant', content: l.text }],
+        chosen_weights: w.a,
+        rejected_weights: l.a,
+        chosen_average_weights: cands.reduce((s, c) => s + c.a, 0) / cands.length,
+        prompt_ids: r.prompt_ids!,
+        chosen_ids: r.token_pool![k]![w.i]!,
+        rejected_ids: r.token_pool![k]![l.i]!,
+        step: k,
+      });
+    });
+  }
+  return pairs;
+}
+
+const pairsPath = join(out, 'oracle-pairs.jsonl');
+const pairs = oraclePairs(records);
+writeJsonlAtomic(pairsPath, pairs);
+log(`${pairs.length} oracle pairs`);
+
+async function accuracy(adapter?: string): Promise<number> {
+  const model = await Model.load(opt.model);
+  const ctx = await Context.create(model, { sequenceContextSize: 256, maxSequences: 64 });
+  try {
+    const r = await evaluate(ctx, model, items, { temperature: 0, maxTokens: BUILTIN_EVAL_MAX_TOKENS, prompt: BUILTIN_FORESIGHT, ...(adapter ? { adapter } : {}) });
+    return r.accuracy;
+  } finally {
+    ctx.dispose();
+    model.dispose();
+  }
+}
+
+const rows: (string | number)[][] = [];
+const base = await accuracy();
+rows.push(['base', '-', (100 * base).toFixed(1), '-', '-']);
+log(`base ${(100 * base).toFixed(1)}%`);
+const results: Record<string, unknown> = { base };
+for (const v of opt.variants.split(',')) {
+  const loss = v as LossName;
+  const lr = Number(opt[`lr-${v}` as 'lr-sft'] ?? opt['lr-aco']);
+  const tt = performance.now();
+  const trained = await runTraining({
+    model: opt.model,
+    pairs: pairsPath,
+    out: join(out, `train-${v}-lr${lr}`),
+    loss: resolveLossConfig(loss, { beta: Number(opt.beta) }),
+    lr,
+    epochs: Number(opt.epochs),
+    batchPairs: 8,
+    gradAccum: 1,
+    lora: { rank: Number(opt.rank) },
+    maxSeqLen: 512,
+    seed,
+    reference: 'trainer',
+    prompt: BUILTIN_FORESIGHT,
+  });
+  const acc = await accuracy(trained.output);
+  const m = trained.last;
+  rows.push([v, lr, (100 * acc).toFixed(1), m ? `${m['rewards/margins'].toFixed(3)}` : '-', ((performance.now() - tt) / 1000).toFixed(0)]);
+  results[v] = { lr, accuracy: acc, last: m };
+  log(`${v} lr ${lr}: ${(100 * acc).toFixed(1)}%`);
+}
+
+console.log(`# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+console.log(`# probe: ${formatSignal(signal).join(' | ')}`);
+printTable(['variant', 'lr', 'accuracy %', 'final margin', 'train+eval s'], rows);
+writeFileSync(join(out, 'results.json'), JSON.stringify({ signal, pairs: pairs.length, results }, null, 2));

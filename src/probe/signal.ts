@@ -1,0 +1,196 @@
+/**
+ * The foresight-signal probe: given exploration records of labeled queries, how much signal the
+ * model's self-reward carries, before hours of sampling and training. It measures what Genius
+ * relies on: that candidate steps differ (exploration has something to choose from), that the
+ * foresight score prefers right trajectories to wrong ones (AUROC), and how often the pairs built
+ * from it point the right way.
+ */
+import { answersMatch, extractAnswer, goldAnswer } from '../eval/extract.js';
+import type { ExplorationRecord } from '../foresight/records.js';
+import { Rng } from '../foresight/selection.js';
+import { buildPairs, sameResponse, type RejectedMode } from '../pairs/build.js';
+
+/** An estimate with its 95% interval (percentile bootstrap over queries). */
+export interface Estimate {
+  value: number;
+  low: number;
+  high: number;
+}
+
+/** What the probe reports; every share is in [0, 1], NaN where nothing was there to measure. */
+export interface SignalReport {
+  /** Queries with a gold answer that the probe read. */
+  queries: number;
+  /** Steps (query x step) read. */
+  steps: number;
+  /** Mean number of distinct candidate steps per step (of `candidatesPerStep`). */
+  distinctCandidates: number;
+  /** Mean number of candidates per step (M*N until beams finish). */
+  candidatesPerStep: number;
+  /** Share of steps whose candidate steps are all identical. */
+  allIdenticalShare: number;
+  /** Steps that hold both a right and a wrong trajectory (the ones AUROC is measured on). */
+  mixedSteps: number;
+  /**
+   * P(foresight score of a right trajectory > that of a wrong one), ties counting half, over every
+   * (right, wrong) pair within a mixed step: 0.5 is no signal.
+   */
+  auroc: Estimate;
+  /** Share of trajectories that reach the gold answer (over all candidates of all steps). */
+  rightTrajectoryShare: number;
+  /** Pairs as `genius pairs` builds them (identical ones included, so their share can be seen). */
+  pairs: number;
+  /** Share of pairs whose chosen trajectory is right. */
+  chosenRight: number;
+  /** Share of pairs whose rejected trajectory is wrong. */
+  rejectedWrong: number;
+  /** Among pairs where exactly one side is right: the share where it is the chosen one. */
+  preferenceAccuracy: number;
+  /** Share of pairs whose chosen and rejected responses are identical. */
+  identicalPairShare: number;
+  /** Accuracy of the final responses exploration picked. */
+  finalAccuracy: number;
+}
+
+export interface SignalOptions {
+  /** How rejected trajectories are drawn, as for `genius pairs` (default categorical). */
+  rejected?: RejectedMode;
+  /** Selection temperature of F (default 0.1). */
+  tau?: number;
+  /** Bootstrap resamples for the AUROC interval (default 1000). */
+  resamples?: number;
+  seed?: number;
+}
+
+/** Whether a trajectory's final answer matches the gold one. */
+function isRight(text: string, gold: string): boolean {
+  return answersMatch(extractAnswer(text)?.value ?? null, gold);
+}
+
+/** Per query: concordant (right above wrong) and total (right, wrong) pairs over its mixed steps. */
+interface QueryCounts {
+  concordant: number;
+  total: number;
+}
+
+function stepCounts(scores: readonly number[], right: readonly boolean[]): QueryCounts {
+  const c = { concordant: 0, total: 0 };
+  right.forEach((r, i) => {
+    if (!r) return;
+    right.forEach((w, j) => {
+      if (w) return;
+      c.total++;
+      c.concordant += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+    });
+  });
+  return c;
+}
+
+/** Pooled AUROC with a percentile bootstrap over queries (queries are the independent units). */
+function pooledAuroc(perQuery: readonly QueryCounts[], resamples: number, rng: Rng): Estimate {
+  const ratio = (qs: readonly QueryCounts[]) => {
+    const t = qs.reduce((a, q) => a + q.total, 0);
+    return t === 0 ? NaN : qs.reduce((a, q) => a + q.concordant, 0) / t;
+  };
+  const value = ratio(perQuery);
+  if (perQuery.length === 0 || Number.isNaN(value)) return { value: NaN, low: NaN, high: NaN };
+  const draws: number[] = [];
+  for (let b = 0; b < resamples; b++) {
+    const r = ratio(Array.from({ length: perQuery.length }, () => perQuery[rng.int(perQuery.length)]!));
+    if (!Number.isNaN(r)) draws.push(r);
+  }
+  draws.sort((a, b) => a - b);
+  const at = (p: number) => draws[Math.min(draws.length - 1, Math.max(0, Math.floor(p * draws.length)))]!;
+  return { value, low: at(0.025), high: at(0.975) };
+}
+
+const share = (n: number, d: number) => (d === 0 ? NaN : n / d);
+
+/**
+ * The probe's figures from exploration records whose `ground_truth` holds the gold answer (a
+ * number, or a solution ending `#### N` / `\boxed{N}`); records without one are left out. Cost:
+ * linear in the records, plus the bootstrap (resamples x queries).
+ */
+export function foresightSignal(records: readonly ExplorationRecord[], options: SignalOptions = {}): SignalReport {
+  const rng = new Rng(options.seed ?? 0);
+  const perQuery: QueryCounts[] = [];
+  let queries = 0;
+  let steps = 0;
+  let candidates = 0;
+  let distinct = 0;
+  let allSame = 0;
+  let mixed = 0;
+  let right = 0;
+  let finalRight = 0;
+  const pairCounts = { pairs: 0, chosenRight: 0, rejectedWrong: 0, oneRight: 0, oneRightChosen: 0, identical: 0 };
+  for (const r of records) {
+    const gold = goldAnswer(r.ground_truth);
+    if (gold === null) continue;
+    queries++;
+    const counts: QueryCounts = { concordant: 0, total: 0 };
+    r.traj_pool.forEach((traj, k) => {
+      if (traj.length === 0) return;
+      steps++;
+      candidates += traj.length;
+      const cands = r.candidate_pool?.[k] ?? traj;
+      const d = new Set(cands).size;
+      distinct += d;
+      if (d === 1) allSame++;
+      const ok = traj.map((t) => isRight(t, gold));
+      right += ok.filter(Boolean).length;
+      if (ok.some(Boolean) && !ok.every(Boolean)) {
+        mixed++;
+        const c = stepCounts(r.prob_pool[k] ?? [], ok);
+        counts.concordant += c.concordant;
+        counts.total += c.total;
+      }
+    });
+    perQuery.push(counts);
+    if (isRight(r.response, gold)) finalRight++;
+    const built = buildPairs(r, { rejected: options.rejected ?? 'categorical', tau: options.tau ?? 0.1, maxChars: Infinity, keepIdentical: true }, new Rng(rng.int(2 ** 31)));
+    for (const p of built.pairs) {
+      const c = { text: p.chosen[0]!.content, ids: p.chosen_ids };
+      const w = { text: p.rejected[0]!.content, ids: p.rejected_ids };
+      const cr = isRight(c.text, gold);
+      const rr = isRight(w.text, gold);
+      pairCounts.pairs++;
+      if (cr) pairCounts.chosenRight++;
+      if (!rr) pairCounts.rejectedWrong++;
+      if (cr !== rr) {
+        pairCounts.oneRight++;
+        if (cr) pairCounts.oneRightChosen++;
+      }
+      if (sameResponse(c, w)) pairCounts.identical++;
+    }
+  }
+  return {
+    queries,
+    steps,
+    distinctCandidates: share(distinct, steps),
+    candidatesPerStep: share(candidates, steps),
+    allIdenticalShare: share(allSame, steps),
+    mixedSteps: mixed,
+    auroc: pooledAuroc(perQuery, options.resamples ?? 1000, rng),
+    rightTrajectoryShare: share(right, candidates),
+    pairs: pairCounts.pairs,
+    chosenRight: share(pairCounts.chosenRight, pairCounts.pairs),
+    rejectedWrong: share(pairCounts.rejectedWrong, pairCounts.pairs),
+    preferenceAccuracy: share(pairCounts.oneRightChosen, pairCounts.oneRight),
+    identicalPairShare: share(pairCounts.identical, pairCounts.pairs),
+    finalAccuracy: share(finalRight, queries),
+  };
+}
+
+const pct = (x: number) => (Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(1)}%`);
+const num = (x: number, d = 2) => (Number.isNaN(x) ? 'n/a' : x.toFixed(d));
+
+/** The report as lines a person reads (the CLI prints them; the HTML report shows the same figures). */
+export function formatSignal(s: SignalReport): string[] {
+  return [
+    `queries ${s.queries}, steps ${s.steps}, candidates per step ${num(s.candidatesPerStep, 1)}`,
+    `diversity: ${num(s.distinctCandidates)} distinct candidate steps per step; all identical in ${pct(s.allIdenticalShare)} of steps`,
+    `foresight signal: AUROC ${num(s.auroc.value, 3)} [${num(s.auroc.low, 3)}, ${num(s.auroc.high, 3)}] over ${s.mixedSteps} steps holding right and wrong trajectories (0.5 = no signal)`,
+    `right trajectories: ${pct(s.rightTrajectoryShare)}; final responses right: ${pct(s.finalAccuracy)}`,
+    `pairs ${s.pairs}: chosen right ${pct(s.chosenRight)}, rejected wrong ${pct(s.rejectedWrong)}, chosen is the right one where exactly one is ${pct(s.preferenceAccuracy)}, identical ${pct(s.identicalPairShare)}`,
+  ];
+}

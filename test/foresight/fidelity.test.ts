@@ -1,0 +1,206 @@
+// Training sees exactly what sampling saw: token ids from exploration to the gradient, beams that
+// end stop, and the built-in model (which ends every answer with <|im_end|>) as the model that ends early.
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BUILTIN_DIFFICULTY, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../../src/builtin/index.js';
+import { Context } from '../../src/engine/context.js';
+import { Model } from '../../src/engine/model.js';
+import { resolveForesightConfig } from '../../src/foresight/config.js';
+import { endOfTurnToken, exploreQuery, promptFor } from '../../src/foresight/explore.js';
+import type { ExplorationRecord } from '../../src/foresight/records.js';
+import { runSampling } from '../../src/foresight/run.js';
+import { runPairs } from '../../src/pairs/run.js';
+import type { PairRecord } from '../../src/pairs/build.js';
+import { foresightSignal } from '../../src/probe/signal.js';
+import { generateTask } from '../../src/task/index.js';
+import { loadPairs } from '../../src/train/data.js';
+import { cliPath, tempDir } from '../helpers.js';
+
+const readLines = <T>(path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T);
+// More steps than any solution has lines: every beam ends before K.
+const config = resolveForesightConfig({ ...BUILTIN_FORESIGHT, beams: 2, rollouts: 3, steps: 8 });
+const problems = generateTask({ split: 'train', n: 6, seed: 4242, difficulty: BUILTIN_DIFFICULTY });
+
+let dir: string;
+let queries: string;
+test.before(() => {
+  dir = tempDir();
+  queries = join(dir, 'queries.jsonl');
+  writeFileSync(queries, problems.map((p) => JSON.stringify({ id: p.id, question: p.question, answer: p.answer })).join('\n') + '\n');
+});
+
+test('a beam whose step ended the response is finished: no step, rollout or completion after its end', async (t) => {
+  const model = await Model.load(BUILTIN_MODEL_PATH);
+  const ctx = await Context.create(model, { sequenceContextSize: 512, maxSequences: 32 });
+  const eot = endOfTurnToken(model);
+  try {
+    for (const [i, p] of problems.entries()) {
+      const seen: { step: number; candidate: number; context: number[]; rollout: number[] }[] = [];
+      const rec = await exploreQuery(ctx, model, { id: p.id, index: i, question: p.question }, config, 7, { observe: (e) => seen.push(e) });
+      const S = rec.traj_pool.length - 1;
+      t.true(S < config.steps, 'every beam ended before K steps');
+      t.deepEqual(rec.traj_pool[S], []);
+      t.is(rec.beam_finished_at!.length, config.beams);
+      t.true(rec.beam_finished_at!.every((k) => k !== null && k < S), 'finished beams say when');
+      let open = config.beams;
+      for (let k = 0; k < S; k++) {
+        t.is(rec.traj_pool[k]!.length, open * config.rollouts, `N candidates per open beam at step ${k}`);
+        rec.terminal_pool![k]!.forEach((terminal, c) => {
+          const ids = rec.token_pool![k]![c]!;
+          // No rollout followed a terminal candidate, and every trajectory stops at its end token.
+          t.is(seen.some((e) => e.step === k && e.candidate === c), !terminal);
+          if (rec.ended_pool![k]![c]) t.is(ids.at(-1), eot);
+          t.false(ids.slice(0, -1).includes(eot), 'nothing after the end of turn');
+          t.false(/####[^\n]*\n./s.test(rec.traj_pool[k]![c]!), 'no text after the answer line');
+        });
+        open -= rec.beam_finished_at!.filter((f) => f === k).length;
+      }
+      t.is(open, 0);
+      // Finished beams are the final responses as they ended.
+      for (const ids of rec.response_all_beams_ids!) t.is(ids.at(-1), eot);
+    }
+    // Releases are not awaited by the sampler; the engine orders them before any later request.
+    await ctx.score([1, 2], [3]);
+    t.is(ctx.stats().liveSequences, 0);
+  } finally {
+    ctx.dispose();
+    model.dispose();
+  }
+});
+
+test('an end marker ends the response too, and the end-of-turn token is appended to its ids', async (t) => {
+  const model = await Model.load(BUILTIN_MODEL_PATH);
+  const ctx = await Context.create(model, { sequenceContextSize: 512, maxSequences: 32 });
+  try {
+    const marked = resolveForesightConfig({ ...config, endMarkers: ['####'] });
+    const rec = await exploreQuery(ctx, model, { id: 'm', index: 0, question: problems[0]!.question }, marked, 3);
+    const eot = endOfTurnToken(model);
+    let terminal = 0;
+    rec.terminal_pool!.forEach((row, k) =>
+      row.forEach((isTerminal, c) => {
+        if (!isTerminal) return;
+        terminal++;
+        const ids = rec.token_pool![k]![c]!;
+        t.is(ids.at(-1), eot);
+        t.false(rec.traj_pool[k]![c]!.includes('####'), 'the marker ends the step; it is not kept as text');
+        t.regex(model.detokenize(ids.slice(-4, -1)), /#/, 'the sampled marker tokens precede the appended end of turn');
+      }),
+    );
+    t.true(terminal > 0);
+  } finally {
+    ctx.dispose();
+    model.dispose();
+  }
+});
+
+test('pairs built from a real exploration file train on the ids the engine generated, pair by pair', async (t) => {
+  const out = join(dir, 'exploration.jsonl');
+  await runSampling({ model: BUILTIN_MODEL_PATH, queries, out, config, concurrency: 3, seed: 1, sequenceContextSize: 512 });
+  const records = readLines<ExplorationRecord>(out);
+  const pairsPath = join(dir, 'pairs.jsonl');
+  const made = runPairs({ in: out, out: pairsPath, rejected: 'categorical', seed: 2 });
+  t.true(made.pairs > 0);
+  const pairs = readLines<PairRecord>(pairsPath);
+  const model = await Model.load(BUILTIN_MODEL_PATH);
+  try {
+    const data = loadPairs(pairsPath, model, { maxSeqLen: 512, truncation: 'drop' });
+    t.is(data.pairs.length, pairs.length);
+    const eot = endOfTurnToken(model);
+    const prefixIds = model.tokenize(config.reasoningPrefix);
+    for (const [i, p] of data.pairs.entries()) {
+      const rec = records.find((r) => r.question === pairs[i]!.prompt)!;
+      const k = pairs[i]!.step!;
+      // The prompt is what the sampler prefilled: its own tokenization of the query, once.
+      t.deepEqual(p.prompt, rec.prompt_ids);
+      t.deepEqual(p.prompt, promptFor(model, rec.question, config));
+      for (const side of [p.chosen, p.rejected]) {
+        t.true(rec.token_pool![k]!.some((ids) => JSON.stringify(ids) === JSON.stringify(side)), 'a response the engine generated at that step');
+        t.notDeepEqual(side.slice(0, prefixIds.length), prefixIds, 'the reasoning prefix is in the prompt only');
+        t.is(side.at(-1), eot, 'the decision to stop is part of the response');
+      }
+      t.notDeepEqual(p.chosen, p.rejected, 'identical pairs are dropped');
+    }
+    // The engine's own view: every candidate's ids are its context after the prompt plus its rollout.
+    const rec = records[0]!;
+    const ctx = await Context.create(model, { sequenceContextSize: 512, maxSequences: 32 });
+    const seen: { step: number; candidate: number; context: number[]; rollout: number[] }[] = [];
+    const again = await exploreQuery(ctx, model, { id: rec.id, index: 0, question: rec.question, groundTruth: rec.ground_truth }, config, 1, { observe: (e) => seen.push(e) });
+    ctx.dispose();
+    t.deepEqual(again.token_pool, rec.token_pool, 'the record is reproducible');
+    for (const e of seen) t.deepEqual(rec.token_pool![e.step]![e.candidate], [...e.context.slice(rec.prompt_ids!.length), ...e.rollout]);
+
+    // The TRL export carries exactly these ids, and its reference log-probs are of exactly them.
+    const trl = join(dir, 'trl.jsonl');
+    const r = spawnSync(process.execPath, [cliPath, 'export', '--pairs', pairsPath, '--out', trl, '--format', 'trl', '--model', BUILTIN_MODEL_PATH, '--reference', 'engine'], { encoding: 'utf8' });
+    t.is(r.status, 0, r.stderr);
+    const rows = readLines<{ prompt: string; prompt_input_ids: number[]; chosen_input_ids: number[]; rejected_input_ids: number[]; ref_chosen_logps: number }>(trl);
+    t.is(rows.length, data.pairs.length);
+    const scorer = await Context.create(model, { flashAttention: 'off', kvType: 'f32', sequenceContextSize: 512, maxSequences: 4 });
+    try {
+      for (const [i, row] of rows.slice(0, 6).entries()) {
+        t.deepEqual([row.prompt_input_ids, row.chosen_input_ids, row.rejected_input_ids], [data.pairs[i]!.prompt, data.pairs[i]!.chosen, data.pairs[i]!.rejected]);
+        t.is(row.prompt, model.detokenize(row.prompt_input_ids, { special: true }));
+        const sum = (await scorer.score(row.prompt_input_ids, row.chosen_input_ids)).reduce((a, b) => a + b, 0);
+        t.true(Math.abs(sum - row.ref_chosen_logps) < 1e-3, `${sum} vs ${row.ref_chosen_logps}`);
+      }
+    } finally {
+      scorer.dispose();
+    }
+  } finally {
+    model.dispose();
+  }
+});
+
+test('text-only pairs (the reference format) load with the reasoning prefix once and the turn closed', async (t) => {
+  const model = await Model.load(BUILTIN_MODEL_PATH);
+  try {
+    const path = join(dir, 'text-pairs.jsonl');
+    const traj = `${config.reasoningPrefix}3 + 4 = 7\n#### 7`;
+    writeFileSync(path, JSON.stringify({ prompt: 'what is 3 plus 4?', chosen: [{ role: 'assistant', content: traj }], rejected: [{ role: 'assistant', content: `${config.reasoningPrefix}3 + 4 = 8\n#### 8` }], chosen_weights: 0.1, rejected_weights: -0.1 }) + '\n');
+    const [p] = loadPairs(path, model, { maxSeqLen: 512, truncation: 'drop' }).pairs;
+    t.deepEqual(p!.prompt, promptFor(model, 'what is 3 plus 4?', config));
+    t.deepEqual(p!.chosen, [...model.tokenize('3 + 4 = 7\n#### 7'), endOfTurnToken(model)]);
+    // Ids from another vocabulary are refused by name.
+    writeFileSync(path, JSON.stringify({ prompt: 'q', chosen: 'a', rejected: 'b', prompt_ids: [1], chosen_ids: [1e9], rejected_ids: [2] }) + '\n');
+    t.throws(() => loadPairs(path, model, { maxSeqLen: 512, truncation: 'drop' }), { message: /chosen_ids must be a list of token ids/ });
+  } finally {
+    model.dispose();
+  }
+});
+
+test('the probe grades records: diversity, AUROC, pair quality', (t) => {
+  // Step 0: right trajectories (#### 5) score above wrong ones; step 1: all candidates the same.
+  const rec = (id: number, scores: number[]): ExplorationRecord => ({
+    id,
+    question: `q${id}`,
+    ground_truth: '2 + 3 = 5\n#### 5',
+    response: '#### 5',
+    response_all_beams: ['#### 5'],
+    foresight_steps: 2,
+    traj_pool: [['a\n#### 5', 'b\n#### 5', 'c\n#### 6', 'd\n#### 7'], ['#### 5', '#### 5', '#### 5', '#### 5'], []],
+    candidate_pool: [['a', 'b', 'c', 'd'], ['x', 'x', 'x', 'x']],
+    step_pool: [[], []],
+    prob_pool: [scores, [-1, -1, -1, -1], [0]],
+    adv_pool: [[0, 0, 0, 0], [0, 0, 0, 0], [0]],
+    step_prob: [[], []],
+    sample_id_pool: [[0, 1], [0, 1], [0]],
+  });
+  const s = foresightSignal([rec(1, [-0.1, -0.2, -0.9, -0.8]), rec(2, [-0.1, -0.2, -0.9, -0.8])], { resamples: 200 });
+  t.is(s.queries, 2);
+  t.is(s.steps, 4);
+  t.is(s.distinctCandidates, 2.5);
+  t.is(s.allIdenticalShare, 0.5);
+  t.is(s.mixedSteps, 2);
+  t.is(s.auroc.value, 1);
+  t.is(s.chosenRight, 1);
+  t.is(s.identicalPairShare, 0.5, 'step 1 pairs are identical texts');
+  t.is(s.finalAccuracy, 1);
+  const inverted = foresightSignal([rec(1, [-0.9, -0.8, -0.1, -0.2])], { resamples: 50, rejected: 'lowest' });
+  t.is(inverted.auroc.value, 0);
+  t.is(inverted.preferenceAccuracy, 0);
+  const ties = foresightSignal([rec(1, [-0.5, -0.5, -0.5, -0.5])], { resamples: 50 });
+  t.is(ties.auroc.value, 0.5);
+  t.true(Number.isNaN(foresightSignal([{ ...rec(1, [0, 0, 0, 0]), ground_truth: null }]).auroc.value));
+});
