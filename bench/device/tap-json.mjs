@@ -10,4 +10,6 @@ for (const line of readFileSync(0, 'utf8').split('\n')) {
   tests.push({ title: m[2], status, ...(skip ? { reason: skip[1] } : {}) });
 }
 const count = (s) => tests.filter((t) => t.status === s).length;
-process.stdout.write(JSON.stringify({ passed: count('passed'), failed: count('failed'), skipped: count('skipped'), tests }, null, 2) + '\n');
+process.stdout.write(
+  JSON.stringify({ passed: count('passed'), failed: count('failed'), skipped: count('skipped'), tests }, null, 2) + '\n',
+);

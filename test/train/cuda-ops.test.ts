@@ -14,21 +14,48 @@ import { lossSpec, randomPairs } from './fixtures.js';
  * machine has no GPU to ask). A node it refuses would run on the CPU with device-host copies.
  */
 const cuda = new CudaSupport(readFileSync(cudaSourcePath(root), 'utf8'));
-const QUANT_SHAPE: ModelShape = { embeddingLength: 256, layerCount: 2, headCount: 4, headCountKv: 2, feedForwardLength: 512, contextLength: 512, ropeTheta: 10000, tiedEmbeddings: false };
+const QUANT_SHAPE: ModelShape = {
+  embeddingLength: 256,
+  layerCount: 2,
+  headCount: 4,
+  headCountKv: 2,
+  feedForwardLength: 512,
+  contextLength: 512,
+  ropeTheta: 10000,
+  tiedEmbeddings: false,
+};
 const losses: NativeLossSpec['type'][] = ['aco', 'dpo', 'ipo', 'simpo', 'ropo', 'sft'];
 
 async function graphs(t: Trainer, P: number): Promise<NativeNodeDesc[]> {
   const pairs = randomPairs(P, t.info.nVocab, 7);
-  const nodes = await t.describe(pairs);  // forward only (log-probs)
+  const nodes = await t.describe(pairs); // forward only (log-probs)
   for (const type of losses) nodes.push(...(await t.describe(type === 'sft' ? pairs.slice(0, P) : pairs, lossSpec(type, P))));
   return nodes;
 }
 
 const desc = (ty: string) => {
   const q = ty === 'q4_K';
-  return { type: ty, ne: [256, 64, 1, 1], nb: q ? [144, 144, 9216, 9216] : [4, 1024, 65536, 65536], typeSize: q ? 144 : 4, blckSize: q ? 256 : 1, quantized: q, contiguous: true, contiguous1: true, contiguous2: true, contiguousRows: true, transposed: false };
+  return {
+    type: ty,
+    ne: [256, 64, 1, 1],
+    nb: q ? [144, 144, 9216, 9216] : [4, 1024, 65536, 65536],
+    typeSize: q ? 144 : 4,
+    blckSize: q ? 256 : 1,
+    quantized: q,
+    contiguous: true,
+    contiguous1: true,
+    contiguous2: true,
+    contiguousRows: true,
+    transposed: false,
+  };
 };
-const node = (op: string, type: string, src: string[], extra: Partial<NativeNodeDesc> = {}): NativeNodeDesc => ({ ...desc(type), op, src: src.map(desc), params: new Int32Array(16), ...extra });
+const node = (op: string, type: string, src: string[], extra: Partial<NativeNodeDesc> = {}): NativeNodeDesc => ({
+  ...desc(type),
+  op,
+  src: src.map(desc),
+  params: new Int32Array(16),
+  ...extra,
+});
 
 test('the supports_op reading refuses what ggml-cuda refuses and accepts what it runs', (t) => {
   // The ops the trainer used to build (the causal mask's backward) and ones a quantized backward could take.
@@ -59,7 +86,11 @@ for (const [name, opts] of [
       // GET_ROWS_BACK costs V * N^2 on CUDA when it scatters the label gather; only a trainable
       // embedding table (full training) may differentiate a row lookup.
       const back = nodes.filter((n) => n.op === 'GET_ROWS_BACK');
-      if (opts.full) t.true(back.every((n) => n.ne[0] === QUANT_SHAPE.embeddingLength), 'GET_ROWS_BACK only into the embedding table');
+      if (opts.full)
+        t.true(
+          back.every((n) => n.ne[0] === QUANT_SHAPE.embeddingLength),
+          'GET_ROWS_BACK only into the embedding table',
+        );
       else t.is(back.length, 0);
     } finally {
       trainer.dispose();

@@ -66,7 +66,10 @@ export function translate(c: string): string {
   return c
     .replace(/->/g, '.')
     .replace(/memcpy\(&(\w+),\s*\(const float \*\)\s*op\.op_params\s*\+\s*(\d+),\s*sizeof\(float\)\);/g, '$1 = op.op_params_f32[$2];')
-    .replace(/\b(?:const\s+)?(?:struct\s+)?(?:ggml_type|ggml_tensor|int32_t|int64_t|float|int|bool|size_t)\s*(?:\*\s*)?(\w+)\s*=/g, 'let $1 =')
+    .replace(
+      /\b(?:const\s+)?(?:struct\s+)?(?:ggml_type|ggml_tensor|int32_t|int64_t|float|int|bool|size_t)\s*(?:\*\s*)?(\w+)\s*=/g,
+      'let $1 =',
+    )
     .replace(/\b(\d+\.\d*)f\b/g, '$1');
 }
 
@@ -137,7 +140,7 @@ export class CudaSupport {
       get: (target, key) => {
         if (typeof key !== 'string') return undefined;
         if (key in target) return target[key];
-        if (/^GGML_[A-Z0-9_]+$/.test(key)) return key;  // enum constants compare by name
+        if (/^GGML_[A-Z0-9_]+$/.test(key)) return key; // enum constants compare by name
         throw new Error(`supports_op uses ${key}, which this translation does not model (for ${node.op})`);
       },
     });

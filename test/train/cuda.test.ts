@@ -17,7 +17,16 @@ import { directionalCheck, lossSpec, randomPairs, randomSequences } from './fixt
  * first device run's log.
  */
 const TOL = { logprob: 2e-2, lossRel: 1e-2, gradRel: 3e-2, gradCos: 0.999, fd: 2e-2, engine: 5e-2 };
-const SHAPE: ModelShape = { embeddingLength: 256, layerCount: 2, headCount: 4, headCountKv: 2, feedForwardLength: 512, contextLength: 512, ropeTheta: 10000, tiedEmbeddings: false };
+const SHAPE: ModelShape = {
+  embeddingLength: 256,
+  layerCount: 2,
+  headCount: 4,
+  headCountKv: 2,
+  feedForwardLength: 512,
+  contextLength: 512,
+  ropeTheta: 10000,
+  tiedEmbeddings: false,
+};
 
 async function cudaUnavailable(): Promise<string | undefined> {
   const model = await makeTemp({ shape: 'tiny', seed: 1 });
@@ -30,10 +39,14 @@ async function cudaUnavailable(): Promise<string | undefined> {
 }
 
 const reason = await cudaUnavailable();
-const gpuTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) => (reason ? test.skip(`${title} (skipped: ${reason})`, fn) : test(title, fn));
+const gpuTest = (title: string, fn: (t: ExecutionContext) => Promise<void>) =>
+  reason ? test.skip(`${title} (skipped: ${reason})`, fn) : test(title, fn);
 
 function compare(a: Float32Array, b: Float32Array) {
-  let d = 0, n = 0, dot = 0, na = 0;
+  let d = 0,
+    n = 0,
+    dot = 0,
+    na = 0;
   for (let i = 0; i < a.length; i++) {
     d += (a[i]! - b[i]!) ** 2;
     n += b[i]! ** 2;
@@ -43,7 +56,12 @@ function compare(a: Float32Array, b: Float32Array) {
   return { rel: Math.sqrt(d / n), cos: dot / Math.sqrt(na * n) };
 }
 
-for (const [name, full, dtype] of [['LoRA, F32 base', false, 'f32'], ['LoRA, Q4_K base', false, 'q4_K'], ['LoRA, BF16 base', false, 'bf16'], ['full weights', true, 'f32']] as const) {
+for (const [name, full, dtype] of [
+  ['LoRA, F32 base', false, 'f32'],
+  ['LoRA, Q4_K base', false, 'q4_K'],
+  ['LoRA, BF16 base', false, 'bf16'],
+  ['full weights', true, 'f32'],
+] as const) {
   gpuTest(`CPU and CUDA agree on log-probs, every loss and gradients; CUDA runs the whole graph (${name})`, async (t) => {
     const model = await makeTemp({ shape: SHAPE, dtype: dtype as ModelDtype, seed: 4 });
     const opts = { model, full, lora: { rank: 4, initBStd: 0.05 }, threads: 4, seed: 5 };

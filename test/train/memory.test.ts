@@ -7,7 +7,20 @@ import { lossSpec, randomPairs } from './fixtures.js';
 // report what a computed step of the same micro-batch holds.
 for (const dtype of ['f32', 'q8_0'] as const) {
   test(`measure() reports the memory of a computed step (${dtype})`, async (t) => {
-    const model = await makeTemp({ shape: { embeddingLength: 256, layerCount: 2, headCount: 4, headCountKv: 2, feedForwardLength: 512, contextLength: 512, ropeTheta: 10000, tiedEmbeddings: false }, dtype, seed: 1 });
+    const model = await makeTemp({
+      shape: {
+        embeddingLength: 256,
+        layerCount: 2,
+        headCount: 4,
+        headCountKv: 2,
+        feedForwardLength: 512,
+        contextLength: 512,
+        ropeTheta: 10000,
+        tiedEmbeddings: false,
+      },
+      dtype,
+      seed: 1,
+    });
     const P = 2;
     const measured = await Trainer.create({ model, lora: { rank: 4 }, threads: 2 });
     const computed = await Trainer.create({ model, lora: { rank: 4 }, threads: 2 });

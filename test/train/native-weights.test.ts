@@ -15,7 +15,16 @@ import { lossSpec, randomPairs } from './fixtures.js';
  * by O(1).
  */
 // n_ff = 17 x 256 rows: patch 0003 dequantizes ffn_gate and ffn_up in two blocks (4096 + 256 rows).
-const SHAPE: ModelShape = { embeddingLength: 256, layerCount: 2, headCount: 4, headCountKv: 2, feedForwardLength: 4352, contextLength: 512, ropeTheta: 10000, tiedEmbeddings: false };
+const SHAPE: ModelShape = {
+  embeddingLength: 256,
+  layerCount: 2,
+  headCount: 4,
+  headCountKv: 2,
+  feedForwardLength: 4352,
+  contextLength: 512,
+  ropeTheta: 10000,
+  tiedEmbeddings: false,
+};
 
 /** Tolerances per type: max |log-prob difference| per token, relative L2 error of the LoRA gradient. */
 const TOLERANCE: Record<Exclude<ModelDtype, 'f32'>, { logprob: number; grad: number; bytesPerWeight: number }> = {
@@ -64,8 +73,13 @@ for (const dtype of Object.keys(TOLERANCE) as (keyof typeof TOLERANCE)[]) {
       const b = await lossAndGrads(f32, seqs, P);
       const lpErr = Math.max(...a.logprobs.map((x, i) => Math.abs(x - b.logprobs[i]!)));
       const gErr = relL2(a.grads, b.grads);
-      t.log(`${dtype}: max |dlogp| ${lpErr.toExponential(2)}, loss ${a.loss.toFixed(6)} vs ${b.loss.toFixed(6)}, gradient rel L2 ${gErr.toExponential(2)}`);
-      t.true(b.grads.some((g) => g !== 0), 'the F32 path has non-trivial gradients');
+      t.log(
+        `${dtype}: max |dlogp| ${lpErr.toExponential(2)}, loss ${a.loss.toFixed(6)} vs ${b.loss.toFixed(6)}, gradient rel L2 ${gErr.toExponential(2)}`,
+      );
+      t.true(
+        b.grads.some((g) => g !== 0),
+        'the F32 path has non-trivial gradients',
+      );
       t.true(lpErr < tol.logprob, `log-probs differ by ${lpErr}`);
       t.true(gErr < tol.grad, `gradients differ by ${gErr} (relative L2)`);
     } finally {
