@@ -1,5 +1,7 @@
 #include "trainer_binding.h"
 
+#include <algorithm>
+
 #include "async.h"
 
 #include <algorithm>
@@ -67,7 +69,8 @@ Napi::Function AddonTrainer::Init(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativeTrainer",
                                     {InstanceMethod("info", &AddonTrainer::Info), InstanceMethod("logprobs", &AddonTrainer::Logprobs),
                                      InstanceMethod("accumulate", &AddonTrainer::Accumulate), InstanceMethod("zeroGrad", &AddonTrainer::ZeroGrad),
-                                     InstanceMethod("step", &AddonTrainer::Step),
+                                     InstanceMethod("step", &AddonTrainer::Step), InstanceMethod("describe", &AddonTrainer::Describe),
+                                     InstanceMethod("measure", &AddonTrainer::Measure),
                                      InstanceMethod("readFlat", &AddonTrainer::ReadFlat), InstanceMethod("writeParameters", &AddonTrainer::WriteParameters), InstanceMethod("save", &AddonTrainer::Save),
                                      InstanceMethod("loadState", &AddonTrainer::LoadState), InstanceMethod("dispose", &AddonTrainer::Dispose)});
   g_trainer_ctor = new Napi::FunctionReference(Napi::Persistent(ctor));
@@ -80,6 +83,7 @@ Napi::Value AddonTrainer::Create(const Napi::CallbackInfo& info) {
   opt.model = opt_string(o, "model", "");
   if (opt.model.empty()) throw type_error(info.Env(), "options.model must be a path");
   opt.full = opt_bool(o, "full", false);
+  opt.base_f32 = opt_bool(o, "baseF32", false);
   opt.backend = opt_string(o, "backend", "cpu");
   opt.threads = opt_threads(o, "threads");
   opt.seed = static_cast<uint64_t>(opt_integer(o, "seed", 0, 0, 9007199254740991.0));
@@ -127,7 +131,18 @@ Napi::Value AddonTrainer::Info(const Napi::CallbackInfo& info) {
   o.Set("step", static_cast<double>(t->step_count()));
   o.Set("memoryBytes", static_cast<double>(t->memory_bytes()));
   o.Set("peakGraphBytes", static_cast<double>(t->peak_graph_bytes()));
+  o.Set("graphSplits", static_cast<double>(t->graph_splits()));
   const train::Weights& w = t->weights();
+  o.Set("weightBytes", static_cast<double>(ggml_backend_buffer_get_size(w.buf)));
+  Napi::Object types = Napi::Object::New(info.Env());  // stored type -> number of base tensors
+  for (auto& [name, tensor] : w.named) {
+    const char* ty = ggml_type_name(tensor->type);
+    types.Set(ty, (types.Has(ty) ? types.Get(ty).As<Napi::Number>().DoubleValue() : 0.0) + 1.0);
+  }
+  o.Set("weightTypes", types);
+  Napi::Array deq = Napi::Array::New(info.Env(), w.dequantized.size());
+  for (size_t i = 0; i < w.dequantized.size(); i++) deq.Set(static_cast<uint32_t>(i), w.dequantized[i]);
+  o.Set("dequantized", deq);
   if (w.has_lora) {
     Napi::Object l = Napi::Object::New(info.Env());
     l.Set("rank", static_cast<double>(w.lora_options.rank));
@@ -177,6 +192,67 @@ Napi::Value AddonTrainer::Accumulate(const Napi::CallbackInfo& info) {
         o.Set("tokens", static_cast<double>(r->tokens));
         return o;
       });
+}
+
+namespace {
+
+Napi::Object tensor_desc(Napi::Env env, const train::TensorDesc& d) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("type", d.type);
+  Napi::Array ne = Napi::Array::New(env, 4), nb = Napi::Array::New(env, 4);
+  for (uint32_t i = 0; i < 4; i++) {
+    ne.Set(i, static_cast<double>(d.ne[i]));
+    nb.Set(i, static_cast<double>(d.nb[i]));
+  }
+  o.Set("ne", ne);
+  o.Set("nb", nb);
+  o.Set("typeSize", static_cast<double>(d.type_size));
+  o.Set("blckSize", static_cast<double>(d.blck_size));
+  o.Set("quantized", d.quantized);
+  o.Set("contiguous", d.contiguous);
+  o.Set("contiguous1", d.contiguous_1);
+  o.Set("contiguous2", d.contiguous_2);
+  o.Set("contiguousRows", d.contiguous_rows);
+  o.Set("transposed", d.transposed);
+  return o;
+}
+
+}  // namespace
+
+Napi::Value AddonTrainer::Describe(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  const train::Batch b = parse_batch(arg_object(info, 0, "batch"));
+  const bool with_loss = info.Length() > 1 && info[1].IsObject();
+  const train::LossSpec s = with_loss ? parse_loss(info[1].As<Napi::Object>()) : train::LossSpec{};
+  auto nodes = std::make_shared<std::vector<train::NodeDesc>>();
+  return PromiseWorker::run(
+      info.Env(), [=]() { *nodes = t->describe(b, with_loss ? &s : nullptr); },
+      [=](Napi::Env env) -> Napi::Value {
+        Napi::Array a = Napi::Array::New(env, nodes->size());
+        for (size_t i = 0; i < nodes->size(); i++) {
+          const train::NodeDesc& n = (*nodes)[i];
+          Napi::Object o = tensor_desc(env, n.tensor);
+          o.Set("op", n.op);
+          if (!n.sub_op.empty()) o.Set("subOp", n.sub_op);
+          Napi::Array src = Napi::Array::New(env, n.src.size());
+          for (size_t j = 0; j < n.src.size(); j++) src.Set(static_cast<uint32_t>(j), n.src[j] ? Napi::Value(tensor_desc(env, *n.src[j])) : env.Null());
+          o.Set("src", src);
+          Napi::Int32Array params = Napi::Int32Array::New(env, n.params.size());
+          std::copy(n.params.begin(), n.params.end(), params.Data());
+          o.Set("params", params);
+          a.Set(static_cast<uint32_t>(i), o);
+        }
+        return a;
+      });
+}
+
+Napi::Value AddonTrainer::Measure(const Napi::CallbackInfo& info) {
+  auto t = trainer(info.Env());
+  const train::Batch b = parse_batch(arg_object(info, 0, "batch"));
+  const train::LossSpec s = parse_loss(arg_object(info, 1, "loss"));
+  auto bytes = std::make_shared<size_t>(0);
+  return PromiseWorker::run(
+      info.Env(), [=]() { *bytes = t->measure(b, s); }, [=](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*bytes)); });
 }
 
 Napi::Value AddonTrainer::ZeroGrad(const Napi::CallbackInfo& info) {
