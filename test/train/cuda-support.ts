@@ -121,8 +121,8 @@ export class CudaSupport {
       return d;
     };
     const helpers: Record<string, unknown> = {
-      ggml_get_unary_op: (t: CTensor) => `GGML_UNARY_OP_${node.subOp}`,
-      ggml_get_glu_op: (t: CTensor) => `GGML_GLU_OP_${node.subOp}`,
+      ggml_get_unary_op: (_t: CTensor) => `GGML_UNARY_OP_${node.subOp}`,
+      ggml_get_glu_op: (_t: CTensor) => `GGML_GLU_OP_${node.subOp}`,
       ggml_is_contiguous: (t: CTensor) => t.desc.contiguous,
       ggml_is_contiguous_1: (t: CTensor) => t.desc.contiguous1,
       ggml_is_contiguous_2: (t: CTensor) => t.desc.contiguous2,
