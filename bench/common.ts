@@ -4,11 +4,12 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../src/engine/native.js';
 import { makeModel, type ShapeName } from '../src/modelmaker/index.js';
+import type { ModelDtype } from '../src/engine/native.js';
 
 export const benchDir = join(packageRoot, '.cache', 'bench');
 
 /** The benchmark model (made once, cached under .cache/bench). */
-export async function benchModel(shape: ShapeName = 'small', dtype: 'f32' | 'f16' = 'f16', vocab = 'builtin'): Promise<string> {
+export async function benchModel(shape: ShapeName = 'small', dtype: ModelDtype = 'f16', vocab = 'builtin'): Promise<string> {
   mkdirSync(benchDir, { recursive: true });
   const vocabTag = vocab === 'builtin' ? 'builtin' : vocab.split('/').pop()!.replace(/\.gguf$/, '');
   const path = join(benchDir, `${shape}-${dtype}-${vocabTag}.gguf`);

@@ -4,8 +4,11 @@
 // own pairs -> train -> eval path. The most any self-reward could give at this sampling budget:
 // if this does not raise accuracy, training is at fault, not the foresight score.
 //
+// Variants `self-aco`, `self-dpo`, `self-sft` train on the self-rewarded pairs of the same
+// exploration (`genius pairs`: Genius itself), for a like-for-like comparison with the oracle.
+//
 //   node dist/bench/oracle.js [--queries 600] [--eval 400] [--split test|validation]
-//        [--variants sft,aco,dpo] [--lr-sft 1e-3] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 2]
+//        [--variants sft,aco,dpo,self-aco] [--lr-sft 1e-3] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 2]
 //        [--beta 0.1] [--rank 8] [--seed 0] [--model PATH] [--out .cache/oracle]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,6 +24,7 @@ import { runSampling } from '../src/foresight/run.js';
 import { readJsonl, writeJsonlAtomic } from '../src/jsonl.js';
 import { resolveLossConfig, type LossName } from '../src/losses/index.js';
 import type { PairRecord } from '../src/pairs/build.js';
+import { runPairs } from '../src/pairs/run.js';
 import { foresightSignal, formatSignal } from '../src/probe/signal.js';
 import { generateTask } from '../src/task/index.js';
 import { runTraining } from '../src/train/run.js';
@@ -101,7 +105,9 @@ function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
 const pairsPath = join(out, 'oracle-pairs.jsonl');
 const pairs = oraclePairs(records);
 writeJsonlAtomic(pairsPath, pairs);
-log(`${pairs.length} oracle pairs`);
+const selfPath = join(out, 'self-pairs.jsonl');
+const self = runPairs({ in: exploration, out: selfPath, rejected: 'categorical', seed, strict: true });
+log(`${pairs.length} oracle pairs, ${self.pairs} self-rewarded pairs (${self.identical} identical dropped)`);
 
 async function accuracy(adapter?: string): Promise<number> {
   const model = await Model.load(opt.model);
@@ -121,12 +127,13 @@ rows.push(['base', '-', (100 * base).toFixed(1), '-', '-']);
 log(`base ${(100 * base).toFixed(1)}%`);
 const results: Record<string, unknown> = { base };
 for (const v of opt.variants.split(',')) {
-  const loss = v as LossName;
-  const lr = Number(opt[`lr-${v}` as 'lr-sft'] ?? opt['lr-aco']);
+  const selfRewarded = v.startsWith('self-');
+  const loss = v.replace(/^self-/, '') as LossName;
+  const lr = Number(opt[`lr-${loss}` as 'lr-sft'] ?? opt['lr-aco']);
   const tt = performance.now();
   const trained = await runTraining({
     model: opt.model,
-    pairs: pairsPath,
+    pairs: selfRewarded ? selfPath : pairsPath,
     out: join(out, `train-${v}-lr${lr}`),
     loss: resolveLossConfig(loss, { beta: Number(opt.beta) }),
     lr,
@@ -146,7 +153,7 @@ for (const v of opt.variants.split(',')) {
   log(`${v} lr ${lr}: ${(100 * acc).toFixed(1)}%`);
 }
 
-console.log(`# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+console.log(`# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs, ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
 console.log(`# probe: ${formatSignal(signal).join(' | ')}`);
 printTable(['variant', 'lr', 'accuracy %', 'final margin', 'train+eval s'], rows);
 writeFileSync(join(out, 'results.json'), JSON.stringify({ signal, pairs: pairs.length, results }, null, 2));

@@ -1,30 +1,28 @@
 // Training throughput and memory: ACO steps on P pairs of L-token sequences (prompt + response),
-// LoRA and full-weight, next to (1) the rollout engine scoring the same tokens (forward only) and
-// (2) the same step in PyTorch + transformers + peft (bench/torch_train.py: what TRL runs on),
-// in the same run. Our steps and the peer's alternate (A B A B ...) so a shared machine's drift
-// hits both; the table gives each side's median and best step and the ratio of the medians.
+// LoRA and full-weight, next to the rollout engine scoring the same tokens (forward only) in the
+// same run. A training step is forward + backward (~3x the forward's work), so the ratio
+// train/score shows what the backward pass costs on this backend.
 //
-//   node dist/bench/train.js [--shape small | --model builtin|PATH] [--pairs 4] [--tokens 512]
-//                            [--prompt 64] [--steps 3] [--rank 16] [--backend cpu|cuda]
-//                            [--threads 0] [--modes lora,full] [--peer torch|none] [--python python3]
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+// Memory: `--dtype` picks the file's matrix type and `--base native,f32` compares LoRA through
+// base weights kept in that type with the F32 path (the same weights dequantized); `--measure`
+// only builds and allocates one micro-batch's training graph (no compute, no engine baseline),
+// which is how an 8B shape's memory is measured on a small CPU machine. Writes `--json` results.
+//
+//   node dist/bench/train.js [--shape small] [--dtype f32] [--vocab builtin|PATH] [--pairs 4]
+//                            [--tokens 512] [--prompt 64] [--steps 3] [--rank 16] [--modes lora,full]
+//                            [--base native] [--measure] [--backend cpu|cuda] [--threads 0] [--json PATH]
+import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { BUILTIN_MODEL_PATH } from '../src/builtin/index.js';
 import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
-import { packageRoot } from '../src/engine/native.js';
 import { Trainer, type TrainSequence } from '../src/train/trainer.js';
 import type { ShapeName } from '../src/modelmaker/index.js';
+import type { ModelDtype } from '../src/engine/native.js';
 import { benchModel, machine, printTable, seededTokens, timed } from './common.js';
 
 const { values: opt } = parseArgs({
   options: {
     shape: { type: 'string', default: 'small' },
-    model: { type: 'string' },
     pairs: { type: 'string', default: '4' },
     tokens: { type: 'string', default: '512' },
     prompt: { type: 'string', default: '64' },
@@ -33,19 +31,19 @@ const { values: opt } = parseArgs({
     backend: { type: 'string', default: 'cpu' },
     threads: { type: 'string', default: '0' },
     modes: { type: 'string', default: 'lora,full' },
-    peer: { type: 'string', default: 'torch' },
-    python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
+    dtype: { type: 'string', default: 'f32' },
+    vocab: { type: 'string', default: 'builtin' },
+    base: { type: 'string', default: 'native' },
+    measure: { type: 'boolean', default: false },
+    json: { type: 'string' },
   },
 });
-const P = Number(opt.pairs), L = Number(opt.tokens), Lp = Number(opt.prompt), steps = Number(opt.steps), rank = Number(opt.rank);
+const P = Number(opt.pairs), L = Number(opt.tokens), Lp = Number(opt.prompt), steps = Number(opt.steps);
 const backend = opt.backend as 'cpu' | 'cuda';
-const threads = Number(opt.threads) || availableParallelism();
 
-const modelPath = opt.model === 'builtin' ? BUILTIN_MODEL_PATH : (opt.model ?? (await benchModel(opt.shape as ShapeName, 'f32')));
-const modelName = opt.model === 'builtin' ? 'built-in genius-tiny' : (opt.model ?? `${opt.shape} F32`);
+const modelPath = await benchModel(opt.shape as ShapeName, opt.dtype as ModelDtype, opt.vocab);
 const probe = await Model.load(modelPath);
 const vocab = probe.info.vocabSize;
-const parameters = probe.info.parameterCount;
 probe.dispose();
 const seqs: TrainSequence[] = Array.from({ length: 2 * P }, (_, i) => {
   const t = seededTokens(L, 100 + i, vocab);
@@ -54,124 +52,64 @@ const seqs: TrainSequence[] = Array.from({ length: 2 * P }, (_, i) => {
 const tokensPerStep = seqs.reduce((a, s) => a + s.prompt.length + s.response.length, 0);
 const loss = { type: 'aco' as const, beta: 0.1, weight: Array(P).fill(0.7), refChosen: Array(P).fill(-3000), refRejected: Array(P).fill(-3000), scale: 1 / P };
 
-/** The PyTorch side: one Python process, one JSON line per command and per answer. */
-class TorchPeer {
-  private readonly lines: AsyncIterator<string>;
-  private constructor(private readonly child: ChildProcessWithoutNullStreams) {
-    this.lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  }
-
-  /** Starts the peer; undefined (with the reason printed) when Python or a package is missing. */
-  static async start(batchFile: string): Promise<TorchPeer | undefined> {
-    const script = join(packageRoot, 'bench', 'torch_train.py');
-    const child = spawn(opt.python, [script, '--model', modelPath, '--batch', batchFile, '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const failed = new Promise<undefined>((resolve) => child.on('error', (e) => resolve(void console.log(`PyTorch peer skipped (cannot run ${opt.python}: ${e.message}); install: pip install torch transformers peft gguf`))));
-    const peer = new TorchPeer(child);
-    const first = await Promise.race([peer.next().catch(() => undefined), failed]);
-    if (!first || 'skip' in first || 'error' in first) {
-      if (first && 'skip' in first) console.log(first.skip);
-      else if (first) console.log(`PyTorch peer failed: ${String(first.error)}`);
-      else if (stderr) console.log(`PyTorch peer failed: ${stderr.trim().split('\n').slice(-3).join(' | ')}`);
-      child.kill();
-      return undefined;
-    }
-    console.log(`peer: PyTorch ${String(first.torch)}, transformers ${String(first.transformers)}, peft ${String(first.peft)}, ${String(first.threads)} threads`);
-    return peer;
-  }
-
-  private async next(): Promise<Record<string, unknown>> {
-    const r = await this.lines.next();
-    if (r.done) throw new Error('the PyTorch peer exited');
-    return JSON.parse(r.value) as Record<string, unknown>;
-  }
-
-  async send(cmd: Record<string, unknown>): Promise<Record<string, unknown>> {
-    this.child.stdin.write(JSON.stringify(cmd) + '\n');
-    const r = await this.next();
-    if ('error' in r) throw new Error(`PyTorch peer: ${String(r.error)}`);
-    return r;
-  }
-
-  stop(): void {
-    this.child.stdin.end(JSON.stringify({ cmd: 'quit' }) + '\n');
-  }
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: (string | number)[][] = [];
-const notes: string[] = [];
+const results: Record<string, unknown>[] = [];
+const MiB = (b: number) => (b / 2 ** 20).toFixed(0);
+
+if (opt.measure) {
+  // Graph allocation only: weights loaded, one micro-batch's forward + backward graph allocated.
+  for (const mode of opt.modes.split(',')) {
+    for (const base of mode === 'lora' ? opt.base.split(',') : ['f32']) {
+      const trainer = await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank: Number(opt.rank) }, baseWeights: base as 'native' | 'f32', backend, threads: Number(opt.threads) });
+      const total = await trainer.measure(seqs, loss);
+      const info = trainer.info;
+      const run = `${mode}${mode === 'lora' ? ` r=${opt.rank}, base ${base}` : ''}`;
+      rows.push([run, MiB(info.weightBytes), MiB(info.peakGraphBytes), MiB(total), (total / 2 ** 30).toFixed(2)]);
+      results.push({ run, mode, base, weightBytes: info.weightBytes, graphBytes: info.peakGraphBytes, totalBytes: total, weightTypes: info.weightTypes, dequantized: info.dequantized });
+      trainer.dispose();
+    }
+  }
+  const byBase = (b: string) => results.find((r) => r.mode === 'lora' && r.base === b)?.totalBytes as number | undefined;
+  const ratio = byBase('native') && byBase('f32') ? byBase('native')! / byBase('f32')! : undefined;
+  console.log(`# training memory (graph allocation only): ${opt.shape} ${opt.dtype}, vocab ${opt.vocab}, ${P} pairs x ${L} tokens (${tokensPerStep} tokens/micro-batch), backend ${backend}, ${machine()}, RSS ${MiB(process.memoryUsage().rss)} MiB`);
+  printTable(['run', 'weights MiB', 'graph MiB', 'trainer MiB', 'trainer GiB'], rows);
+  if (ratio) console.log(`LoRA memory, native ${opt.dtype} base / F32 base: ${ratio.toFixed(3)}`);
+  if (opt.json) writeFileSync(opt.json, JSON.stringify({ bench: 'train-memory', shape: opt.shape, dtype: opt.dtype, vocab: opt.vocab, pairs: P, tokens: L, backend, machine: machine(), results, ratio }, null, 2));
+  process.exit(0);
+}
 
 // Baseline: the engine scores the same sequences (teacher forcing, no gradients).
 {
   const model = await Model.load(modelPath);
-  const ctx = await Context.create(model, { maxSequences: 2 * P, sequenceContextSize: L + 256, threads });
+  const ctx = await Context.create(model, { maxSequences: 2 * P, sequenceContextSize: L + 256, threads: Number(opt.threads) || undefined });
   await Promise.all(seqs.map((s) => ctx.score(s.prompt, s.response)));
   const { seconds } = await timed(() => Promise.all(seqs.map((s) => ctx.score(s.prompt, s.response))));
-  rows.push(['engine score (forward)', tokensPerStep / seconds, '-', '-', '-', '-', '-']);
+  rows.push(['engine score (forward)', tokensPerStep / seconds, '-', '-', 1]);
   ctx.dispose();
   model.dispose();
 }
+const scoreTps = rows[0]![1] as number;
 
-const dir = mkdtempSync(join(tmpdir(), 'genius-bench-train-'));
-const batchFile = join(dir, 'batch.json');
-writeFileSync(batchFile, JSON.stringify({ sequences: seqs, loss }));
-const peer = opt.peer === 'torch' ? await TorchPeer.start(batchFile) : undefined;
-const median_tps: Record<string, { ours: number; peer?: number }> = {};
-try {
-  for (const mode of opt.modes.split(',')) {
-    const trainer = await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank }, backend, threads });
-    const ours = async () => {
-      const t = await timed(async () => {
-        await trainer.zeroGrad();
-        const r = await trainer.accumulate(seqs, loss);
-        await trainer.step({ lr: 1e-6 });
-        return r;
-      });
-      return { seconds: t.seconds, loss: t.value.loss, chosen: t.value.chosen };
-    };
-    if (peer) await peer.send({ cmd: 'setup', mode, rank, alpha: 2 * rank });
-    // The first step of each side (warm-up, not timed) starts from the same weights: compare them.
-    const first = await ours();
-    if (peer) {
-      const p = await peer.send({ cmd: 'step', lr: 1e-6 });
-      const dl = Math.max(...first.chosen.map((c, i) => Math.abs(c - (p.chosen as number[])[i]!) / Math.abs(c)));
-      notes.push(`${mode}: step-0 loss ours ${first.loss.toFixed(6)} vs PyTorch ${(p.loss as number).toFixed(6)}; max relative difference of the chosen sequence log-probs ${dl.toExponential(1)}`);
-    }
-    const oursS: number[] = [], peerS: number[] = [];
+for (const [mode, base] of opt.modes.split(',').flatMap((m) => (m === 'lora' ? opt.base.split(',') : ['f32']).map((b) => [m, b] as const))) {
+  const trainer = await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank: Number(opt.rank) }, baseWeights: base as 'native' | 'f32', backend, threads: Number(opt.threads) });
+  await trainer.zeroGrad();
+  await trainer.accumulate(seqs, loss);
+  await trainer.step({ lr: 1e-6 });
+  const { seconds } = await timed(async () => {
     for (let i = 0; i < steps; i++) {
-      oursS.push((await ours()).seconds);
-      if (peer) peerS.push((await peer.send({ cmd: 'step', lr: 1e-6 })).seconds as number);
+      await trainer.zeroGrad();
+      await trainer.accumulate(seqs, loss);
+      await trainer.step({ lr: 1e-6 });
     }
-    const info = trainer.info;
-    const label = `${mode}${mode === 'lora' ? ` r=${rank}` : ''}`;
-    const tps = tokensPerStep / median(oursS);
-    median_tps[mode] = { ours: tps, ...(peer ? { peer: tokensPerStep / median(peerS) } : {}) };
-    rows.push([
-      `genius ${label} (ACO step)`,
-      tps,
-      tokensPerStep / Math.min(...oursS),
-      peer ? tokensPerStep / median(peerS) : '-',
-      peer ? tokensPerStep / Math.min(...peerS) : '-',
-      peer ? median(peerS) / median(oursS) : '-',
-      `${(info.memoryBytes / 2 ** 20).toFixed(0)} / ${(info.peakGraphBytes / 2 ** 20).toFixed(0)}`,
-    ]);
-    trainer.dispose();
-  }
-} finally {
-  peer?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  });
+  const tps = (steps * tokensPerStep) / seconds;
+  const info = trainer.info;
+  const run = `train ${mode}${mode === 'lora' ? ` r=${opt.rank}${opt.dtype === 'f32' ? '' : `, base ${base}`}` : ''} (ACO step)`;
+  rows.push([run, tps, MiB(info.memoryBytes), MiB(info.peakGraphBytes), tps / scoreTps]);
+  results.push({ run, mode, base, tokensPerSecond: tps, memoryBytes: info.memoryBytes, graphBytes: info.peakGraphBytes, ratioVsScore: tps / scoreTps });
+  trainer.dispose();
 }
 
-console.log(
-  `# training: ${modelName} (${parameters} parameters, vocab ${vocab}), ${P} pairs x ${L} tokens (${Lp} prompt; ${tokensPerStep} tokens/step), backend ${backend}, ${threads} threads, ${machine()}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
-);
-printTable(['run', 'tok/s (median)', 'tok/s (best)', 'PyTorch tok/s (median)', 'PyTorch tok/s (best)', 'genius / PyTorch', 'trainer / graph MiB'], rows);
-console.log(`${steps} timed steps per side, interleaved (ours, PyTorch, ours, ...), after one warm-up step each; the ratio is of the medians.`);
-if (median_tps.lora && median_tps.full) {
-  const f = (m: { ours: number; peer?: number }, n: { ours: number; peer?: number }) =>
-    `genius ${(m.ours / n.ours).toFixed(2)}x${m.peer && n.peer ? `, PyTorch ${(m.peer / n.peer).toFixed(2)}x` : ''}`;
-  console.log(`LoRA step vs full-weight step (tokens/s): ${f(median_tps.lora, median_tps.full)}`);
-}
-for (const n of notes) console.log(n);
+console.log(`# training: ${opt.shape} ${opt.dtype}, ${P} pairs x ${L} tokens (${tokensPerStep} tokens/step), backend ${backend}, ${machine()}, RSS ${MiB(process.memoryUsage().rss)} MiB`);
+printTable(['run', 'tokens/s', 'trainer MiB', 'graph MiB', 'ratio vs score'], rows);
+if (opt.json) writeFileSync(opt.json, JSON.stringify({ bench: 'train', shape: opt.shape, dtype: opt.dtype, pairs: P, tokens: L, backend, machine: machine(), engineScoreTokensPerSecond: scoreTps, results }, null, 2));

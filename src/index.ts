@@ -10,7 +10,7 @@
  *
  * @packageDocumentation
  */
-export { GeniusError, AbortError } from './errors.js';
+export { GeniusError, AbortError, codeOf, type ErrorCode } from './errors.js';
 export { Context, Sequence, Adapter, type ContextOptions, type ContextInfo, type EngineStats, type GenerateOptions, type Completion } from './engine/context.js';
 export { Model, type ChatMessage, type LoadModelOptions, type ModelInfo } from './engine/model.js';
 export { EngineScorer, type Scorer, type ScoreItem } from './engine/scorer.js';

@@ -8,6 +8,7 @@ namespace genius {
 
 class AddonAdapter : public Napi::ObjectWrap<AddonAdapter> {
  public:
+  static constexpr const char* kClassName = "NativeAdapter";
   static Napi::Function Init(Napi::Env env);
   // loadAdapter(model, path) -> Promise<AddonAdapter>
   static Napi::Value Load(const Napi::CallbackInfo& info);

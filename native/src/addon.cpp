@@ -8,6 +8,7 @@
 #include "ggml-cpu.h"
 #include "llama.h"
 #include "adapter.h"
+#include "async.h"
 #include "context.h"
 #include "log.h"
 #include "model.h"
@@ -24,7 +25,7 @@ static Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
   else if (l == "warn") level = LogLevel::warn;
   else if (l == "info") level = LogLevel::info;
   else if (l == "debug") level = LogLevel::debug;
-  else if (l != "none") throw Napi::TypeError::New(info.Env(), "log level must be none|error|warn|info|debug");
+  else if (l != "none") throw type_error(info.Env(), "log level must be none|error|warn|info|debug");
   set_log_level(level);
   return info.Env().Undefined();
 }

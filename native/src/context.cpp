@@ -4,6 +4,9 @@
 #include "async.h"
 #include "model.h"
 
+#include <climits>
+#include <cmath>
+
 namespace genius {
 
 static Napi::FunctionReference* g_context_ctor = nullptr;
@@ -30,21 +33,25 @@ Napi::Function AddonContext::Init(Napi::Env env) {
   return ctor;
 }
 
+static constexpr double kU32Max = 4294967295.0;
+static constexpr double kI32Max = 2147483647.0;
+
+// Every size is range-checked here: a cast alone wraps 1e12 to a small or huge 32-bit value.
 static EngineParams parse_params(Napi::Object o) {
   EngineParams p;
-  p.n_ctx = static_cast<uint32_t>(opt_number(o, "contextSize", p.n_ctx));
-  p.n_seq_max = static_cast<uint32_t>(opt_number(o, "maxSequences", p.n_seq_max));
-  p.n_batch = static_cast<uint32_t>(opt_number(o, "batchSize", p.n_batch));
-  p.n_ubatch = static_cast<uint32_t>(opt_number(o, "ubatchSize", p.n_ubatch));
-  p.n_outputs_max = static_cast<uint32_t>(opt_number(o, "outputsMax", 0));
-  p.n_threads = static_cast<int32_t>(opt_number(o, "threads", 0));
-  p.wait_ms = static_cast<uint32_t>(opt_number(o, "waitMs", p.wait_ms));
-  p.gather_us = static_cast<uint32_t>(opt_number(o, "gatherUs", p.gather_us));
+  p.n_ctx = static_cast<uint32_t>(opt_integer(o, "contextSize", p.n_ctx, 1, kI32Max));
+  p.n_seq_max = static_cast<uint32_t>(opt_integer(o, "maxSequences", p.n_seq_max, 1, 256));
+  p.n_batch = static_cast<uint32_t>(opt_integer(o, "batchSize", p.n_batch, 1, 1 << 20));
+  p.n_ubatch = static_cast<uint32_t>(opt_integer(o, "ubatchSize", p.n_ubatch, 1, 1 << 20));
+  p.n_outputs_max = static_cast<uint32_t>(opt_integer(o, "outputsMax", 0, 0, 1 << 20));
+  p.n_threads = opt_threads(o, "threads");
+  p.wait_ms = static_cast<uint32_t>(opt_integer(o, "waitMs", p.wait_ms, 0, kU32Max));
+  p.gather_us = static_cast<uint32_t>(opt_integer(o, "gatherUs", p.gather_us, 0, 1e7));
   const std::string fa = opt_string(o, "flashAttention", "auto");
-  if (fa != "auto" && fa != "on" && fa != "off") throw Napi::TypeError::New(o.Env(), "flashAttention must be auto|on|off");
+  if (fa != "auto" && fa != "on" && fa != "off") throw type_error(o.Env(), "flashAttention must be auto|on|off");
   p.flash_attn = fa == "auto" ? -1 : fa == "on" ? 1 : 0;
   const std::string kv = opt_string(o, "kvType", "f16");
-  if (kv != "f16" && kv != "f32") throw Napi::TypeError::New(o.Env(), "kvType must be f16|f32");
+  if (kv != "f16" && kv != "f32") throw type_error(o.Env(), "kvType must be f16|f32");
   p.kv_f32 = kv == "f32";
   p.kv_unified = opt_bool(o, "kvUnified", p.kv_unified);
   return p;
@@ -52,8 +59,7 @@ static EngineParams parse_params(Napi::Object o) {
 
 Napi::Value AddonContext::Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Napi::Object model_obj = arg_object(info, 0, "model");
-  ModelPtr model = AddonModel::Unwrap(model_obj)->model(env);
+  ModelPtr model = unwrap_tagged<AddonModel>(env, info.Length() > 0 ? info[0] : env.Undefined(), kModelTag, "model")->model(env);
   const EngineParams params = parse_params(info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env));
   auto engine = std::make_shared<std::unique_ptr<Engine>>();
   return PromiseWorker::run(
@@ -66,22 +72,37 @@ Napi::Value AddonContext::Create(const Napi::CallbackInfo& info) {
 
 AddonContext::AddonContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonContext>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) throw Napi::TypeError::New(env, "NativeContext cannot be constructed directly; use createContext()");
+  if (info.Length() < 1 || !info[0].IsExternal()) throw type_error(env, "NativeContext cannot be constructed directly; use createContext()");
+  tag_object(env, info.This().As<Napi::Object>(), kContextTag);
   engine_ = std::move(*info[0].As<Napi::External<std::unique_ptr<Engine>>>().Data());
   tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function(), "genius-engine", 0, 1);
   tsfn_.Unref(env);  // an idle context must not keep the process alive
+  // Registered after the TSFN's own hook, so it runs before it: the engine stops and the TSFN
+  // is released while both are valid (a finalizer doing it later, mid-teardown, aborts).
+  env_ = env;
+  hooked_ = napi_add_env_cleanup_hook(env, &AddonContext::OnEnvCleanup, this) == napi_ok;
 }
 
 AddonContext::~AddonContext() { shutdown(); }
 
+void AddonContext::OnEnvCleanup(void* self) {
+  auto* c = static_cast<AddonContext*>(self);
+  c->hooked_ = false;
+  c->shutdown();
+}
+
 void AddonContext::shutdown() {
+  if (hooked_) {
+    napi_remove_env_cleanup_hook(env_, &AddonContext::OnEnvCleanup, this);
+    hooked_ = false;
+  }
   if (!engine_) return;
   engine_.reset();  // joins the engine thread; pending work is failed through the TSFN
   tsfn_.Release();  // queued settlements still run before it closes
 }
 
 Engine& AddonContext::engine(Napi::Env env) {
-  if (!engine_) throw Napi::Error::New(env, "context is disposed");
+  if (!engine_) throw coded(Napi::Error::New(env, "context is disposed"), kDisposed);
   return *engine_;
 }
 
@@ -108,11 +129,8 @@ std::pair<Napi::Promise, Callback> AddonContext::promise(Napi::Env env, Convert 
           deferred->Reject(e.Value());
         }
       } else {
-        Napi::Error err = Napi::Error::New(env, res.error);
-        if (res.aborted) {
-          err.Set("name", "AbortError");
-          err.Set("code", "ABORT_ERR");
-        }
+        Napi::Error err = coded(Napi::Error::New(env, res.error), res.code ? res.code : kNativeError);
+        if (res.aborted) err.Set("name", "AbortError");
         deferred->Reject(err.Value());
       }
       settled();
@@ -128,27 +146,18 @@ std::pair<Napi::Promise, Callback> AddonContext::promise(Napi::Env env, Convert 
 }
 
 static std::vector<llama_token> tokens_arg(const Napi::CallbackInfo& info, size_t i) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= i) throw Napi::TypeError::New(env, "tokens are required");
-  Napi::Value v = info[i];
-  if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
-    Napi::Int32Array a = v.As<Napi::Int32Array>();
-    return std::vector<llama_token>(a.Data(), a.Data() + a.ElementLength());
-  }
-  if (!v.IsArray()) throw Napi::TypeError::New(env, "tokens must be an Int32Array or an array of integers");
-  Napi::Array a = v.As<Napi::Array>();
-  std::vector<llama_token> out(a.Length());
-  for (uint32_t k = 0; k < a.Length(); ++k) {
-    Napi::Value e = a.Get(k);
-    if (!e.IsNumber()) throw Napi::TypeError::New(env, "tokens must be integers");
-    out[k] = e.As<Napi::Number>().Int32Value();
-  }
-  return out;
+  if (info.Length() <= i) throw type_error(info.Env(), "tokens are required");
+  return token_ids(info.Env(), info[i], "tokens");
 }
 
+// A handle, request id or count: a non-negative integer (a fraction or NaN is a caller's bug).
 static uint64_t u64_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  if (info.Length() <= i || !info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
-  return static_cast<uint64_t>(info[i].As<Napi::Number>().Int64Value());
+  if (info.Length() <= i || !info[i].IsNumber()) throw type_error(info.Env(), std::string(name) + " must be a number");
+  const double x = info[i].As<Napi::Number>().DoubleValue();
+  if (!(x >= 0 && x <= 9007199254740991.0) || std::floor(x) != x) {
+    throw range_error(info.Env(), std::string(name) + " must be a non-negative integer, got " + info[i].ToString().Utf8Value());
+  }
+  return static_cast<uint64_t>(x);
 }
 
 static Napi::Value no_value(Napi::Env env, Result&) { return env.Undefined(); }
@@ -161,6 +170,7 @@ static Napi::Value float_array(Napi::Env env, const std::vector<float>& v) {
 
 // createSequence(tokens) -> Promise<handle>
 Napi::Value AddonContext::CreateSequence(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   auto tokens = tokens_arg(info, 0);
@@ -171,6 +181,7 @@ Napi::Value AddonContext::CreateSequence(const Napi::CallbackInfo& info) {
 
 // fork(handle, n) -> Promise<handle[]>
 Napi::Value AddonContext::Fork(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   const uint64_t seq = u64_arg(info, 0, "sequence");
@@ -186,6 +197,7 @@ Napi::Value AddonContext::Fork(const Napi::CallbackInfo& info) {
 
 // release(handle) -> Promise<void>
 Napi::Value AddonContext::Release(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   const uint64_t seq = u64_arg(info, 0, "sequence");
@@ -196,6 +208,7 @@ Napi::Value AddonContext::Release(const Napi::CallbackInfo& info) {
 
 // extend(requestId, handle, tokens) -> Promise<void>
 Napi::Value AddonContext::Extend(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   const uint64_t id = u64_arg(info, 0, "request id");
@@ -208,6 +221,7 @@ Napi::Value AddonContext::Extend(const Napi::CallbackInfo& info) {
 
 // rewind(handle, length) -> Promise<void>
 Napi::Value AddonContext::Rewind(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   const uint64_t seq = u64_arg(info, 0, "sequence");
@@ -217,29 +231,37 @@ Napi::Value AddonContext::Rewind(const Napi::CallbackInfo& info) {
   return p;
 }
 
+// maxTokens: an integer >= 0 or Infinity (until a stop, EOS or the context ends); a count past
+// int32 means the same. The sampling numbers are range-checked: no silent clamping or wrap.
 static GenerateParams parse_generate(Napi::Object o) {
   GenerateParams g;
-  g.max_tokens = static_cast<int32_t>(opt_number(o, "maxTokens", g.max_tokens));
-  g.sampling.temperature = static_cast<float>(opt_number(o, "temperature", 1.0));
-  g.sampling.top_k = static_cast<int32_t>(opt_number(o, "topK", 0));
-  g.sampling.top_p = static_cast<float>(opt_number(o, "topP", 1.0));
-  g.sampling.seed = static_cast<uint64_t>(opt_number(o, "seed", 0));
+  const double max_tokens = opt_number(o, "maxTokens", g.max_tokens);
+  if (!(max_tokens >= 0) || (std::isfinite(max_tokens) && std::floor(max_tokens) != max_tokens)) {
+    throw range_error(o.Env(), "maxTokens must be an integer >= 0 (or Infinity), got " + o.Get("maxTokens").ToString().Utf8Value());
+  }
+  g.max_tokens = max_tokens >= kI32Max ? INT32_MAX : static_cast<int32_t>(max_tokens);
+  g.sampling.temperature = static_cast<float>(opt_finite(o, "temperature", 1.0, 0, 1e6));
+  g.sampling.top_k = static_cast<int32_t>(opt_integer(o, "topK", 0, 0, kI32Max));
+  g.sampling.top_p = static_cast<float>(opt_finite(o, "topP", 1.0, 0, 1));
+  g.sampling.seed = static_cast<uint64_t>(opt_integer(o, "seed", 0, 0, 9007199254740991.0));
   g.stop_at_eog = opt_bool(o, "stopAtEog", true);
   Napi::Value stop = o.Get("stop");
-  if (stop.IsArray()) {
+  if (!stop.IsUndefined() && !stop.IsNull()) {
+    if (!stop.IsArray()) throw type_error(o.Env(), "stop must be an array of strings");
     Napi::Array a = stop.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) g.stop.push_back(a.Get(i).ToString().Utf8Value());
+    for (uint32_t i = 0; i < a.Length(); ++i) {
+      if (!a.Get(i).IsString()) throw type_error(o.Env(), "stop must be an array of strings");
+      g.stop.push_back(a.Get(i).As<Napi::String>().Utf8Value());
+    }
   }
   Napi::Value st = o.Get("stopTokens");
-  if (st.IsArray()) {
-    Napi::Array a = st.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) g.stop_tokens.push_back(a.Get(i).ToNumber().Int32Value());
-  }
+  if (!st.IsUndefined() && !st.IsNull()) g.stop_tokens = token_ids(o.Env(), st, "stopTokens");
   return g;
 }
 
 // generate(requestId, handle, params) -> Promise<{tokens, pieces, rawLogprobs, sampleLogprobs, text, finish}>
 Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   const uint64_t id = u64_arg(info, 0, "request id");
@@ -272,6 +294,7 @@ Napi::Value AddonContext::Generate(const Napi::CallbackInfo& info) {
 
 // score(requestId, handle, tokens) -> Promise<Float32Array>
 Napi::Value AddonContext::Score(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   const uint64_t id = u64_arg(info, 0, "request id");
@@ -284,6 +307,7 @@ Napi::Value AddonContext::Score(const Napi::CallbackInfo& info) {
 
 // logits(requestId, handle) -> Promise<Float32Array>
 Napi::Value AddonContext::Logits(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
   const uint64_t id = u64_arg(info, 0, "request id");
@@ -295,15 +319,17 @@ Napi::Value AddonContext::Logits(const Napi::CallbackInfo& info) {
 
 // setAdapters([{adapter, scale}]) -> Promise<void>
 Napi::Value AddonContext::SetAdapters(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   Engine& e = engine(env);
-  if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "adapters must be an array of {adapter, scale}");
+  if (info.Length() < 1 || !info[0].IsArray()) throw type_error(env, "adapters must be an array of {adapter, scale}");
   Napi::Array a = info[0].As<Napi::Array>();
   std::vector<std::pair<AdapterPtr, float>> list;
   for (uint32_t i = 0; i < a.Length(); ++i) {
+    if (!a.Get(i).IsObject()) throw type_error(env, "adapters must be an array of {adapter, scale}");
     Napi::Object item = a.Get(i).As<Napi::Object>();
-    list.emplace_back(AddonAdapter::Unwrap(item.Get("adapter").As<Napi::Object>())->adapter(env),
-                      static_cast<float>(opt_number(item, "scale", 1.0)));
+    list.emplace_back(unwrap_tagged<AddonAdapter>(env, item.Get("adapter"), kAdapterTag, "adapter")->adapter(env),
+                      static_cast<float>(opt_finite(item, "scale", 1.0, -1e6, 1e6)));
   }
   auto [p, done] = promise(env, no_value);
   e.set_adapters(std::move(list), done);
@@ -311,11 +337,13 @@ Napi::Value AddonContext::SetAdapters(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonContext::Cancel(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   if (engine_) engine_->cancel(u64_arg(info, 0, "request id"));
   return info.Env().Undefined();
 }
 
 Napi::Value AddonContext::Stats(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   const EngineStats s = engine(env).stats();
   Napi::Object o = Napi::Object::New(env);
@@ -335,6 +363,7 @@ Napi::Value AddonContext::Stats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonContext::Info(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   Napi::Env env = info.Env();
   const EngineParams& p = engine(env).params();
   Napi::Object o = Napi::Object::New(env);
@@ -351,6 +380,7 @@ Napi::Value AddonContext::Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonContext::Dispose(const Napi::CallbackInfo& info) {
+  check_this(info, kContextTag, kClassName);
   shutdown();
   return info.Env().Undefined();
 }

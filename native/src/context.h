@@ -11,6 +11,7 @@ namespace genius {
 
 class AddonContext : public Napi::ObjectWrap<AddonContext> {
  public:
+  static constexpr const char* kClassName = "NativeContext";
   static Napi::Function Init(Napi::Env env);
   // createContext(model, options) -> Promise<AddonContext>
   static Napi::Value Create(const Napi::CallbackInfo& info);
@@ -39,10 +40,13 @@ class AddonContext : public Napi::ObjectWrap<AddonContext> {
   Engine& engine(Napi::Env env);
   void settled();
   void shutdown();
+  static void OnEnvCleanup(void* self);
 
   std::unique_ptr<Engine> engine_;
   Napi::ThreadSafeFunction tsfn_;
   int outstanding_ = 0;
+  napi_env env_ = nullptr;
+  bool hooked_ = false;  // our env cleanup hook is registered
 };
 
 }  // namespace genius

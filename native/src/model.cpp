@@ -1,5 +1,6 @@
 #include "model.h"
 
+#include <cmath>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,14 +31,15 @@ Napi::Function AddonModel::Init(Napi::Env env) {
 AddonModel::AddonModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonModel>(info) {
   // Only Load() constructs us, passing the model through an External.
   if (info.Length() < 2 || !info[0].IsExternal()) {
-    throw Napi::TypeError::New(info.Env(), "NativeModel cannot be constructed directly; use loadModel()");
+    throw type_error(info.Env(), "NativeModel cannot be constructed directly; use loadModel()");
   }
+  tag_object(info.Env(), info.This().As<Napi::Object>(), kModelTag);
   model_ = *info[0].As<Napi::External<ModelPtr>>().Data();
   path_ = info[1].As<Napi::String>().Utf8Value();
 }
 
 ModelPtr AddonModel::model(Napi::Env env) const {
-  if (!model_) throw Napi::Error::New(env, "model is disposed");
+  if (!model_) throw coded(Napi::Error::New(env, "model is disposed"), kDisposed);
   return model_;
 }
 
@@ -47,7 +49,7 @@ Napi::Value AddonModel::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const std::string path = arg_string(info, 0, "path");
   Napi::Object opts = info.Length() > 1 && info[1].IsObject() ? info[1].As<Napi::Object>() : Napi::Object::New(env);
-  const int gpu_layers = static_cast<int>(opt_number(opts, "gpuLayers", 0));
+  const int gpu_layers = static_cast<int>(opt_integer(opts, "gpuLayers", 0, -1, 1e6));
   const bool vocab_only = opt_bool(opts, "vocabOnly", false);
   const bool use_mmap = opt_bool(opts, "mmap", true);
 
@@ -55,7 +57,11 @@ Napi::Value AddonModel::Load(const Napi::CallbackInfo& info) {
   return PromiseWorker::run(
       env,
       [=]() {
-        validate_gguf(path);
+        try {
+          validate_gguf(path);
+        } catch (const std::exception& e) {
+          throw CodedError(kBadModel, e.what());
+        }
         llama_model_params mp = llama_model_default_params();
         mp.n_gpu_layers = gpu_layers;
         mp.vocab_only = vocab_only;
@@ -64,7 +70,7 @@ Napi::Value AddonModel::Load(const Napi::CallbackInfo& info) {
         llama_model* m = llama_model_load_from_file(path.c_str(), mp);
         if (!m) {
           const std::string why = thread_errors();
-          throw std::runtime_error("failed to load model " + path + (why.empty() ? "" : ": " + why));
+          throw CodedError(kBadModel, "failed to load model " + path + (why.empty() ? "" : ": " + why));
         }
         *result = ModelPtr(m, llama_model_free);
       },
@@ -98,6 +104,7 @@ static const char* vocab_type_name(enum llama_vocab_type t) {
 }
 
 Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
+  check_this(info, kModelTag, kClassName);
   Napi::Env env = info.Env();
   const llama_model* m = model(env).get();
   const llama_vocab* v = llama_model_get_vocab(m);
@@ -140,6 +147,7 @@ Napi::Value AddonModel::Info(const Napi::CallbackInfo& info) {
 
 // tokenize(text, addSpecial, parseSpecial) -> Int32Array
 Napi::Value AddonModel::Tokenize(const Napi::CallbackInfo& info) {
+  check_this(info, kModelTag, kClassName);
   Napi::Env env = info.Env();
   const std::string text = arg_string(info, 0, "text");
   const bool add_special = info.Length() > 1 && info[1].ToBoolean();
@@ -158,29 +166,17 @@ Napi::Value AddonModel::Tokenize(const Napi::CallbackInfo& info) {
 }
 
 static std::vector<llama_token> token_list(Napi::Env env, Napi::Value value, const llama_vocab* v) {
-  std::vector<llama_token> toks;
-  if (value.IsTypedArray() && value.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array) {
-    Napi::Int32Array a = value.As<Napi::Int32Array>();
-    toks.assign(a.Data(), a.Data() + a.ElementLength());
-  } else if (value.IsArray()) {
-    Napi::Array a = value.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length(); ++i) {
-      Napi::Value e = a.Get(i);
-      if (!e.IsNumber()) throw Napi::TypeError::New(env, "tokens must be integers");
-      toks.push_back(e.As<Napi::Number>().Int32Value());
-    }
-  } else {
-    throw Napi::TypeError::New(env, "tokens must be an Int32Array or an array of integers");
-  }
+  const std::vector<llama_token> toks = token_ids(env, value, "tokens");
   const int32_t n_vocab = llama_vocab_n_tokens(v);
   for (llama_token t : toks) {
-    if (t < 0 || t >= n_vocab) throw Napi::RangeError::New(env, "token id " + std::to_string(t) + " is outside the vocabulary (size " + std::to_string(n_vocab) + ")");
+    if (t < 0 || t >= n_vocab) throw range_error(env, "token id " + std::to_string(t) + " is outside the vocabulary (size " + std::to_string(n_vocab) + ")");
   }
   return toks;
 }
 
 // detokenize(tokens, special) -> string
 Napi::Value AddonModel::Detokenize(const Napi::CallbackInfo& info) {
+  check_this(info, kModelTag, kClassName);
   Napi::Env env = info.Env();
   const llama_vocab* v = vocab(env);
   if (info.Length() < 1) throw Napi::TypeError::New(env, "tokens are required");
@@ -198,11 +194,14 @@ Napi::Value AddonModel::Detokenize(const Napi::CallbackInfo& info) {
 
 // tokenPiece(id, special) -> string (raw bytes of one token, as UTF-8 with replacement)
 Napi::Value AddonModel::TokenPiece(const Napi::CallbackInfo& info) {
+  check_this(info, kModelTag, kClassName);
   Napi::Env env = info.Env();
   const llama_vocab* v = vocab(env);
-  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "token id must be a number");
-  const llama_token t = info[0].As<Napi::Number>().Int32Value();
-  if (t < 0 || t >= llama_vocab_n_tokens(v)) throw Napi::RangeError::New(env, "token id " + std::to_string(t) + " is outside the vocabulary");
+  if (info.Length() < 1 || !info[0].IsNumber()) throw type_error(env, "token id must be a number");
+  const double x = info[0].As<Napi::Number>().DoubleValue();
+  if (!(x >= 0 && x < llama_vocab_n_tokens(v)) || std::floor(x) != x) throw range_error(env, "token id " + info[0].ToString().Utf8Value() + " is not an integer inside the vocabulary");
+  const llama_token t = static_cast<llama_token>(x);
+  if (t < 0 || t >= llama_vocab_n_tokens(v)) throw range_error(env, "token id " + std::to_string(t) + " is outside the vocabulary");
   const bool special = info.Length() > 1 && info[1].ToBoolean();
   char buf[256];
   const int32_t n = llama_token_to_piece(v, t, buf, sizeof buf, 0, special);
@@ -211,6 +210,7 @@ Napi::Value AddonModel::TokenPiece(const Napi::CallbackInfo& info) {
 
 // applyChatTemplate(messages, addAssistant, template?) -> string
 Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
+  check_this(info, kModelTag, kClassName);
   Napi::Env env = info.Env();
   const llama_model* m = model(env).get();
   if (info.Length() < 1 || !info[0].IsArray()) throw Napi::TypeError::New(env, "messages must be an array of {role, content}");
@@ -251,10 +251,14 @@ Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value AddonModel::Dispose(const Napi::CallbackInfo& info) {
+  check_this(info, kModelTag, kClassName);
   model_.reset();
   return info.Env().Undefined();
 }
 
-Napi::Value AddonModel::IsDisposed(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), !model_); }
+Napi::Value AddonModel::IsDisposed(const Napi::CallbackInfo& info) {
+  check_this(info, kModelTag, kClassName);
+  return Napi::Boolean::New(info.Env(), !model_);
+}
 
 }  // namespace genius

@@ -14,6 +14,7 @@ namespace genius {
 
 class AddonModel : public Napi::ObjectWrap<AddonModel> {
  public:
+  static constexpr const char* kClassName = "NativeModel";
   static Napi::Function Init(Napi::Env env);
   // loadModel(path, options) -> Promise<AddonModel>; validates the file before llama.cpp sees it.
   static Napi::Value Load(const Napi::CallbackInfo& info);

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <strings.h>
 #include <stdexcept>
 
 #include "ggml.h"
@@ -83,6 +84,20 @@ std::vector<TensorPlan> plan_tensors(const ModelSpec& s, int64_t n_vocab) {
   return t;
 }
 
+// The matrix types the model maker writes, with llama.cpp's general.file_type for each.
+struct Dtype {
+  const char* name;
+  ggml_type type;
+  uint32_t file_type;
+};
+const Dtype kDtypes[] = {{"f32", GGML_TYPE_F32, 0}, {"f16", GGML_TYPE_F16, 1}, {"bf16", GGML_TYPE_BF16, 32}, {"q8_0", GGML_TYPE_Q8_0, 7}, {"q4_K", GGML_TYPE_Q4_K, 15}};
+
+const Dtype& dtype_of(const std::string& name) {
+  for (const Dtype& d : kDtypes)
+    if (strcasecmp(d.name, name.c_str()) == 0) return d;
+  throw std::runtime_error("dtype must be one of f32, f16, bf16, q8_0, q4_K (got '" + name + "')");
+}
+
 void validate_spec(const ModelSpec& s) {
   if (s.arch != "llama" && s.arch != "qwen2" && s.arch != "qwen3") {
     throw std::runtime_error("unsupported architecture '" + s.arch + "' (the model maker writes llama, qwen2, qwen3)");
@@ -100,6 +115,12 @@ void validate_spec(const ModelSpec& s) {
   if (s.head_dim <= 0 && s.n_embd % s.n_head != 0) throw std::runtime_error("embedding length must be divisible by the head count");
   const int64_t hd = s.head_dim > 0 ? s.head_dim : s.n_embd / s.n_head;
   if (hd % 2 != 0) throw std::runtime_error("head dimension must be even (RoPE rotates pairs)");
+  const Dtype& d = dtype_of(s.dtype);
+  const int64_t blck = ggml_blck_size(d.type);
+  for (int64_t row : {s.n_embd, s.n_ff, s.n_head * hd})
+    if (row % blck != 0)
+      throw std::runtime_error(std::string(d.name) + " stores rows in blocks of " + std::to_string(blck) + " values: the embedding length, feed-forward length and heads x head dimension (" +
+                               std::to_string(s.n_embd) + ", " + std::to_string(s.n_ff) + ", " + std::to_string(s.n_head * hd) + ") must be multiples of it");
 }
 
 void copy_kv(gguf_context* dst, const gguf_context* src, int64_t id) {
@@ -183,7 +204,7 @@ void write_hparams(gguf_context* g, const ModelSpec& s, int64_t n_vocab) {
   auto k = [&](const char* suffix) { return a + "." + suffix; };
   gguf_set_val_str(g, "general.architecture", a.c_str());
   gguf_set_val_str(g, "general.name", s.name.c_str());
-  gguf_set_val_u32(g, "general.file_type", s.f16 ? 1 : 0);
+  gguf_set_val_u32(g, "general.file_type", dtype_of(s.dtype).file_type);
   gguf_set_val_u32(g, k("context_length").c_str(), static_cast<uint32_t>(s.n_ctx));
   gguf_set_val_u32(g, k("embedding_length").c_str(), static_cast<uint32_t>(s.n_embd));
   gguf_set_val_u32(g, k("block_count").c_str(), static_cast<uint32_t>(s.n_layer));
@@ -198,28 +219,29 @@ void write_hparams(gguf_context* g, const ModelSpec& s, int64_t n_vocab) {
   gguf_set_val_u32(g, k("vocab_size").c_str(), static_cast<uint32_t>(n_vocab));
 }
 
-// Streams one tensor's values in chunks: N(0, 1/fan_in) for matrices and biases, ones for norms.
+// Streams one tensor's values in chunks of whole rows: N(0, 1/fan_in) for matrices and biases,
+// ones for norms. The values drawn do not depend on `type`, which only sets how they are stored
+// (ggml_quantize_chunk: F16, BF16 conversion or quantization, row by row).
 void write_tensor_data(FILE* f, const TensorPlan& p, ggml_type type, uint64_t seed, size_t alignment) {
   int64_t n = 1;
   for (int64_t d : p.ne) n *= d;
   Normal rng{seed ^ fnv1a(p.name)};
   const float stddev = 1.0f / std::sqrt(static_cast<float>(p.ne[0]));
-  const int64_t chunk = 1 << 20;
+  const int64_t row = p.ne[0];
+  const int64_t chunk = std::max<int64_t>(1, (1 << 20) / row) * row;
   std::vector<float> buf(static_cast<size_t>(std::min(n, chunk)));
-  std::vector<ggml_fp16_t> half(type == GGML_TYPE_F16 ? buf.size() : 0);
+  std::vector<uint8_t> packed(type == GGML_TYPE_F32 ? 0 : ggml_row_size(type, static_cast<int64_t>(buf.size())));
   size_t written = 0;
   for (int64_t off = 0; off < n; off += chunk) {
     const int64_t m = std::min(chunk, n - off);
     for (int64_t i = 0; i < m; ++i) buf[i] = p.init == Init::ones ? 1.0f : (p.matrix ? stddev : 0.02f) * rng.next();
-    size_t bytes;
-    if (type == GGML_TYPE_F16) {
-      ggml_fp32_to_fp16_row(buf.data(), half.data(), m);
-      bytes = fwrite(half.data(), sizeof(ggml_fp16_t), m, f) * sizeof(ggml_fp16_t);
-      if (bytes != m * sizeof(ggml_fp16_t)) throw std::runtime_error("write failed");
-    } else {
-      bytes = fwrite(buf.data(), sizeof(float), m, f) * sizeof(float);
-      if (bytes != m * sizeof(float)) throw std::runtime_error("write failed");
+    const void* data = buf.data();
+    size_t bytes = m * sizeof(float);
+    if (type != GGML_TYPE_F32) {
+      bytes = ggml_quantize_chunk(type, buf.data(), packed.data(), 0, m / row, row, nullptr);
+      data = packed.data();
     }
+    if (fwrite(data, 1, bytes, f) != bytes) throw std::runtime_error("write failed");
     written += bytes;
   }
   static const char zeros[64] = {0};
@@ -228,13 +250,13 @@ void write_tensor_data(FILE* f, const TensorPlan& p, ggml_type type, uint64_t se
 }
 
 // Writes the metadata, then streams each planned tensor: temp file, then rename (atomic).
-MadeModel write_gguf(gguf_context* g, const std::vector<TensorPlan>& plan, bool f16, uint64_t seed, const std::string& out) {
+MadeModel write_gguf(gguf_context* g, const std::vector<TensorPlan>& plan, ggml_type matrix_type, uint64_t seed, const std::string& out) {
   ggml_init_params ip{plan.size() * ggml_tensor_overhead() + 1024, nullptr, /*no_alloc=*/true};
   std::unique_ptr<ggml_context, GgmlFree> meta(ggml_init(ip));
   MadeModel made;
   std::vector<ggml_type> types;
   for (const TensorPlan& p : plan) {
-    const ggml_type type = p.matrix && f16 ? GGML_TYPE_F16 : GGML_TYPE_F32;
+    const ggml_type type = p.matrix ? matrix_type : GGML_TYPE_F32;
     ggml_tensor* t = ggml_new_tensor(meta.get(), type, static_cast<int>(p.ne.size()), p.ne.data());
     ggml_set_name(t, p.name.c_str());
     gguf_add_tensor(g, t);
@@ -269,7 +291,7 @@ MadeModel make_model(const ModelSpec& spec) {
   std::unique_ptr<gguf_context, GgufFree> g(gguf_init_empty());
   const int64_t n_vocab = spec.vocab.from_path.empty() ? write_vocab_fields(g.get(), spec.vocab) : copy_vocab_file(g.get(), spec.vocab.from_path);
   write_hparams(g.get(), spec, n_vocab);
-  MadeModel made = write_gguf(g.get(), plan_tensors(spec, n_vocab), spec.f16, spec.seed, spec.out);
+  MadeModel made = write_gguf(g.get(), plan_tensors(spec, n_vocab), dtype_of(spec.dtype).type, spec.seed, spec.out);
   made.vocab_size = n_vocab;
   return made;
 }
@@ -303,7 +325,7 @@ MadeModel make_lora(const LoraSpec& spec) {
   gguf_set_val_str(g.get(), "general.type", "adapter");
   gguf_set_val_str(g.get(), "adapter.type", "lora");
   gguf_set_val_f32(g.get(), "adapter.lora.alpha", spec.alpha);
-  return write_gguf(g.get(), plan, false, spec.seed, spec.out);
+  return write_gguf(g.get(), plan, GGML_TYPE_F32, spec.seed, spec.out);
 }
 
 }  // namespace genius

@@ -24,7 +24,7 @@ struct ModelSpec {
   std::string out;
   std::string arch = "llama";  // llama | qwen2 | qwen3
   std::string name = "genius-random";
-  bool f16 = false;
+  std::string dtype = "f32";  // matrices: f32 | f16 | bf16 | q8_0 | q4_K (norms and biases stay F32)
   uint64_t seed = 0;
   int64_t n_embd = 64, n_layer = 2, n_head = 4, n_head_kv = 2, n_ff = 128, head_dim = 0;
   int64_t n_ctx = 2048;

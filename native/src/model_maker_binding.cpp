@@ -55,9 +55,7 @@ Napi::Value MakeModel(const Napi::CallbackInfo& info) {
   if (s.out.empty()) throw Napi::TypeError::New(env, "spec.out (output path) is required");
   s.arch = opt_string(o, "arch", "llama");
   s.name = opt_string(o, "name", "genius-random");
-  const std::string dtype = opt_string(o, "dtype", "f32");
-  if (dtype != "f32" && dtype != "f16") throw Napi::TypeError::New(env, "dtype must be 'f32' or 'f16'");
-  s.f16 = dtype == "f16";
+  s.dtype = opt_string(o, "dtype", "f32");
   s.seed = static_cast<uint64_t>(opt_number(o, "seed", 0));
   s.n_embd = static_cast<int64_t>(opt_number(o, "embeddingLength", 64));
   s.n_layer = static_cast<int64_t>(opt_number(o, "layerCount", 2));

@@ -11,6 +11,7 @@ namespace genius {
 
 class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
  public:
+  static constexpr const char* kClassName = "NativeTrainer";
   static Napi::Function Init(Napi::Env env);
   // createTrainer(options) -> Promise<AddonTrainer>
   static Napi::Value Create(const Napi::CallbackInfo& info);
@@ -23,6 +24,8 @@ class AddonTrainer : public Napi::ObjectWrap<AddonTrainer> {
   Napi::Value Accumulate(const Napi::CallbackInfo& info);
   Napi::Value ZeroGrad(const Napi::CallbackInfo& info);
   Napi::Value Step(const Napi::CallbackInfo& info);
+  Napi::Value Describe(const Napi::CallbackInfo& info);
+  Napi::Value Measure(const Napi::CallbackInfo& info);
   Napi::Value ReadFlat(const Napi::CallbackInfo& info);
   Napi::Value WriteParameters(const Napi::CallbackInfo& info);
   Napi::Value Save(const Napi::CallbackInfo& info);

@@ -7,6 +7,8 @@ import { chatTemplate, collect, integer, LIMITS, nonNegative, probability, seed,
 
 /** Prompt tokens for one user turn: optionally chat-templated (the model's template or `template`) with the assistant turn open. */
 function promptTokens(model: Model, prompt: string, chat: boolean, template?: string): number[] {
+  if (chat && template === undefined && model.info.chatTemplate === null)
+    throw new GeniusError('the model has no chat template: name one with --chat-template NAME|FILE (e.g. chatml or llama3)');
   const text = chat
     ? model.applyChatTemplate([{ role: 'user', content: prompt }], { addAssistant: true, ...(template !== undefined ? { template } : {}) })
     : prompt;

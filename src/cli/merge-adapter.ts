@@ -11,7 +11,8 @@ export function mergeAdapterCommand() {
     .requiredOption('--out <path>', 'merged GGUF to write (atomically)')
     .action((f, cmd) =>
       runAction(cmd, async () => {
-        const trainer = await Trainer.create({ model: f.model, adapter: f.adapter, threads: 1 });
+        // baseWeights f32: every matrix of the merged file is F32, whatever the base's types.
+        const trainer = await Trainer.create({ model: f.model, adapter: f.adapter, threads: 1, baseWeights: 'f32' });
         try {
           await trainer.saveModel(f.out);
         } finally {

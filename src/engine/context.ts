@@ -1,5 +1,6 @@
 import { AbortError, GeniusError, messageOf } from '../errors.js';
 import type { Model } from './model.js';
+import { tokenIds } from './tokens.js';
 import { native, type NativeAdapter, type NativeCompletion, type NativeContext, type NativeContextInfo, type NativeContextOptions, type NativeEngineStats } from './native.js';
 
 /** How to size and configure a context: KV cells, sequence slots, threads, attention and cache types. */
@@ -61,7 +62,7 @@ export class Adapter {
 
   /** @internal The native handle (binding layer). */
   get handle(): NativeAdapter {
-    if (!this.#native) throw new GeniusError('adapter is disposed');
+    if (!this.#native) throw new GeniusError('adapter is disposed', { code: 'DISPOSED' });
     return this.#native;
   }
 
@@ -116,8 +117,14 @@ export class Context {
   static async create(model: Model, options: ContextOptions = {}): Promise<Context> {
     const { sequenceContextSize, ...rest } = options;
     if (sequenceContextSize !== undefined) {
-      if (rest.kvUnified) throw new GeniusError('sequenceContextSize applies to the split cache; give contextSize with kvUnified');
+      if (rest.kvUnified) throw new GeniusError('sequenceContextSize applies to the split cache; give contextSize with kvUnified', { code: 'INVALID_ARGUMENT' });
+      if (!Number.isInteger(sequenceContextSize) || sequenceContextSize < 1) {
+        throw new GeniusError(`sequenceContextSize must be a positive integer, got ${sequenceContextSize}`, { code: 'INVALID_ARGUMENT' });
+      }
       rest.contextSize = sequenceContextSize * (rest.maxSequences ?? 64);
+      if (rest.contextSize > 0x7fffffff) {
+        throw new GeniusError(`sequenceContextSize ${sequenceContextSize} x maxSequences ${rest.maxSequences ?? 64} = ${rest.contextSize} KV cells: more than 2^31 - 1`, { code: 'INVALID_ARGUMENT' });
+      }
     }
     try {
       return new Context(model, await native().createContext(model.handle, rest));
@@ -128,7 +135,7 @@ export class Context {
 
   /** @internal The native handle (binding layer). */
   get handle(): NativeContext {
-    if (!this.#native) throw new GeniusError('context is disposed');
+    if (!this.#native) throw new GeniusError('context is disposed', { code: 'DISPOSED' });
     return this.#native;
   }
 
@@ -149,7 +156,7 @@ export class Context {
    */
   async sequence(tokens: readonly number[]): Promise<Sequence> {
     try {
-      const h = await this.handle.createSequence(Int32Array.from(tokens));
+      const h = await this.handle.createSequence(tokenIds(tokens));
       return new Sequence(this, h, tokens.length);
     } catch (err) {
       throw new GeniusError(messageOf(err), { cause: err });
@@ -222,7 +229,7 @@ export class Sequence {
 
   /** One request at a time per sequence, refused at submission (not when the engine gets to it). */
   async #tracked<T>(start: () => Promise<T>): Promise<T> {
-    if (this.#busy) throw new GeniusError('the sequence is busy: one request at a time per sequence');
+    if (this.#busy) throw new GeniusError('the sequence is busy: one request at a time per sequence', { code: 'BUSY' });
     this.#busy = true;
     try {
       return await start();
@@ -240,7 +247,7 @@ export class Sequence {
   }
 
   #ctx(): NativeContext {
-    if (this.#released) throw new GeniusError('sequence is released');
+    if (this.#released) throw new GeniusError('sequence is released', { code: 'UNKNOWN_SEQUENCE' });
     return this.context.handle;
   }
 
@@ -258,7 +265,7 @@ export class Sequence {
   /** Appends tokens (evaluated now, batched with other work). */
   async extend(tokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<void> {
     const ctx = this.#ctx();
-    await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.extend(id, this.handle, Int32Array.from(tokens))));
+    await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.extend(id, this.handle, tokenIds(tokens))));
     this.#length += tokens.length;
   }
 
@@ -277,7 +284,11 @@ export class Sequence {
     this.#length = length;
   }
 
-  /** Samples a continuation; the generated tokens stay in the sequence. */
+  /**
+   * Samples a continuation; the generated tokens stay in the sequence. Options are checked at
+   * the native boundary: maxTokens an integer >= 0 or Infinity (then a stop, EOS or the end of
+   * the context ends it), temperature finite >= 0, topK an integer >= 0, topP in [0, 1].
+   */
   async generate(options: GenerateOptions = {}): Promise<Completion> {
     const ctx = this.#ctx();
     const params = {
@@ -287,7 +298,7 @@ export class Sequence {
       topP: options.topP ?? 1,
       seed: options.seed ?? 0,
       stop: options.stop ?? [],
-      stopTokens: options.stopTokens ?? [],
+      stopTokens: Array.from(tokenIds(options.stopTokens ?? [], 'stopTokens')),
       stopAtEog: options.stopAtEog ?? true,
     };
     const c: NativeCompletion = await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.generate(id, this.handle, params)));
@@ -308,7 +319,7 @@ export class Sequence {
    */
   async score(tokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<number[]> {
     const ctx = this.#ctx();
-    const logprobs = Array.from(await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.score(id, this.handle, Int32Array.from(tokens)))));
+    const logprobs = Array.from(await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.score(id, this.handle, tokenIds(tokens)))));
     this.#length += tokens.length;
     return logprobs;
   }

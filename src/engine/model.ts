@@ -1,5 +1,6 @@
 import { GeniusError, messageOf } from '../errors.js';
 import { native, type NativeModel, type NativeModelInfo } from './native.js';
+import { tokenIds } from './tokens.js';
 
 /** A chat message as chat templates take it. */
 export interface ChatMessage {
@@ -53,7 +54,7 @@ export class Model {
 
   /** @internal The native handle, for the engine's own classes. Throws once disposed. */
   get handle(): NativeModel {
-    if (!this.#native || this.#native.disposed) throw new GeniusError('model is disposed');
+    if (!this.#native || this.#native.disposed) throw new GeniusError('model is disposed', { code: 'DISPOSED' });
     return this.#native;
   }
 
@@ -73,7 +74,7 @@ export class Model {
 
   /** Token ids -> text. `special` renders special tokens as their text. */
   detokenize(tokens: readonly number[], options: { special?: boolean } = {}): string {
-    return this.handle.detokenize(Int32Array.from(tokens), options.special ?? false);
+    return this.handle.detokenize(tokenIds(tokens), options.special ?? false);
   }
 
   /** The text piece of one token (bytes of a partial UTF-8 character come out as U+FFFD). */

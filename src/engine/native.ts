@@ -65,11 +65,14 @@ export interface NativeVocabSpec {
   chatTemplate?: string;
 }
 
+/** Storage type of a made model's matrices (ggml names; norms and biases stay F32). */
+export type ModelDtype = 'f32' | 'f16' | 'bf16' | 'q8_0' | 'q4_K';
+
 export interface NativeModelSpec {
   out: string;
   arch: string;
   name?: string;
-  dtype: 'f32' | 'f16';
+  dtype: ModelDtype;
   seed: number;
   embeddingLength: number;
   layerCount: number;
@@ -179,6 +182,8 @@ export interface NativeTrainerOptions {
   loraInitBStd?: number;
   /** Continue training this adapter GGUF. */
   adapter?: string;
+  /** LoRA: dequantize the frozen base weights to F32 (the reference path) instead of keeping the file's types. */
+  baseF32?: boolean;
 }
 
 /** Packed sequences: each is prompt + response; only response tokens are scored. */
@@ -212,7 +217,44 @@ export interface NativeTrainerInfo {
   step: number;
   memoryBytes: number;
   peakGraphBytes: number;
+  /** Backend splits of the last micro-batch graph (1: the main backend ran every node). */
+  graphSplits: number;
+  /** Bytes of the base weights (and LoRA factors) on the backend. */
+  weightBytes: number;
+  /** Stored type (ggml name) -> number of base tensors kept in it. */
+  weightTypes: Record<string, number>;
+  /** Frozen matrices stored as F32 because the backend has no kernel for their file type. */
+  dequantized: string[];
   lora?: { rank: number; alpha: number; targets: string[] };
+  /** The trainable tensors in the order of readFlat('parameters' | 'gradients'). */
+  tensors: { name: string; size: number }[];
+}
+
+/** A tensor as ggml-backend's supports_op sees it. */
+export interface NativeTensorDesc {
+  /** ggml_type_name: f32, f16, q4_K, i32, ... */
+  type: string;
+  ne: number[];
+  nb: number[];
+  typeSize: number;
+  blckSize: number;
+  quantized: boolean;
+  contiguous: boolean;
+  contiguous1: boolean;
+  contiguous2: boolean;
+  contiguousRows: boolean;
+  transposed: boolean;
+}
+
+/** One node of a training graph. */
+export interface NativeNodeDesc extends NativeTensorDesc {
+  /** ggml_op_name: MUL_MAT, SOFT_MAX, ... */
+  op: string;
+  /** The unary or GLU op (ABS, SWIGLU, ...). */
+  subOp?: string;
+  src: (NativeTensorDesc | null)[];
+  /** op_params as int32 words. */
+  params: Int32Array;
 }
 
 export interface NativeMicroResult {
@@ -227,6 +269,10 @@ export interface NativeTrainer {
   info(): NativeTrainerInfo;
   logprobs(batch: NativeBatch): Promise<Float32Array>;
   accumulate(batch: NativeBatch, loss: NativeLossSpec): Promise<NativeMicroResult>;
+  /** Every node of the micro-batch's graph (with `loss`: forward + backward), built, not computed. */
+  describe(batch: NativeBatch, loss?: NativeLossSpec): Promise<NativeNodeDesc[]>;
+  /** Allocates the micro-batch's training graph without computing it; returns the trainer's bytes. */
+  measure(batch: NativeBatch, loss: NativeLossSpec): Promise<number>;
   zeroGrad(): Promise<void>;
   step(opt: { lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number; maxGradNorm?: number }): Promise<number>;
   readFlat(what: 'parameters' | 'gradients'): Promise<Float32Array>;

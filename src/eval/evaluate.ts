@@ -142,6 +142,7 @@ export async function evaluate(ctx: Context, model: Model, items: readonly EvalI
       if (adapter) await ctx.setAdapters([{ adapter }]);
       try {
         const concurrency = options.concurrency ?? Math.max(1, Math.floor(ctx.info.maxSequences / (o.samples + 1)));
+        if (!Number.isInteger(concurrency) || concurrency < 1) throw new GeniusError(`concurrency must be an integer >= 1, got ${concurrency}`, { code: 'INVALID_ARGUMENT' });
         await inOrder(todo, concurrency, options.signal, (q) => gradeQuestion(ctx, model, q, o, prompt, hash, options.signal), (q, record) => {
           fresh.set(String(q.id), record);
           opened?.log.append(record);

@@ -77,6 +77,9 @@ function closedIds(g: Completion, ended: boolean, eot: number): number[] {
 /** The prompt tokens: chat-templated query (assistant turn open) followed by the reasoning prefix. */
 export function promptFor(model: Model, question: string, config: ForesightConfig): number[] {
   if (!config.chat) return model.tokenize(question + config.reasoningPrefix, { addSpecial: true });
+  if (config.chatTemplate === undefined && model.info.chatTemplate === null) {
+    throw new GeniusError('the model has no chat template: name one (chatTemplate, --chat-template NAME|FILE, e.g. chatml or llama3) or use raw text (chat: false, --no-chat)');
+  }
   const messages = [...(config.system ? [{ role: 'system', content: config.system }] : []), { role: 'user', content: question }];
   const text = model.applyChatTemplate(messages, { addAssistant: true, ...(config.chatTemplate !== undefined ? { template: config.chatTemplate } : {}) }) + config.reasoningPrefix;
   // Templates that write BOS themselves (e.g. Llama 3's) must not get a second one.

@@ -70,12 +70,13 @@ function identity(o: SampleOptions) {
 export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
   const t0 = performance.now();
   const log = o.log ?? (() => {});
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new GeniusError(`concurrency must be an integer >= 1, got ${o.concurrency}`, { code: 'INVALID_ARGUMENT' });
   let skippedLines = 0;
   const all = readQueries(o.queries, { field: o.field, strict: o.strict, onSkip: (m) => (skippedLines++, log(m)) });
   const mine = all.filter((q) => inShard(q.index, o.shard));
   const hash = configHash(o.config, identity(o));
 
-  const { log: out, existing } = JsonlAppender.open<ExplorationRecord>(o.out);
+  const { log: out, existing } = JsonlAppender.open<ExplorationRecord>(o.out, { sidecar: `${o.out}.config.json` });
   try {
     const foreign = existing.find((r) => r.config_hash !== hash);
     if (foreign) {
@@ -90,6 +91,10 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
 
     const model = await Model.load(o.model, { gpuLayers: o.gpuLayers });
     let ctx: Context | undefined;
+    // An abort (SIGTERM, SIGINT) stops queries in flight too, not only the next ones: disposing
+    // the context rejects their requests at once. Records already written stay; resume redoes the rest.
+    const stop = () => ctx?.dispose();
+    o.signal?.addEventListener('abort', stop, { once: true });
     try {
       ctx = await createContext(model, todo, o);
       if (o.adapter) await ctx.setAdapters([{ adapter: await Adapter.load(model, o.adapter) }]);
@@ -105,6 +110,7 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
         o.onProgress?.({ done: summary.alreadyDone + summary.written + summary.failed, total: mine.length, generatedTokens: summary.generatedTokens, seconds: (performance.now() - t0) / 1000 });
       });
     } finally {
+      o.signal?.removeEventListener('abort', stop);
       ctx?.dispose();
       model.dispose();
     }
@@ -122,9 +128,13 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
 /** A context sized for the run: enough sequences for every query in flight, streams for the longest. */
 async function createContext(model: Model, todo: Query[], o: SampleOptions): Promise<Context> {
   const c = o.config;
-  const longestPrompt = Math.max(...todo.map((q) => promptFor(model, q.question, c).length));
   const separator = model.tokenize(c.stepSeparator).length;
-  const perSequence = o.sequenceContextSize ?? longestPrompt + c.steps * (c.maxStepTokens + separator) + c.maxRolloutTokens + 8;
+  // Sized per query: the longest query that fits the model's trained context (or twice the
+  // median need) sets the size; a longer one then fails alone ("prompt exceeds") instead of
+  // sizing a KV cache that no machine holds, which would fail every query.
+  const needs = todo.map((q) => promptFor(model, q.question, c).length + c.steps * (c.maxStepTokens + separator) + c.maxRolloutTokens + 8).sort((a, b) => a - b);
+  const limit = Math.max(model.info.contextLength, 2 * needs[Math.floor(needs.length / 2)]!);
+  const perSequence = o.sequenceContextSize ?? needs.filter((n) => n <= limit).at(-1) ?? needs[0]!;
   const perQuery = c.beams + 2 * c.beams * c.rollouts;
   const maxSequences = Math.min(256, o.concurrency * perQuery + 1);
   return Context.create(model, { sequenceContextSize: perSequence, maxSequences, threads: o.threads, flashAttention: o.flashAttention, waitMs: 600_000 });
@@ -165,6 +175,8 @@ async function explore(ctx: Context, model: Model, todo: Query[], o: SampleOptio
       flush();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency, todo.length) }, worker));
-  if (o.signal?.aborted) throw new GeniusError('sampling interrupted');
+  await Promise.all(Array.from({ length: Math.min(o.concurrency, todo.length) }, worker)).catch((err: unknown) => {
+    if (!o.signal?.aborted) throw err;
+  });
+  if (o.signal?.aborted) throw new GeniusError('sampling interrupted', { code: 'ABORTED' });
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { GeniusError } from '../errors.js';
-import { native, type NativeVocabSpec } from '../engine/native.js';
+import { native, type ModelDtype, type NativeVocabSpec } from '../engine/native.js';
 import { ARCHITECTURES, SHAPES, type Architecture, type ModelShape, type ShapeName } from './shapes.js';
 import { builtinVocab } from './vocab.js';
 
@@ -17,7 +17,8 @@ export interface MakeModelOptions {
   shape?: ShapeName | ModelShape;
   /** `builtin` (default), or the path of any GGUF whose tokenizer.* keys to copy. */
   vocab?: 'builtin' | string;
-  dtype?: 'f32' | 'f16';
+  /** Matrices' storage type (quantized with ggml; rows must be whole blocks: 32 for q8_0, 256 for q4_K). */
+  dtype?: ModelDtype;
   seed?: number;
   name?: string;
 }

@@ -197,7 +197,12 @@ function readJsonIfPresent(path: string): unknown {
 
 /** Reads a run directory laid out as RUN_FILES describes; missing files give empty parts. */
 export function readRunDir(runDir: string): ReportData {
-  if (!existsSync(runDir)) throw new GeniusError(`run directory not found: ${runDir}`);
+  if (!existsSync(runDir)) throw new GeniusError(`run directory not found: ${runDir}`, { code: 'INVALID_ARGUMENT' });
+  // A folder with none of a run's files is a wrong path, not an empty run: say so, write nothing.
+  const marks = [RUN_FILES.config, RUN_FILES.rounds, RUN_FILES.steps, RUN_FILES.baseline];
+  if (!marks.some((f) => existsSync(join(runDir, f))) && !readdirSync(runDir).some((n) => /^round-\d+$/.test(n))) {
+    throw new GeniusError(`${runDir} is not a genius run directory (it has none of ${marks.join(', ')}, round-N/)`, { code: 'INVALID_ARGUMENT' });
+  }
   const rounds = readIfPresent<RoundMetrics>(join(runDir, RUN_FILES.rounds));
   const roundDirs = readdirSync(runDir)
     .map((name) => /^round-(\d+)$/.exec(name))

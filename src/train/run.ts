@@ -4,10 +4,12 @@ import { basename, dirname, join } from 'node:path';
 import { AbortError, GeniusError } from '../errors.js';
 import { Model } from '../engine/model.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
+import { lockOutput } from '../lock.js';
 import { calibrationWeight, needsReference, rewardMetrics, type LossConfig, type PairLogps, type RewardMetrics } from '../losses/index.js';
 import { loadPairs, type PromptFormat, type TokenizedPair, type Truncation } from './data.js';
 import { openReferenceScorer, referenceKey, referenceLogps, type ReferenceLogps } from './reference.js';
 import { microBatches } from './batches.js';
+import { DEFAULT_TRAINING as D } from './config.js';
 import { epochOrder, linearSchedule } from './schedule.js';
 import { Trainer, type TrainSequence } from './trainer.js';
 
@@ -26,7 +28,7 @@ export interface TrainRunOptions {
   batchPairs: number;
   /** Micro-batches per optimizer step: a step sees batchPairs * gradAccum pairs. */
   gradAccum: number;
-  /** Token budget of one graph (attention memory grows with its square). Default 2048. */
+  /** Token budget of one graph (attention memory grows with its square). Default: DEFAULT_TRAINING's. */
   microBatchTokens?: number;
   full?: boolean;
   lora?: { rank?: number; alpha?: number; targets?: readonly string[] };
@@ -41,7 +43,7 @@ export interface TrainRunOptions {
   beta2?: number;
   eps?: number;
   maxGradNorm?: number;
-  /** Write a checkpoint every this many optimizer steps (and at the end). Default 50. */
+  /** Write a checkpoint every this many optimizer steps (and at the end). Default: DEFAULT_TRAINING's. */
   checkpointEvery?: number;
   backend?: 'cpu' | 'cuda';
   threads?: number;
@@ -120,9 +122,19 @@ function sequences(batch: readonly TokenizedPair[], sft: boolean): TrainSequence
  * run on the CPU is bit-identical to an uninterrupted one.
  */
 export async function runTraining(o: TrainRunOptions): Promise<TrainSummary> {
-  const t0 = performance.now();
   validate(o);
   mkdirSync(join(o.out, FILES.checkpoint), { recursive: true });
+  // One writer per output folder: two runs would interleave metrics and checkpoints.
+  const unlock = lockOutput(join(o.out, 'train'));
+  try {
+    return await trainLocked(o);
+  } finally {
+    unlock();
+  }
+}
+
+async function trainLocked(o: TrainRunOptions): Promise<TrainSummary> {
+  const t0 = performance.now();
   const hash = runHash(o);
   const summaryPath = join(o.out, FILES.summary);
   if (existsSync(summaryPath)) {
@@ -132,14 +144,14 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainSummary> {
   const model = await Model.load(o.model);
   let data;
   try {
-    data = loadPairs(o.pairs, model, { maxSeqLen: o.maxSeqLen, truncation: o.truncation ?? 'truncate', format: o.prompt ?? {} });
+    data = loadPairs(o.pairs, model, { maxSeqLen: o.maxSeqLen, truncation: o.truncation ?? D.truncation, format: o.prompt ?? {} });
   } finally {
     model.dispose();
   }
   if (data.pairs.length === 0) throw new GeniusError(`no usable pairs in ${o.pairs} (${data.dropped} dropped: prompts longer than --max-seq-len or empty responses)`);
   const pairs = data.pairs;
 
-  const spec = o.reference ?? 'engine';
+  const spec = o.reference ?? D.reference;
   const key = referenceKey(spec, o.model, o.adapter, pairs);
   const tRef = performance.now();
   const ref: ReferenceLogps = needsReference(o.loss.loss)
@@ -154,9 +166,9 @@ export async function runTraining(o: TrainRunOptions): Promise<TrainSummary> {
   const trainer = await Trainer.create({
     model: o.model,
     full: o.full ?? false,
-    ...(o.lora ? { lora: o.lora } : {}),
+    lora: { rank: D.loraRank, ...o.lora },
     ...(o.adapter && !o.full ? { adapter: o.adapter } : {}),
-    backend: o.backend ?? 'cpu',
+    backend: o.backend ?? D.backend,
     threads: o.threads ?? 0,
     seed: o.seed,
   });
@@ -229,14 +241,14 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     const stepIdx = order.slice(within * perStep, (within + 1) * perStep);
     const stepPairs = stepIdx.map((i) => pairs[i]!);
     const ts = performance.now();
-    const lr = linearSchedule(o.lr, step, totalSteps, o.warmupRatio ?? 0.1);
+    const lr = linearSchedule(o.lr, step, totalSteps, o.warmupRatio ?? D.warmupRatio);
     const denominator = sft ? stepPairs.reduce((a, p) => a + p.chosen.length, 0) : stepPairs.length;
     const logps: PairLogps[] = [];
     const weights: number[] = [];
     let loss = 0;
     let tokens = 0;
     await trainer.zeroGrad();
-    for (const idx of microBatches(stepIdx, (i) => pairTokens(pairs[i]!, sft), o.microBatchTokens ?? 2048, o.batchPairs)) {
+    for (const idx of microBatches(stepIdx, (i) => pairTokens(pairs[i]!, sft), o.microBatchTokens ?? D.microBatchTokens, o.batchPairs)) {
       const batch = idx.map((i) => pairs[i]!);
       const w = idx.map((i) => weightOf[i]!);
       let r;
@@ -271,7 +283,7 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     }
     let gradNorm: number;
     try {
-      gradNorm = await trainer.step({ lr, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? 0, maxGradNorm: o.maxGradNorm ?? 1 });
+      gradNorm = await trainer.step({ lr, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? D.weightDecay, maxGradNorm: o.maxGradNorm ?? D.maxGradNorm });
     } catch (e) {
       throw stopped(e, step, progressPath);
     }
@@ -290,7 +302,7 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     };
     appendLine(metricsPath, last);
     o.onStep?.(last, totalSteps);
-    if ((step + 1) % (o.checkpointEvery ?? 50) === 0 || step + 1 === totalSteps) await saveCheckpoint(step + 1);
+    if ((step + 1) % (o.checkpointEvery ?? D.checkpointEvery) === 0 || step + 1 === totalSteps) await saveCheckpoint(step + 1);
   }
 
   const output = join(o.out, o.full ? 'model.gguf' : 'adapter.gguf');

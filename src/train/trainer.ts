@@ -1,5 +1,5 @@
 import { GeniusError, messageOf } from '../errors.js';
-import { native, type NativeBatch, type NativeLossSpec, type NativeMicroResult, type NativeTrainer, type NativeTrainerInfo } from '../engine/native.js';
+import { native, type NativeBatch, type NativeLossSpec, type NativeMicroResult, type NativeNodeDesc, type NativeTrainer, type NativeTrainerInfo } from '../engine/native.js';
 
 /** The default LoRA targets: every attention and MLP projection (GGUF names). */
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;
@@ -17,10 +17,16 @@ const TARGET_ALIASES: Record<string, string> = {
 
 /** How `Trainer.create` loads a model: LoRA (rank, alpha, targets) or full weights, a starting adapter, backend, threads, seed. */
 export interface TrainerOptions {
-  /** A llama / qwen2 / qwen3 GGUF; weights of any type (dequantized to F32 for training). */
+  /**
+   * A llama / qwen2 / qwen3 GGUF with weights of any type. LoRA keeps the frozen matrices in the
+   * file's type (F16, BF16, Q8_0, Q4_K, ...) where the backend has kernels for it, else F32 (see
+   * `info.dequantized`); full training dequantizes every weight to F32 master weights.
+   */
   model: string;
   /** Train every weight (F32) instead of a LoRA adapter. */
   full?: boolean;
+  /** LoRA: `f32` dequantizes the frozen base weights too (the reference path). Default `native`. */
+  baseWeights?: 'native' | 'f32';
   /** LoRA rank (default 16), alpha (default 2 * rank) and target modules (default all projections). */
   lora?: { rank?: number; alpha?: number; targets?: readonly string[]; initBStd?: number };
   /** Start from this adapter (its rank, alpha and targets win). */
@@ -93,6 +99,7 @@ export class Trainer {
           loraTargets: targets,
           loraInitBStd: options.lora?.initBStd ?? 0,
           ...(options.adapter ? { adapter: options.adapter } : {}),
+          baseF32: options.baseWeights === 'f32',
         }),
       );
     } catch (e) {
@@ -130,6 +137,16 @@ export class Trainer {
     return wrap(this.#n.accumulate(packBatch(seqs), loss));
   }
 
+  /** Every node of the micro-batch's graph (with `loss`: forward + backward), built, not computed. */
+  describe(seqs: readonly TrainSequence[], loss?: NativeLossSpec): Promise<NativeNodeDesc[]> {
+    return wrap(this.#n.describe(packBatch(seqs), loss));
+  }
+
+  /** Allocates the micro-batch's training graph without computing it; returns the trainer's bytes (as `info.memoryBytes`). */
+  measure(seqs: readonly TrainSequence[], loss: NativeLossSpec): Promise<number> {
+    return wrap(this.#n.measure(packBatch(seqs), loss));
+  }
+
   /** Clears the accumulated gradients (before the first `accumulate` of an optimizer step). */
   zeroGrad(): Promise<void> {
     return wrap(this.#n.zeroGrad());
@@ -160,7 +177,10 @@ export class Trainer {
     return wrap(this.#n.save('adapter', path));
   }
 
-  /** A full GGUF (F32, or F16 matrices): trained weights, or the base with the adapter folded in. */
+  /**
+   * A full GGUF: trained weights (F32, or F16 matrices), or the base with the adapter folded in
+   * (folded matrices F32 or F16; the others in the type they are held in, see `baseWeights`).
+   */
   saveModel(path: string, options: { f16?: boolean } = {}): Promise<void> {
     return wrap(this.#n.save('model', path, options));
   }
@@ -191,6 +211,6 @@ async function wrap<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
   } catch (e) {
-    throw new GeniusError(messageOf(e));
+    throw new GeniusError(messageOf(e), { cause: e }); // keeps the native code
   }
 }

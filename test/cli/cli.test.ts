@@ -135,3 +135,15 @@ test('sample, pairs and join work end to end from the CLI', async (t) => {
   t.not(bad.code, 0);
   t.regex(bad.stderr, /outside/);
 });
+
+test('--chat-template names a template where the model has none, and the error says so', (t) => {
+  const base = ['generate', '--model', tinyRandomLlama2, '--prompt', 'hi', '--max-tokens', '2', '--json', '--chat'];
+  const missing = genius(...base);
+  t.not(missing.code, 0);
+  t.regex(missing.stderr, /no chat template: name one with --chat-template/);
+  const named = genius(...base, '--chat-template', 'chatml');
+  t.is(named.code, 0, named.stderr);
+  t.is(JSON.parse(named.stdout).tokens.length, 2);
+  // Without --chat there is no template to name.
+  t.regex(genius('generate', '--model', tinyRandomLlama2, '--prompt', 'hi', '--chat-template', 'chatml').stderr, /--chat-template needs --chat/);
+});

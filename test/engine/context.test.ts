@@ -106,7 +106,12 @@ test('greedy generation is the same alone and batched with 15 others of differen
   const alone = await run(prompts[5]!);
   const batched = await Promise.all(prompts.map(run));
   t.deepEqual(batched[5], alone);
-  t.true(ctx.stats().decodeCalls < 24 * 17, 'requests shared decode batches');
+  // The lone run costs ~25 decodes (a prefill, 24 steps). Unbatched, the 16 others would add
+  // 16 x 25 = 400 (425 in all); batched they share steps: measured 51 in all. The bound allows
+  // twice the batched cost and fails anything that batches fewer than ~8 requests at a time.
+  const calls = ctx.stats().decodeCalls;
+  t.log(`decode calls: ${calls}`);
+  t.true(calls <= 25 + 2 * 25, `requests shared decode batches (${calls} decode calls)`);
   await assertClean(t, ctx);
   ctx.dispose();
 });

@@ -199,16 +199,17 @@ test('forward parity with Llama 3 rope_freqs and with linear rope scaling', asyn
   await t.throwsAsync(Trainer.create({ model: yarn }), { message: /rope scaling 'yarn' is not supported/ });
 });
 
-test('F16 weights are dequantized on load: trainer log-probs match the engine on an F16 model', async (t) => {
+test('F16 base weights stay F16 for LoRA: trainer log-probs match the engine on an F16 model', async (t) => {
   const model = await makeTemp({ arch: 'qwen2', shape: 'tiny', seed: 13, dtype: 'f16' });
   const seqs = randomSequences(3, 1196, 6, [3, 8], [6, 12]);
   const engine = await engineLogprobs(model, seqs, EXACT);
   const trainer = await Trainer.create({ model, lora: { rank: 4 }, threads: 2 });
   try {
-    // llama.cpp multiplies F16 weights by F16-rounded activations; the trainer works in F32.
+    // Both multiply the F16 weights by F16-rounded activations (measured 4.8e-7; dequantized
+    // to F32, as before patch 0003, the trainer differed by ~1e-3).
     const d = maxAbsDiff(await trainer.logprobs(seqs), engine);
     t.log(`F16 model: max |diff| ${d.toExponential(2)}`);
-    t.true(d < 1e-2);
+    t.true(d < EXACT_TOL);
   } finally {
     trainer.dispose();
   }

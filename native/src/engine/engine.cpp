@@ -2,10 +2,12 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <unordered_set>
+#include <unistd.h>
 
 #include "../log.h"
 
@@ -54,20 +56,72 @@ struct Engine::Request {
 
 struct Engine::Op {
   std::function<bool()> run;  // false: cannot run yet (no free slot), retry later
-  std::function<void(const std::string&)> fail;
+  std::function<void(const std::string&, const char*)> fail;  // message, errors.h code
 };
 
-static const char* kDisposed = "context disposed";
+static const char* kDisposedText = "context disposed";
+
+static const char* kNotFiniteText = "the model produced non-finite logits (NaN or Inf): its weights (or an attached adapter) are damaged";
+
+static Result aborted_result(const char* why) {
+  Result res{why, kAborted};
+  res.aborted = true;
+  return res;
+}
 static constexpr uint32_t kMaxSequences = 256;  // llama.cpp's LLAMA_MAX_SEQ
+
+// Engines alive in this process, so that exit can stop their threads before static destructors
+// run (a thread still inside llama_decode during exit() dies in freed memory). Never destroyed:
+// it is used from an atexit handler.
+static std::mutex& live_mutex() {
+  static auto* m = new std::mutex();
+  return *m;
+}
+static std::unordered_set<Engine*>& live_engines() {
+  static auto* s = new std::unordered_set<Engine*>();
+  return *s;
+}
+
+void Engine::halt_all() {
+  std::lock_guard<std::mutex> lk(live_mutex());
+  for (Engine* e : live_engines()) e->halt();
+}
+
+void Engine::halt() {
+  stop_ = true;
+  cv_.notify_all();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+// The KV cache llama.cpp would allocate for `n_ctx` cells, estimated from the model's shape, so a
+// huge contextSize is refused with its size instead of exhausting memory while it is allocated.
+static double kv_bytes(const llama_model* m, double n_ctx, bool f32) {
+  const double n_head = std::max(1, llama_model_n_head(m));
+  const double kv_dim = static_cast<double>(llama_model_n_embd(m)) / n_head * llama_model_n_head_kv(m);
+  return n_ctx * llama_model_n_layer(m) * 2.0 * kv_dim * (f32 ? 4.0 : 2.0);
+}
+
+static double physical_memory() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  return pages > 0 && page > 0 ? static_cast<double>(pages) * static_cast<double>(page) : 0.0;
+}
 
 Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(model)), params_(params) {
   vocab_ = llama_model_get_vocab(model_.get());
   n_vocab_ = llama_vocab_n_tokens(vocab_);
+  if (llama_model_n_layer(model_.get()) <= 0) throw CodedError(kBadModel, "the model has no layers (a vocabulary-only load?): it cannot run a context");
   if (params_.n_seq_max == 0 || params_.n_seq_max > kMaxSequences) {
-    throw std::runtime_error("maxSequences must be between 1 and " + std::to_string(kMaxSequences));
+    throw CodedError(kInvalidArgument, "maxSequences must be between 1 and " + std::to_string(kMaxSequences));
   }
-  if (params_.n_ctx < 8) throw std::runtime_error("contextSize must be at least 8");
-  if (params_.n_batch == 0) throw std::runtime_error("batchSize must be positive");
+  if (params_.n_ctx < 8) throw CodedError(kInvalidArgument, "contextSize must be at least 8");
+  if (params_.n_batch == 0) throw CodedError(kInvalidArgument, "batchSize must be positive");
+  const double need = kv_bytes(model_.get(), params_.n_ctx, params_.kv_f32), have = physical_memory();
+  if (have > 0 && need > have) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "contextSize %u needs about %.1f GB of KV cache, more than this machine's %.1f GB of memory; use a smaller context (or fewer sequences)",
+             params_.n_ctx, need / 1e9, have / 1e9);
+    throw CodedError(kOutOfMemory, msg);
+  }
   params_.n_ubatch = std::min(std::max<uint32_t>(params_.n_ubatch, 1), params_.n_batch);
   if (params_.n_outputs_max == 0) params_.n_outputs_max = std::max<uint32_t>(params_.n_seq_max, 256);
   params_.n_outputs_max = std::min(params_.n_outputs_max, params_.n_batch);
@@ -93,7 +147,7 @@ Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(mo
   ctx_ = llama_init_from_model(model_.get(), cp);
   if (!ctx_) {
     const std::string why = thread_errors();
-    throw std::runtime_error("failed to create context" + (why.empty() ? "" : ": " + why));
+    throw CodedError(kNativeError, "failed to create context" + (why.empty() ? "" : ": " + why));
   }
   // llama.cpp may pad or clamp what was asked: work with what it chose.
   params_.n_ctx = llama_n_ctx(ctx_);
@@ -105,18 +159,27 @@ Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(mo
   batch_ = llama_batch_init(static_cast<int32_t>(params_.n_batch), 0, 1);
   for (int32_t i = 0; i < static_cast<int32_t>(params_.n_seq_max); ++i) free_slots_.insert(i);
   publish_stats();
+  // process.exit() runs no env cleanup hooks: exit() runs atexit handlers and static destructors
+  // in reverse order of registration, so a handler registered now, after llama.cpp and ggml
+  // built their statics (model load, context init), stops every engine thread before those die.
+  static std::once_flag at_exit;
+  std::call_once(at_exit, [] { std::atexit(Engine::halt_all); });
   thread_ = std::thread([this] { loop(); });
+  std::lock_guard<std::mutex> lk(live_mutex());
+  live_engines().insert(this);
 }
 
 Engine::~Engine() {
-  stop_ = true;
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard<std::mutex> lk(live_mutex());
+    live_engines().erase(this);
+  }
+  halt();
   flush_outbox();
-  for (auto& r : active_) if (!r->finished) finish(*r, Result{kDisposed});
+  for (auto& r : active_) if (!r->finished) finish(*r, Result{kDisposedText, kDisposed});
   active_.clear();
-  for (auto& op : waiting_ops_) op.fail(kDisposed);
-  for (auto& op : ops_) op.fail(kDisposed);
+  for (auto& op : waiting_ops_) op.fail(kDisposedText, kDisposed);
+  for (auto& op : ops_) op.fail(kDisposedText, kDisposed);
   seqs_.clear();
   llama_batch_free(batch_);
   llama_free(ctx_);
@@ -128,7 +191,7 @@ void Engine::post(Op op) {
   {
     std::lock_guard<std::mutex> lk(mu_);
     if (stop_) {
-      op.fail(kDisposed);
+      op.fail(kDisposedText, kDisposed);
       return;
     }
     ops_.push_back(std::move(op));
@@ -145,9 +208,9 @@ static std::string check_tokens(const std::vector<llama_token>& toks, int32_t n_
 
 void Engine::create_sequence(std::vector<llama_token> tokens, Callback done) {
   done = deferred(std::move(done));
-  auto fail = [done](const std::string& e) { done(Result{e}); };
+  auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   if (std::string e = check_tokens(tokens, n_vocab_); !e.empty()) return fail(e);
-  if (tokens.size() > params_.n_ctx_seq) return fail("prompt of " + std::to_string(tokens.size()) + " tokens exceeds " + capacity_text());
+  if (tokens.size() > params_.n_ctx_seq) return fail("prompt of " + std::to_string(tokens.size()) + " tokens exceeds " + capacity_text(), kContextFull);
   post({[this, tokens = std::move(tokens), done]() mutable {
           const int32_t slot = take_slot();
           if (slot < 0) return false;
@@ -170,13 +233,13 @@ void Engine::create_sequence(std::vector<llama_token> tokens, Callback done) {
 
 void Engine::fork(uint64_t seq, uint32_t n, Callback done) {
   done = deferred(std::move(done));
-  auto fail = [done](const std::string& e) { done(Result{e}); };
+  auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   if (n == 0) return done(Result{});
   if (n > params_.n_seq_max) return fail("cannot fork into " + std::to_string(n) + " sequences: the context holds at most " + std::to_string(params_.n_seq_max));
   post({[this, seq, n, done, fail]() {
           Sequence* s = find(seq);
-          if (!s) return fail("unknown or released sequence"), true;
-          if (s->busy) return fail("cannot fork a sequence while a request runs on it"), true;
+          if (!s) return fail("unknown or released sequence", kUnknownSequence), true;
+          if (s->busy) return fail("cannot fork a sequence while a request runs on it", kBusy), true;
           if (free_slots_.size() < n) return false;
           Result res;
           auto frozen = s->seg;
@@ -216,16 +279,16 @@ void Engine::release(uint64_t seq, Callback done) {
           done(Result{});
           return true;
         },
-        [done](const std::string&) { done(Result{}); }});  // a disposed context holds nothing
+        [done](const std::string&, const char*) { done(Result{}); }});  // a disposed context holds nothing
 }
 
 void Engine::extend(uint64_t id, uint64_t seq, std::vector<llama_token> tokens, Callback done) {
   done = deferred(std::move(done));
-  auto fail = [done](const std::string& e) { done(Result{e}); };
+  auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   if (std::string e = check_tokens(tokens, n_vocab_); !e.empty()) return fail(e);
   post({[this, id, seq, tokens = std::move(tokens), done, fail]() {
           Sequence* s = find(seq);
-          if (!s) return fail("unknown or released sequence"), true;
+          if (!s) return fail("unknown or released sequence", kUnknownSequence), true;
           if (tokens.empty()) return done(Result{}), true;
           auto r = std::make_unique<Request>();
           r->kind = Request::prefill;
@@ -244,11 +307,11 @@ void Engine::extend(uint64_t id, uint64_t seq, std::vector<llama_token> tokens, 
 
 void Engine::generate(uint64_t id, uint64_t seq, GenerateParams params, Callback done) {
   done = deferred(std::move(done));
-  auto fail = [done](const std::string& e) { done(Result{e}); };
+  auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   if (std::string e = check_tokens(params.stop_tokens, n_vocab_); !e.empty()) return fail(e);
   post({[this, id, seq, params = std::move(params), done, fail]() {
           Sequence* s = find(seq);
-          if (!s) return fail("unknown or released sequence"), true;
+          if (!s) return fail("unknown or released sequence", kUnknownSequence), true;
           if (s->last < 0) return fail("the sequence is empty: prefill a prompt before generating"), true;
           auto r = std::make_unique<Request>();
           r->kind = Request::generate;
@@ -272,11 +335,11 @@ void Engine::generate(uint64_t id, uint64_t seq, GenerateParams params, Callback
 
 void Engine::score(uint64_t id, uint64_t seq, std::vector<llama_token> targets, Callback done) {
   done = deferred(std::move(done));
-  auto fail = [done](const std::string& e) { done(Result{e}); };
+  auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   if (std::string e = check_tokens(targets, n_vocab_); !e.empty()) return fail(e);
   post({[this, id, seq, targets = std::move(targets), done, fail]() {
           Sequence* s = find(seq);
-          if (!s) return fail("unknown or released sequence"), true;
+          if (!s) return fail("unknown or released sequence", kUnknownSequence), true;
           if (targets.empty()) return done(Result{}), true;
           if (s->last < 0) return fail("score needs a non-empty prefix: prefill the sequence first"), true;
           auto r = std::make_unique<Request>();
@@ -296,11 +359,11 @@ void Engine::score(uint64_t id, uint64_t seq, std::vector<llama_token> targets, 
 
 void Engine::rewind(uint64_t seq, uint32_t length, Callback done) {
   done = deferred(std::move(done));
-  auto fail = [done](const std::string& e) { done(Result{e}); };
+  auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   post({[this, seq, length, done, fail]() {
           Sequence* s = find(seq);
-          if (!s) return fail("unknown or released sequence"), true;
-          if (s->busy) return fail("cannot rewind a sequence while a request runs on it"), true;
+          if (!s) return fail("unknown or released sequence", kUnknownSequence), true;
+          if (s->busy) return fail("cannot rewind a sequence while a request runs on it", kBusy), true;
           if (length == 0 || length > s->tokens.size()) {
             return fail("rewind length must be between 1 and the sequence length (" + std::to_string(s->tokens.size()) + ")"), true;
           }
@@ -323,10 +386,10 @@ void Engine::rewind(uint64_t seq, uint32_t length, Callback done) {
 
 void Engine::next_logits(uint64_t id, uint64_t seq, Callback done) {
   done = deferred(std::move(done));
-  auto fail = [done](const std::string& e) { done(Result{e}); };
+  auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   post({[this, id, seq, done, fail]() {
           Sequence* s = find(seq);
-          if (!s) return fail("unknown or released sequence"), true;
+          if (!s) return fail("unknown or released sequence", kUnknownSequence), true;
           if (s->last < 0) return fail("the sequence is empty: prefill a prompt first"), true;
           auto r = std::make_unique<Request>();
           r->kind = Request::logits;
@@ -352,10 +415,10 @@ void Engine::set_adapters(std::vector<std::pair<AdapterPtr, float>> adapters, Ca
           clear_thread_errors();
           const int32_t rc = llama_set_adapters_lora(ctx_, a.data(), a.size(), scales.data());
           if (rc == 0) attached_ = adapters;  // keep them alive while the context uses them
-          done(rc == 0 ? Result{} : Result{"failed to set LoRA adapters: " + thread_errors()});
+          done(rc == 0 ? Result{} : Result{"failed to set LoRA adapters: " + thread_errors(), kBadAdapter});
           return true;
         },
-        [done](const std::string& e) { done(Result{e}); }});
+        [done](const std::string& e, const char* code) { done(Result{e, code}); }});
 }
 
 void Engine::cancel(uint64_t id) {
@@ -432,9 +495,7 @@ void Engine::drop_cancelled() {
     bool found = false;
     for (auto& r : active_) {
       if (r->id == id && !r->finished) {
-        Result res{"aborted"};
-        res.aborted = true;
-        finish(*r, std::move(res));
+        finish(*r, aborted_result("aborted"));
         found = true;
       }
     }
@@ -446,18 +507,16 @@ void Engine::drop_cancelled() {
 void Engine::begin(std::unique_ptr<Request> r) {
   Sequence* s = find(r->seq);
   if (r->id != 0 && pending_cancels_.erase(r->id)) {
-    Result res{"aborted"};
-    res.aborted = true;
-    return r->done(std::move(res));
+    return r->done(aborted_result("aborted"));
   }
-  if (s->busy) return r->done(Result{"the sequence is busy: one request at a time per sequence"});
+  if (s->busy) return r->done(Result{"the sequence is busy: one request at a time per sequence", kBusy});
   if (r->kind == Request::generate && static_cast<uint32_t>(s->n_past) + 1 > params_.n_ctx_seq) {
     Result res;  // no room for even one more token: an empty completion, like max_tokens 0
     res.finish = "context";
     return r->done(std::move(res));
   }
   if (r->kind != Request::generate && s->n_past + r->feed.size() + 1 > params_.n_ctx_seq) {
-    return r->done(Result{"sequence of " + std::to_string(s->n_past + r->feed.size() + 1) + " tokens exceeds " + capacity_text()});
+    return r->done(Result{"sequence of " + std::to_string(s->n_past + r->feed.size() + 1) + " tokens exceeds " + capacity_text(), kContextFull});
   }
   if (r->feed.empty()) {  // nothing to evaluate: a one-token prompt
     s->tokens.insert(s->tokens.end(), r->targets.begin(), r->targets.end());
@@ -536,8 +595,9 @@ bool Engine::step() {
     return false;
   }
   if (rc != 0) {
-    const std::string why = rc == 2 ? kDisposed : "llama_decode failed (status " + std::to_string(rc) + ")";
-    for (auto& p : parts) finish(*p.r, Result{why});
+    const bool halted = rc == 2;
+    const std::string why = halted ? kDisposedText : "llama_decode failed (status " + std::to_string(rc) + ")";
+    for (auto& p : parts) finish(*p.r, Result{why, halted ? kDisposed : kNativeError});
   } else {
     ++counters_.decode_calls;
     counters_.tokens_evaluated += batch_.n_tokens;
@@ -570,6 +630,10 @@ void Engine::after_decode(Request& r, int32_t first, int32_t n) {
       for (int32_t i = 0; i < n; ++i) {
         r.res.logprobs.push_back(raw_logprob(llama_get_logits_ith(ctx_, first + i), n_vocab_, r.targets[fed_before + i]));
       }
+      if (std::any_of(r.res.logprobs.end() - n, r.res.logprobs.end(), [](float x) { return std::isnan(x); })) {
+        finish(r, Result{kNotFiniteText, kNotFinite});
+        break;
+      }
       counters_.tokens_scored += n;
       if (complete) {
         s->tokens.insert(s->tokens.end(), r.targets.begin(), r.targets.end());
@@ -597,6 +661,7 @@ void Engine::after_decode(Request& r, int32_t first, int32_t n) {
 void Engine::generate_token(Request& r, const float* logits) {
   Sequence* s = find(r.seq);
   const Sampled sm = sampler_.sample(logits, n_vocab_, r.gen.sampling, r.rng);
+  if (std::isnan(sm.raw_logprob)) return finish(r, Result{kNotFiniteText, kNotFinite});
   ++counters_.tokens_generated;
   s->last = sm.token;
   s->tokens.push_back(sm.token);
@@ -630,11 +695,11 @@ void Engine::generate_token(Request& r, const float* logits) {
 void Engine::fail_blocked() {
   const std::string cells = "KV cache full: " + std::to_string(cells_used_) + " of " + std::to_string(params_.n_ctx) +
                             " cells are held by live sequences; release sequences or use a larger contextSize";
-  for (auto& r : active_) if (r->blocked && !r->finished) finish(*r, Result{cells});
+  for (auto& r : active_) if (r->blocked && !r->finished) finish(*r, Result{cells, kKvFull});
   active_.erase(std::remove_if(active_.begin(), active_.end(), [](auto& r) { return r->finished; }), active_.end());
   const std::string slots = "no free sequence slot: all " + std::to_string(params_.n_seq_max) +
                             " are in use; release sequences or use a larger maxSequences";
-  for (auto& op : waiting_ops_) op.fail(slots);
+  for (auto& op : waiting_ops_) op.fail(slots, kNoSlot);
   waiting_ops_.clear();
 }
 
@@ -761,11 +826,9 @@ void Engine::release_sequence(uint64_t handle) {
   if (!s) return;
   if (s->busy) {
     Request* r = s->busy;
-    Result res{"aborted: sequence released"};
-    res.aborted = true;
     r->finished = true;
     s->busy = nullptr;
-    r->done(std::move(res));
+    r->done(aborted_result("aborted: sequence released"));
   }
   llama_memory_seq_rm(llama_get_memory(ctx_), s->llama_id, -1, -1);
   free_slots_.insert(s->llama_id);

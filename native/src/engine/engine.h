@@ -21,6 +21,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "../errors.h"
 #include "llama.h"
 #include "sampling.h"
 #include "stop_matcher.h"
@@ -67,6 +68,7 @@ struct TokenOut {
 // What a request produces; `error` non-empty means it failed (`aborted` if cancelled).
 struct Result {
   std::string error;
+  const char* code = nullptr;        // with `error`: one of errors.h
   bool aborted = false;
   std::vector<uint64_t> handles;     // new sequences (create, fork)
   std::vector<TokenOut> tokens;      // generate
@@ -107,6 +109,10 @@ class Engine {
   // Replaces the attached LoRA adapters (empty: none). Sequences evaluated before keep their KV.
   void set_adapters(std::vector<std::pair<AdapterPtr, float>> adapters, Callback done);
   void cancel(uint64_t id);
+  // Stops the engine thread (idempotent); work still queued is failed by the destructor.
+  void halt();
+  // halt() on every live engine: run at process exit, before static destructors.
+  static void halt_all();
 
   EngineStats stats() const;
   const EngineParams& params() const { return params_; }

@@ -90,7 +90,8 @@ ggml_status run_graph(ggml_backend_sched_t sched, ggml_cgraph* gf, const char* w
 struct Trainer::Graph {
   ggml_context* ctx = nullptr;
   ggml_cgraph* gf = nullptr;
-  ggml_tensor *tokens = nullptr, *pos = nullptr, *zeros = nullptr, *out_idx = nullptr, *label_idx = nullptr;
+  ggml_tensor *tokens = nullptr, *pos = nullptr, *zeros = nullptr, *zeros_scored = nullptr, *labels = nullptr;
+  std::map<int32_t, ggml_tensor*> masks;  // sequence length -> its causal mask [L, L]
   ggml_tensor *sel_chosen = nullptr, *sel_rejected = nullptr, *weight = nullptr, *ref_chosen = nullptr, *ref_rejected = nullptr;
   ggml_tensor *lp = nullptr, *chosen = nullptr, *rejected = nullptr, *pair_loss = nullptr, *loss = nullptr;
   int64_t T = 0, N = 0, P = 0;
@@ -132,15 +133,17 @@ void set_input(ggml_tensor* t, const void* data, size_t bytes);
 // Causal attention of every packed sequence over its own tokens only: the block-diagonal causal
 // mask, computed block by block so the cost is sum(L_i^2), not T^2. Q, K: [hd, T, heads],
 // V: [T, hd, kv heads]; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
+// The mask is an additive input of soft_max_ext (0 / -inf), not diag_mask_inf: the latter's
+// backward (DIAG_MASK_ZERO) has no CUDA kernel and would run on the CPU every layer.
 ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* Q, ggml_tensor* K, ggml_tensor* V, const std::vector<int32_t>& lengths,
-                              ggml_tensor* zeros) {
+                              ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks) {
   ggml_tensor* out = zeros;
   int64_t off = 0;
   for (int32_t L : lengths) {
     ggml_tensor* q = ggml_view_3d(ctx, Q, h.head_dim, L, h.n_head, Q->nb[1], Q->nb[2], off * Q->nb[1]);
     ggml_tensor* k = ggml_view_3d(ctx, K, h.head_dim, L, h.n_head_kv, K->nb[1], K->nb[2], off * K->nb[1]);
     ggml_tensor* v = ggml_view_3d(ctx, V, L, h.head_dim, h.n_head_kv, V->nb[1], V->nb[2], off * V->nb[0]);
-    ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_diag_mask_inf(ctx, ggml_mul_mat(ctx, k, q), 0), nullptr, h.attn_scale, 0.0f);  // [L_k, L_q, heads]
+    ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), masks.at(L), h.attn_scale, 0.0f);  // [L_k, L_q, heads]
     ggml_tensor* o = ggml_mul_mat(ctx, v, kq);                                                                                 // [hd, L_q, heads]
     o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, L);
     out = lengths.size() == 1 ? o : ggml_acc(ctx, out, o, out->nb[1], out->nb[2], out->nb[3], off * out->nb[1]);
@@ -149,8 +152,26 @@ ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* 
   return out;
 }
 
+// The hidden states that predict response tokens, [E, N]: per sequence the contiguous columns
+// [off + prompt - 1, off + len - 1), assembled with ACC as packed_attention does. A GET_ROWS
+// gather would differentiate to GET_ROWS_BACK, which costs E * T * N on CUDA.
+ggml_tensor* scored_states(ggml_context* ctx, ggml_tensor* x, const Batch& b, ggml_tensor* zeros) {
+  ggml_tensor* out = zeros;
+  int64_t off = 0, n = 0;
+  for (size_t s = 0; s < b.lengths.size(); s++) {
+    const int64_t scored = b.lengths[s] - b.prompt_lengths[s];
+    ggml_tensor* v = ggml_view_2d(ctx, x, x->ne[0], scored, x->nb[1], (off + b.prompt_lengths[s] - 1) * x->nb[1]);
+    if (!zeros) return v;
+    out = ggml_acc(ctx, out, v, out->nb[1], out->nb[2], out->nb[3], n * out->nb[1]);
+    off += b.lengths[s];
+    n += scored;
+  }
+  return out;
+}
+
 // One transformer block over T packed tokens; the same arithmetic as llama.cpp's non-flash path.
-ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos, const std::vector<int32_t>& lengths, ggml_tensor* zeros) {
+ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos, const std::vector<int32_t>& lengths, ggml_tensor* zeros,
+                   const std::map<int32_t, ggml_tensor*>& masks) {
   const Hparams& h = w.hp;
   const int64_t T = x->ne[1];
   ggml_tensor* cur = rms_norm(ctx, x, l.attn_norm, h.rms_eps);
@@ -174,7 +195,7 @@ ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_ten
   ggml_tensor* Q = ggml_cont(ctx, ggml_permute(ctx, q, 0, 2, 1, 3));  // [hd, T, n_head]
   ggml_tensor* K = ggml_cont(ctx, ggml_permute(ctx, k, 0, 2, 1, 3));  // [hd, T, n_kv]
   ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_kv]
-  ggml_tensor* o = packed_attention(ctx, h, Q, K, V, lengths, zeros);
+  ggml_tensor* o = packed_attention(ctx, h, Q, K, V, lengths, zeros, masks);
   x = ggml_add(ctx, x, linear(ctx, w, l.wo, o));
   cur = rms_norm(ctx, x, l.ffn_norm, h.rms_eps);
   ggml_tensor* act = ggml_swiglu_split(ctx, linear(ctx, w, l.w_gate, cur), linear(ctx, w, l.w_up, cur));
@@ -222,7 +243,7 @@ void Trainer::init(const TrainerOptions& o) {
   cpu_ = o.backend == "cpu" ? backend_ : ggml_backend_cpu_init();
   const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   ggml_backend_cpu_set_n_threads(cpu_, threads);
-  w_ = load_weights(o.model, backend_, o.full ? nullptr : &o.lora, o.seed);
+  w_ = load_weights(o.model, backend_, o.full ? nullptr : &o.lora, o.seed, o.base_f32);
   if (o.full) {
     // Every weight but rope_freqs: Llama 3's frequency factors are constants (ggml has no gradient for them).
     for (auto& [name, t] : w_->named)
@@ -308,7 +329,9 @@ void Trainer::validate(const Batch& b, const LossSpec* loss) const {
   if (total != static_cast<int64_t>(b.tokens.size())) throw std::runtime_error("batch lengths do not add up to the token count");
   int64_t scored = 0;
   for (size_t i = 0; i < b.lengths.size(); i++) scored += b.lengths[i] - b.prompt_lengths[i];
-  // Labels index the flattened [vocab x scored tokens] probabilities with 32-bit ids.
+  // The loss's [vocab x scored tokens] tensors stay below 2^31 elements (32-bit kernel indexing);
+  // labels are compared with a float range, exact below 2^24.
+  if (w_->hp.n_vocab > (1 << 24)) throw std::runtime_error("vocabularies above 2^24 tokens are not supported by the trainer");
   if (scored * w_->hp.n_vocab >= INT32_MAX)
     throw std::runtime_error("too many response tokens in one micro-batch for this vocabulary (" + std::to_string(scored) + " x " + std::to_string(w_->hp.n_vocab) +
                              "); use fewer pairs or tokens per graph");
@@ -332,7 +355,8 @@ void Trainer::validate(const Batch& b, const LossSpec* loss) const {
 // Node budget of a forward + backward graph: per layer a fixed part and a part per sequence
 // (attention runs block by block); the scheduler is re-created when a batch needs more.
 void Trainer::reserve_graph(size_t n_sequences) {
-  const int need = static_cast<int>(4096 + w_->hp.n_layer * (1024 + 96 * n_sequences) + 8 * params_.size());
+  // Patch 0003 adds ~8 nodes per 4096 rows of each frozen non-F32 matrix (the output layer's V rows).
+  const int need = static_cast<int>(4096 + w_->hp.n_layer * (1024 + 96 * n_sequences) + 8 * params_.size() + 16 * (w_->hp.n_vocab / 4096 + 1));
   if (sched_ && need <= graph_size_) return;
   if (sched_) ggml_backend_sched_free(sched_);
   graph_size_ = need;
@@ -355,20 +379,26 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   g->tokens = input(ctx, GGML_TYPE_I32, g->T);
   g->pos = input(ctx, GGML_TYPE_I32, g->T);
   g->zeros = b.lengths.size() > 1 ? input(ctx, GGML_TYPE_F32, h.head_dim * h.n_head, g->T) : nullptr;
-  g->out_idx = input(ctx, GGML_TYPE_I32, g->N);
-  g->label_idx = input(ctx, GGML_TYPE_I32, g->N);
+  g->zeros_scored = b.lengths.size() > 1 ? input(ctx, GGML_TYPE_F32, h.n_embd, g->N) : nullptr;
+  g->labels = input(ctx, GGML_TYPE_F32, 1, g->N);
+  for (int32_t L : b.lengths)
+    if (!g->masks.count(L)) g->masks[L] = input(ctx, GGML_TYPE_F32, L, L);
 
   ggml_tensor* x = ggml_get_rows(ctx, w_->tok_embd, g->tokens);
-  for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, b.lengths, g->zeros);
+  for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, b.lengths, g->zeros, g->masks);
   // Logits only where a response token is predicted; log p(label) = log softmax(logits)[label].
-  x = rms_norm(ctx, ggml_get_rows(ctx, x, g->out_idx), w_->output_norm, h.rms_eps);
+  x = rms_norm(ctx, scored_states(ctx, x, b, g->zeros_scored), w_->output_norm, h.rms_eps);
   ggml_tensor* logits = ggml_mul_mat(ctx, w_->output ? w_->output : w_->tok_embd, x);  // [V, N]
   ggml_tensor* sm = ggml_soft_max(ctx, logits);
-  // The softmax backward reads these probabilities; read through the reshape below, ggml's graph
-  // allocator otherwise reuses their memory before the backward pass (gradients came out wrong).
+  // The softmax backward reads these probabilities; kept as an output so that ggml's graph
+  // allocator never reuses their memory before the backward pass.
   ggml_set_output(sm);
-  ggml_tensor* probs = ggml_reshape_2d(ctx, sm, 1, h.n_vocab * g->N);
-  ggml_tensor* py = ggml_get_rows(ctx, probs, g->label_idx);
+  // p(label) = sum_v sm[v, n] * [v == label_n], the one-hot built in the graph from the labels
+  // (|v - label| < 0.5). A GET_ROWS gather of sm would differentiate to GET_ROWS_BACK, which
+  // costs V * N^2 on CUDA; this is a few element-wise passes over [V, N].
+  ggml_tensor* dist = ggml_sub(ctx, ggml_repeat_4d(ctx, g->labels, h.n_vocab, g->N, 1, 1), ggml_arange(ctx, 0.0f, static_cast<float>(h.n_vocab), 1.0f));
+  ggml_tensor* onehot = ggml_step(ctx, ggml_scale_bias(ctx, ggml_abs(ctx, dist), -1.0f, 0.5f));
+  ggml_tensor* py = ggml_sum_rows(ctx, ggml_mul(ctx, sm, onehot));  // [1, N]
   g->lp = ggml_reshape_2d(ctx, ggml_log(ctx, py), g->N, 1);
   ggml_set_output(g->lp);
 
@@ -401,12 +431,15 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   ggml_build_forward_expand(g->gf, g->loss);
 
   // Parameter gradients add into the persistent accumulators; the loss is seeded with 1.
+  // GENIUS_DEBUG_DROP_GRAD=NAME (test-only fault): tensors whose name contains NAME get no
+  // accumulator, so their gradient reads as zero; the gradient checks must catch it.
+  const char* drop = std::getenv("GENIUS_DEBUG_DROP_GRAD");
   std::vector<ggml_tensor*> accs(ggml_graph_n_nodes(g->gf), nullptr);
   for (int i = 0; i < ggml_graph_n_nodes(g->gf); i++) {
     ggml_tensor* node = ggml_graph_node(g->gf, i);
     if (node == g->loss) accs[i] = loss_seed_;
     for (size_t p = 0; p < params_.size(); p++)
-      if (node == params_[p]) accs[i] = grads_[p];
+      if (node == params_[p] && !(drop && *drop && std::strstr(params_[p]->name, drop))) accs[i] = grads_[p];
   }
   ggml_build_backward_expand(ctx, g->gf, accs.data());
   return g;
@@ -416,11 +449,13 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
   ggml_backend_sched_reset(sched_);
   if (!ggml_backend_sched_alloc_graph(sched_, g.gf)) throw std::runtime_error("cannot allocate the training graph (out of memory? use smaller micro-batches)");
   peak_graph_bytes_ = std::max(peak_graph_bytes_, ggml_backend_sched_get_buffer_size(sched_, backend_));
+  graph_splits_ = ggml_backend_sched_get_n_splits(sched_);
 
-  const int64_t T = g.T, N = g.N, V = w_->hp.n_vocab;
-  std::vector<int32_t> pos(T), out_idx, label_idx;
+  const int64_t T = g.T, N = g.N;
+  std::vector<int32_t> pos(T);
+  std::vector<float> labels;
   std::vector<int> seq_of;  // which sequence each scored token belongs to
-  out_idx.reserve(N);
+  labels.reserve(N);
   int64_t off = 0;
   for (size_t s = 0; s < b.lengths.size(); s++) {
     const int64_t len = b.lengths[s];
@@ -428,20 +463,25 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
       pos[off + j] = static_cast<int32_t>(j);
     }
     for (int64_t j = b.prompt_lengths[s]; j < len; j++) {
-      out_idx.push_back(static_cast<int32_t>(off + j - 1));
-      label_idx.push_back(static_cast<int32_t>(static_cast<int64_t>(out_idx.size() - 1) * V + b.tokens[off + j]));
+      labels.push_back(static_cast<float>(b.tokens[off + j]));
       seq_of.push_back(static_cast<int>(s));
     }
     off += len;
   }
   set_input(g.tokens, b.tokens.data(), T * sizeof(int32_t));
   set_input(g.pos, pos.data(), T * sizeof(int32_t));
-  if (g.zeros) {
-    const std::vector<float> zeros(static_cast<size_t>(ggml_nelements(g.zeros)), 0.0f);
-    set_input(g.zeros, zeros.data(), zeros.size() * sizeof(float));
+  for (ggml_tensor* z : {g.zeros, g.zeros_scored}) {
+    if (!z) continue;
+    const std::vector<float> zeros(static_cast<size_t>(ggml_nelements(z)), 0.0f);
+    set_input(z, zeros.data(), zeros.size() * sizeof(float));
   }
-  set_input(g.out_idx, out_idx.data(), N * sizeof(int32_t));
-  set_input(g.label_idx, label_idx.data(), N * sizeof(int32_t));
+  set_input(g.labels, labels.data(), N * sizeof(float));
+  for (auto& [L, mask] : g.masks) {
+    std::vector<float> m(static_cast<size_t>(L) * L, 0.0f);
+    for (int64_t q = 0; q < L; q++)
+      for (int64_t k = q + 1; k < L; k++) m[q * L + k] = -INFINITY;
+    set_input(mask, m.data(), m.size() * sizeof(float));
+  }
   if (loss) {
     const int64_t P = g.P;
     std::vector<int64_t> count(b.lengths.size());
@@ -489,6 +529,58 @@ std::vector<float> Trainer::logprobs(const Batch& b) {
   std::vector<float> out(static_cast<size_t>(g->N));
   ggml_backend_tensor_get(g->lp, out.data(), 0, out.size() * sizeof(float));
   return out;
+}
+
+namespace {
+
+TensorDesc describe_tensor(const ggml_tensor* t) {
+  TensorDesc d;
+  d.type = ggml_type_name(t->type);
+  for (int i = 0; i < GGML_MAX_DIMS; i++) {
+    d.ne[i] = t->ne[i];
+    d.nb[i] = t->nb[i];
+  }
+  d.type_size = ggml_type_size(t->type);
+  d.blck_size = ggml_blck_size(t->type);
+  d.quantized = ggml_is_quantized(t->type);
+  d.contiguous = ggml_is_contiguous(t);
+  d.contiguous_1 = ggml_is_contiguous_1(t);
+  d.contiguous_2 = ggml_is_contiguous_2(t);
+  d.contiguous_rows = ggml_is_contiguous_rows(t);
+  d.transposed = ggml_is_transposed(t);
+  return d;
+}
+
+}  // namespace
+
+std::vector<NodeDesc> Trainer::describe(const Batch& b, const LossSpec* loss) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  validate(b, loss);
+  auto g = build(b, loss);
+  std::vector<NodeDesc> out;
+  for (int i = 0; i < ggml_graph_n_nodes(g->gf); i++) {
+    const ggml_tensor* n = ggml_graph_node(g->gf, i);
+    NodeDesc d;
+    d.op = ggml_op_name(n->op);
+    if (n->op == GGML_OP_UNARY) d.sub_op = ggml_unary_op_name(ggml_get_unary_op(n));
+    if (n->op == GGML_OP_GLU) d.sub_op = ggml_glu_op_name(ggml_get_glu_op(n));
+    d.tensor = describe_tensor(n);
+    for (const ggml_tensor* s : n->src) d.src.push_back(s ? std::optional<TensorDesc>(describe_tensor(s)) : std::nullopt);
+    while (!d.src.empty() && !d.src.back()) d.src.pop_back();
+    d.params.assign(n->op_params, n->op_params + GGML_MAX_OP_PARAMS / sizeof(int32_t));
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+size_t Trainer::measure(const Batch& b, const LossSpec& loss) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  validate(b, &loss);
+  auto g = build(b, &loss);
+  ggml_backend_sched_reset(sched_);
+  if (!ggml_backend_sched_alloc_graph(sched_, g->gf)) throw std::runtime_error("cannot allocate the training graph (out of memory? use smaller micro-batches)");
+  peak_graph_bytes_ = std::max(peak_graph_bytes_, ggml_backend_sched_get_buffer_size(sched_, backend_));
+  return memory_bytes();
 }
 
 MicroResult Trainer::accumulate(const Batch& b, const LossSpec& loss) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct TrainerOptions {
   std::string model;
   bool full = false;  // train every weight; otherwise a LoRA adapter
   LoraOptions lora;
+  bool base_f32 = false;  // LoRA: dequantize the frozen base weights to F32 (the reference path)
   std::string backend = "cpu";  // cpu | cuda
   int threads = 0;              // 0: hardware concurrency
   uint64_t seed = 0;
@@ -54,12 +56,32 @@ struct AdamW {
   float max_grad_norm = 1.0f;  // <= 0: no clipping
 };
 
+// A tensor as a backend's supports_op sees it (for the op-support test against ggml-cuda).
+struct TensorDesc {
+  std::string type;  // ggml_type_name: f32, f16, q4_K, i32, ...
+  int64_t ne[4] = {0, 0, 0, 0};
+  size_t nb[4] = {0, 0, 0, 0};
+  size_t type_size = 0;
+  int64_t blck_size = 0;
+  bool quantized = false, contiguous = false, contiguous_1 = false, contiguous_2 = false, contiguous_rows = false, transposed = false;
+};
+
+struct NodeDesc {
+  std::string op;      // ggml_op_name: MUL_MAT, SOFT_MAX, ...
+  std::string sub_op;  // the unary or GLU op, else empty
+  TensorDesc tensor;
+  std::vector<std::optional<TensorDesc>> src;
+  std::vector<int32_t> params;  // op_params as int32 words
+};
+
 class Trainer {
  public:
   explicit Trainer(const TrainerOptions& o);
   ~Trainer();
 
   const Hparams& hparams() const { return w_->hp; }
+  // The trainable tensors, in the order read_flat/write_parameters lay them out.
+  const std::vector<ggml_tensor*>& parameter_tensors() const { return params_; }
   const Weights& weights() const { return *w_; }
   int64_t trainable_parameters() const;
   int64_t total_parameters() const;
@@ -68,9 +90,16 @@ class Trainer {
   // Bytes held on the training backend: weights, gradients, optimizer state, the largest graph.
   size_t memory_bytes() const;
   size_t peak_graph_bytes() const { return peak_graph_bytes_; }
+  // Backend splits of the last micro-batch graph: 1 when the main backend ran every node (more:
+  // some ran on the CPU fallback, with copies between them).
+  int graph_splits() const { return graph_splits_; }
 
   // Per-token log-probs of every response token, concatenated in batch order (no gradients).
   std::vector<float> logprobs(const Batch& b);
+  // Every node of the micro-batch's graph (forward; with `loss`, forward + backward), not computed.
+  std::vector<NodeDesc> describe(const Batch& b, const LossSpec* loss);
+  // Allocates the micro-batch's training graph without computing it; returns memory_bytes().
+  size_t measure(const Batch& b, const LossSpec& loss);
   // Adds this micro-batch's gradients into the accumulators; returns the loss and log-probs.
   MicroResult accumulate(const Batch& b, const LossSpec& loss);
   void zero_grad();
@@ -110,6 +139,7 @@ class Trainer {
   ggml_tensor* loss_seed_ = nullptr;
   int64_t step_ = 0;
   size_t peak_graph_bytes_ = 0;
+  int graph_splits_ = 0;
   int graph_size_ = 0;
   mutable std::mutex mutex_;
 };

@@ -44,8 +44,8 @@ void open_gguf(const std::string& path, GgufHandle& h) {
   if (!h.g) fail(path, "cannot read GGUF");
 }
 
-// Reads one tensor of any type ggml can dequantize and uploads it as F32.
-void upload_f32(const std::string& path, FILE* f, const gguf_context* g, const ggml_tensor* src, ggml_tensor* dst) {
+// Reads one tensor and uploads it as is when `dst` has the file's type, else dequantized to F32.
+void upload_tensor(const std::string& path, FILE* f, const gguf_context* g, const ggml_tensor* src, ggml_tensor* dst) {
   const int64_t id = gguf_find_tensor(g, src->name);
   const size_t offset = gguf_get_data_offset(g) + gguf_get_tensor_offset(g, id);
   const size_t bytes = ggml_nbytes(src);
@@ -53,7 +53,7 @@ void upload_f32(const std::string& path, FILE* f, const gguf_context* g, const g
   if (fseeko(f, static_cast<off_t>(offset), SEEK_SET) != 0 || fread(raw.data(), 1, bytes, f) != bytes)
     fail(path, std::string("cannot read tensor ") + src->name);
   const int64_t n = ggml_nelements(src);
-  if (src->type == GGML_TYPE_F32) {
+  if (src->type == dst->type) {
     ggml_backend_tensor_set(dst, raw.data(), 0, bytes);
     return;
   }
@@ -64,10 +64,26 @@ void upload_f32(const std::string& path, FILE* f, const gguf_context* g, const g
   ggml_backend_tensor_set(dst, out.data(), 0, out.size() * sizeof(float));
 }
 
+// Whether `backend` has the kernels a frozen matrix of `type` meets in the training graph: the
+// forward product (MUL_MAT), the embedding lookup and patch 0003's dequantizing backward (GET_ROWS).
+bool runs_natively(ggml_backend_t backend, ggml_type type, int64_t ne0) {
+  if (type == GGML_TYPE_F32) return true;
+  if (ne0 % ggml_blck_size(type) != 0) return false;
+  ggml_init_params cp{8 * ggml_tensor_overhead(), nullptr, true};
+  ggml_context* ctx = ggml_init(cp);
+  ggml_tensor* w = ggml_new_tensor_2d(ctx, type, ne0, 8);
+  ggml_tensor* x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne0, 4);
+  ggml_tensor* rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, 4);
+  const bool ok = ggml_backend_supports_op(backend, ggml_mul_mat(ctx, w, x)) && ggml_backend_supports_op(backend, ggml_get_rows(ctx, w, rows));
+  ggml_free(ctx);
+  return ok;
+}
+
 class Loader {
  public:
-  Loader(const std::string& path, ggml_context* ctx, const gguf_context* g, ggml_context* meta, std::vector<std::pair<std::string, ggml_tensor*>>& named)
-      : path_(path), ctx_(ctx), g_(g), meta_(meta), named_(named) {}
+  // `native`: matrices keep the file's type where the backend runs it (frozen LoRA base weights).
+  Loader(const std::string& path, ggml_context* ctx, const gguf_context* g, ggml_context* meta, Weights& w, ggml_backend_t backend, bool native)
+      : path_(path), ctx_(ctx), g_(g), meta_(meta), w_(w), backend_(backend), native_(native) {}
 
   // A base weight of the expected shape (ne1 = 0 for vectors), or null when optional and absent.
   ggml_tensor* weight(const std::string& name, int64_t ne0, int64_t ne1, bool required = true) {
@@ -80,16 +96,22 @@ class Loader {
     if (src->ne[0] != ne0 || (n_dims == 2 && src->ne[1] != ne1) || (n_dims == 1 && src->ne[1] != 1) || src->ne[2] != 1 || src->ne[3] != 1)
       fail(path_, "tensor " + name + " has an unexpected shape");
     const int64_t ne[2] = {ne0, ne1};
-    ggml_tensor* t = ggml_new_tensor(ctx_, GGML_TYPE_F32, n_dims, ne);
+    // Vectors (norms, biases) are F32 always: tiny, and the element-wise kernels expect it.
+    ggml_type type = GGML_TYPE_F32;
+    if (native_ && n_dims == 2 && src->type != GGML_TYPE_F32) {
+      if (runs_natively(backend_, src->type, ne0)) type = src->type;
+      else w_.dequantized.push_back(name);
+    }
+    ggml_tensor* t = ggml_new_tensor(ctx_, type, n_dims, ne);
     ggml_set_name(t, name.c_str());
-    named_.emplace_back(name, t);
+    w_.named.emplace_back(name, t);
     sources_.emplace_back(src, t);
     return t;
   }
 
   void upload() {
     FilePtr f = open_read(path_);
-    for (auto& [src, dst] : sources_) upload_f32(path_, f.get(), g_, src, dst);
+    for (auto& [src, dst] : sources_) upload_tensor(path_, f.get(), g_, src, dst);
   }
 
  private:
@@ -97,7 +119,9 @@ class Loader {
   ggml_context* ctx_;
   const gguf_context* g_;
   ggml_context* meta_;
-  std::vector<std::pair<std::string, ggml_tensor*>>& named_;
+  Weights& w_;
+  ggml_backend_t backend_;
+  bool native_;
   std::vector<std::pair<ggml_tensor*, ggml_tensor*>> sources_;
 };
 
@@ -173,7 +197,7 @@ void fill_by_name(const std::string& path, const GgufHandle& h, const std::vecto
     ggml_tensor* src = ggml_get_tensor(h.meta, t->name);
     if (!src) fail(path, std::string("missing tensor ") + t->name + " (was it written for another model or training mode?)");
     if (!ggml_are_same_shape(src, t)) fail(path, std::string("tensor ") + t->name + " has an unexpected shape");
-    upload_f32(path, f.get(), h.g, src, t);
+    upload_tensor(path, f.get(), h.g, src, t);
   }
 }
 
@@ -192,7 +216,7 @@ Weights::~Weights() {
   if (ctx) ggml_free(ctx);
 }
 
-std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed) {
+std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed, bool base_f32) {
   GgufHandle h;
   open_gguf(path, h);
   auto w = std::make_unique<Weights>();
@@ -206,7 +230,7 @@ std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t ba
   const size_t n_lora = lora ? hp.n_layer * 14 : 0;
   ggml_init_params cp{(gguf_get_n_tensors(h.g) + n_lora + 16) * ggml_tensor_overhead(), nullptr, true};
   w->ctx = ggml_init(cp);
-  Loader ld(path, w->ctx, h.g, h.meta, w->named);
+  Loader ld(path, w->ctx, h.g, h.meta, *w, backend, lora != nullptr && !base_f32);
   const int64_t E = hp.n_embd, Dq = hp.n_head * hp.head_dim, Dkv = hp.n_head_kv * hp.head_dim;
   w->tok_embd = ld.weight("token_embd.weight", E, hp.n_vocab);
   w->output_norm = ld.weight("output_norm.weight", E, 0);
@@ -368,9 +392,16 @@ struct CpuScratch {
   }
 };
 
+// A tensor's values as F32, dequantized when it is kept in another type.
 std::vector<float> read_f32(const ggml_tensor* t) {
   std::vector<float> v(static_cast<size_t>(ggml_nelements(t)));
-  ggml_backend_tensor_get(t, v.data(), 0, v.size() * sizeof(float));
+  if (t->type == GGML_TYPE_F32) {
+    ggml_backend_tensor_get(t, v.data(), 0, v.size() * sizeof(float));
+    return v;
+  }
+  std::vector<uint8_t> raw(ggml_nbytes(t));
+  ggml_backend_tensor_get(t, raw.data(), 0, raw.size());
+  ggml_get_type_traits(t->type)->to_float(raw.data(), v.data(), ggml_nelements(t));
   return v;
 }
 

@@ -1,6 +1,7 @@
-// The trainer's copy of a llama-family model: every weight as F32 in one backend buffer (frozen
-// weights are dequantized on load so every backend can backpropagate through them), plus the
-// LoRA factors when training an adapter.
+// The trainer's copy of a llama-family model in one backend buffer, plus the LoRA factors when
+// training an adapter. Trainable weights are F32 (full training keeps F32 master weights); frozen
+// base matrices of a LoRA run keep the file's type (F16, BF16, Q8_0, Q4_K, ...) wherever the
+// backend has the kernels for it (patch 0003 backpropagates through them), else F32.
 #pragma once
 #include <map>
 #include <memory>
@@ -44,6 +45,7 @@ struct Weights {
   std::vector<Layer> layers;
   std::map<const ggml_tensor*, LoraPair> lora;  // base weight -> its adapter
   std::vector<std::pair<std::string, ggml_tensor*>> named;  // base weights in file order
+  std::vector<std::string> dequantized;  // frozen matrices stored as F32 because the backend lacks a kernel for their type
   float lora_scale = 0.0f;
   LoraOptions lora_options;
   bool has_lora = false;
@@ -52,7 +54,8 @@ struct Weights {
 };
 
 // Loads the base model onto `backend` and, when `lora` is given, creates (or loads) the adapter.
-std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed);
+// `base_f32` dequantizes the frozen base weights too (the reference path for parity and memory).
+std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed, bool base_f32 = false);
 
 struct GgufFree {
   void operator()(gguf_context* g) const;
@@ -72,8 +75,8 @@ uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor
 // llama.cpp's LoRA adapter format for the trained factors.
 void save_adapter(const Weights& w, const std::string& path);
 
-// The base model with the adapter folded in (W + scale * B A), every weight F32, every KV pair
-// of the base file kept; `f16` halves the file (matrices as F16).
+// The base model with the adapter folded in (W + scale * B A; folded matrices F32, the others in
+// their stored type), every KV pair of the base file kept; `f16` stores F32 matrices as F16.
 void save_merged(const Weights& w, const std::string& path, bool f16 = false);
 
 }  // namespace genius::train
