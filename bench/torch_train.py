@@ -6,7 +6,7 @@ measured step by step, interleaved, in one invocation.
 Protocol: one JSON object per line. On start the script prints {"ready": true, ...} or, when a
 package is missing, {"skip": "<how to install>"} and exits 0. Then, per line read:
   {"cmd": "setup", "mode": "lora"|"full", "rank": 16, "alpha": 32}  -> {"params": N, "trainable": N}
-  {"cmd": "step", "lr": 1e-6}                                      -> {"seconds": s, "loss": x, "chosen": [...], "rejected": [...], "grad_norm": g}
+  {"cmd": "step", "mode": "lora", "lr": 1e-6}                      -> {"seconds": s, "loss": x, "chosen": [...], "rejected": [...], "grad_norm": g}
   {"cmd": "quit"}
 The step is what bench/train.ts times on our side: zero_grad, forward over the 2P sequences
 (P chosen then P rejected), the ACO loss (Genius eq. 6 with per-pair calibration weights and cached
@@ -64,12 +64,9 @@ def main():
     ref_r = torch.tensor(loss_spec["refRejected"], dtype=torch.float32)
     scale = float(loss_spec["scale"])
 
-    model = None
-    opt = None
-    params = []
+    runs = {}  # mode -> (model, optimizer, trainable parameters): modes can be interleaved
 
     def setup(mode, rank, alpha):
-        nonlocal model, opt, params
         d, f = os.path.split(os.path.abspath(a.model))
         m = transformers.AutoModelForCausalLM.from_pretrained(d, gguf_file=f, dtype=torch.float32, attn_implementation="sdpa")
         m.config.use_cache = False
@@ -78,12 +75,12 @@ def main():
                                   target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
             m = peft.get_peft_model(m, cfg)
         m.train()
-        model = m
         params = [p for p in m.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=1e-6, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+        runs[mode] = (m, torch.optim.AdamW(params, lr=1e-6, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0), params)
         return {"params": sum(p.numel() for p in m.parameters()), "trainable": sum(p.numel() for p in params)}
 
-    def step(lr):
+    def step(mode, lr):
+        model, opt, params = runs[mode]
         for g in opt.param_groups:
             g["lr"] = lr
         t0 = time.perf_counter()
@@ -110,7 +107,7 @@ def main():
         if c["cmd"] == "setup":
             reply(setup(c["mode"], int(c.get("rank", 16)), float(c.get("alpha", 32))))
         elif c["cmd"] == "step":
-            reply(step(float(c.get("lr", 1e-6))))
+            reply(step(c["mode"], float(c.get("lr", 1e-6))))
         elif c["cmd"] == "quit":
             break
         else:

@@ -1,8 +1,8 @@
 // Training throughput and memory: ACO steps on P pairs of L-token sequences (prompt + response),
 // LoRA and full-weight, next to (1) the rollout engine scoring the same tokens (forward only) and
 // (2) the same step in PyTorch + transformers + peft (bench/torch_train.py: what TRL runs on),
-// in the same run. Our steps and the peer's alternate (A B A B ...) so a shared machine's drift
-// hits both; the table gives each side's median and best step and the ratio of the medians.
+// in the same run. Our steps and the peer's alternate, and so do the modes (LoRA, full), so a shared
+// machine's drift hits all; the table gives each side's median and best step and the ratio of the medians.
 //
 //   node dist/bench/train-peer.js [--shape small | --model builtin|PATH] [--pairs 4] [--tokens 512]
 //                            [--prompt 64] [--steps 3] [--rank 16] [--backend cpu|cuda]
@@ -119,47 +119,58 @@ const batchFile = join(dir, 'batch.json');
 writeFileSync(batchFile, JSON.stringify({ sequences: seqs, loss }));
 const peer = opt.peer === 'torch' ? await TorchPeer.start(batchFile) : undefined;
 const median_tps: Record<string, { ours: number; peer?: number }> = {};
+const modes = opt.modes.split(',');
+const trainers = new Map<string, Trainer>();
 try {
-  for (const mode of opt.modes.split(',')) {
-    const trainer = await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank }, backend, threads });
-    const ours = async () => {
-      const t = await timed(async () => {
-        await trainer.zeroGrad();
-        const r = await trainer.accumulate(seqs, loss);
-        await trainer.step({ lr: 1e-6 });
-        return r;
-      });
-      return { seconds: t.seconds, loss: t.value.loss, chosen: t.value.chosen };
-    };
+  // Every mode on both sides is set up first, then the timed steps go round all of them
+  // (ours lora, PyTorch lora, ours full, PyTorch full, ...), so the LoRA / full ratio is interleaved too.
+  for (const mode of modes) trainers.set(mode, await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank }, backend, threads }));
+  const ours = async (mode: string) => {
+    const trainer = trainers.get(mode)!;
+    const t = await timed(async () => {
+      await trainer.zeroGrad();
+      const r = await trainer.accumulate(seqs, loss);
+      await trainer.step({ lr: 1e-6 });
+      return r;
+    });
+    return { seconds: t.seconds, loss: t.value.loss, chosen: t.value.chosen };
+  };
+  for (const mode of modes) {
     if (peer) await peer.send({ cmd: 'setup', mode, rank, alpha: 2 * rank });
     // The first step of each side (warm-up, not timed) starts from the same weights: compare them.
-    const first = await ours();
+    const first = await ours(mode);
     if (peer) {
-      const p = await peer.send({ cmd: 'step', lr: 1e-6 });
+      const p = await peer.send({ cmd: 'step', mode, lr: 1e-6 });
       const dl = Math.max(...first.chosen.map((c, i) => Math.abs(c - (p.chosen as number[])[i]!) / Math.abs(c)));
       notes.push(`${mode}: step-0 loss ours ${first.loss.toFixed(6)} vs PyTorch ${(p.loss as number).toFixed(6)}; max relative difference of the chosen sequence log-probs ${dl.toExponential(1)}`);
     }
-    const oursS: number[] = [], peerS: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      oursS.push((await ours()).seconds);
-      if (peer) peerS.push((await peer.send({ cmd: 'step', lr: 1e-6 })).seconds as number);
+  }
+  const oursS = new Map(modes.map((m) => [m, [] as number[]]));
+  const peerS = new Map(modes.map((m) => [m, [] as number[]]));
+  for (let i = 0; i < steps; i++) {
+    for (const mode of modes) {
+      oursS.get(mode)!.push((await ours(mode)).seconds);
+      if (peer) peerS.get(mode)!.push((await peer.send({ cmd: 'step', mode, lr: 1e-6 })).seconds as number);
     }
-    const info = trainer.info;
+  }
+  for (const mode of modes) {
+    const o = oursS.get(mode)!, p = peerS.get(mode)!;
+    const info = trainers.get(mode)!.info;
     const label = `${mode}${mode === 'lora' ? ` r=${rank}` : ''}`;
-    const tps = tokensPerStep / median(oursS);
-    median_tps[mode] = { ours: tps, ...(peer ? { peer: tokensPerStep / median(peerS) } : {}) };
+    const tps = tokensPerStep / median(o);
+    median_tps[mode] = { ours: tps, ...(peer ? { peer: tokensPerStep / median(p) } : {}) };
     rows.push([
       `genius ${label} (ACO step)`,
       tps,
-      tokensPerStep / Math.min(...oursS),
-      peer ? tokensPerStep / median(peerS) : '-',
-      peer ? tokensPerStep / Math.min(...peerS) : '-',
-      peer ? median(peerS) / median(oursS) : '-',
+      tokensPerStep / Math.min(...o),
+      peer ? tokensPerStep / median(p) : '-',
+      peer ? tokensPerStep / Math.min(...p) : '-',
+      peer ? median(p) / median(o) : '-',
       `${(info.memoryBytes / 2 ** 20).toFixed(0)} / ${(info.peakGraphBytes / 2 ** 20).toFixed(0)}`,
     ]);
-    trainer.dispose();
   }
 } finally {
+  for (const t of trainers.values()) t.dispose();
   peer?.stop();
   rmSync(dir, { recursive: true, force: true });
 }
@@ -168,7 +179,7 @@ console.log(
   `# training: ${modelName} (${parameters} parameters, vocab ${vocab}), ${P} pairs x ${L} tokens (${Lp} prompt; ${tokensPerStep} tokens/step), backend ${backend}, ${threads} threads, ${machine()}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
 );
 printTable(['run', 'tok/s (median)', 'tok/s (best)', 'PyTorch tok/s (median)', 'PyTorch tok/s (best)', 'genius / PyTorch', 'trainer / graph MiB'], rows);
-console.log(`${steps} timed steps per side, interleaved (ours, PyTorch, ours, ...), after one warm-up step each; the ratio is of the medians.`);
+console.log(`${steps} timed steps per side and mode, interleaved (ours, PyTorch, for each mode in turn), after one warm-up step each; the ratio is of the medians.`);
 if (median_tps.lora && median_tps.full) {
   const f = (m: { ours: number; peer?: number }, n: { ours: number; peer?: number }) =>
     `genius ${(m.ours / n.ours).toFixed(2)}x${m.peer && n.peer ? `, PyTorch ${(m.peer / n.peer).toFixed(2)}x` : ''}`;
