@@ -112,5 +112,5 @@ test('genius task writes GSM8K-format JSONL', (t) => {
   t.deepEqual(queries.map((x) => Object.keys(x)), [['id', 'question'], ['id', 'question'], ['id', 'question']]);
   const bad = spawnSync(process.execPath, [cliPath, 'task', '--ops', '5-2', '--out', out], { encoding: 'utf8' });
   t.not(bad.status, 0);
-  t.regex(bad.stderr.trim(), /^genius: --ops: 2 is below 5$/);
+  t.regex(bad.stderr.trim(), /^genius: option '--ops <range>' argument '5-2' is invalid\. 2 is below 5$/);
 });
