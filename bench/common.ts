@@ -11,7 +11,13 @@ export const benchDir = join(packageRoot, '.cache', 'bench');
 /** The benchmark model (made once, cached under .cache/bench). */
 export async function benchModel(shape: ShapeName = 'small', dtype: ModelDtype = 'f16', vocab = 'builtin'): Promise<string> {
   mkdirSync(benchDir, { recursive: true });
-  const vocabTag = vocab === 'builtin' ? 'builtin' : vocab.split('/').pop()!.replace(/\.gguf$/, '');
+  const vocabTag =
+    vocab === 'builtin'
+      ? 'builtin'
+      : vocab
+          .split('/')
+          .pop()!
+          .replace(/\.gguf$/, '');
   const path = join(benchDir, `${shape}-${dtype}-${vocabTag}.gguf`);
   if (!existsSync(path)) await makeModel({ out: path, shape, dtype, vocab, seed: 1 });
   return path;

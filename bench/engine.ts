@@ -37,10 +37,20 @@ const modelPath = await benchModel(opt.shape as 'small', opt.dtype as 'f16', opt
 
 /** Our engine: b prompts prefilled, then b sampled generations of tg tokens, all batched. */
 async function engineTokPerSec(model: Model, b: number, kvUnified: boolean): Promise<number> {
-  const ctx = await Context.create(model, { contextSize: b * (pp + tg + 8), maxSequences: b, batchSize: 2048, ubatchSize: 512, threads, flashAttention: fa, kvUnified });
+  const ctx = await Context.create(model, {
+    contextSize: b * (pp + tg + 8),
+    maxSequences: b,
+    batchSize: 2048,
+    ubatchSize: 512,
+    threads,
+    flashAttention: fa,
+    kvUnified,
+  });
   try {
     const seqs = await Promise.all(Array.from({ length: b }, (_, i) => ctx.sequence(seededTokens(pp, 1 + i, model.info.vocabSize))));
-    const { seconds } = await timed(() => Promise.all(seqs.map((s, i) => s.generate({ maxTokens: tg, temperature: 1, seed: i, stopAtEog: false }))));
+    const { seconds } = await timed(() =>
+      Promise.all(seqs.map((s, i) => s.generate({ maxTokens: tg, temperature: 1, seed: i, stopAtEog: false }))),
+    );
     return (b * tg) / seconds;
   } finally {
     ctx.dispose();
@@ -51,8 +61,33 @@ async function engineTokPerSec(model: Model, b: number, kvUnified: boolean): Pro
 function baselineTokPerSec(unified: boolean): Map<number, number> {
   if (!existsSync(opt.baseline)) throw new Error(`${opt.baseline} not found: run \`npm run build:bench-tools\` first`);
   const maxCtx = Math.max(...batches) * (pp + tg) + 256;
-  const args = ['-m', modelPath, '-c', String(maxCtx), '-b', '2048', '-ub', '512', '-npp', String(pp), '-ntg', String(tg), '-npl', batches.join(','),
-    '-t', String(threads), '-tb', String(threads), '-fa', fa, '-ngl', opt['gpu-layers'], '--output-format', 'jsonl', ...(unified ? ['-kvu'] : [])];
+  const args = [
+    '-m',
+    modelPath,
+    '-c',
+    String(maxCtx),
+    '-b',
+    '2048',
+    '-ub',
+    '512',
+    '-npp',
+    String(pp),
+    '-ntg',
+    String(tg),
+    '-npl',
+    batches.join(','),
+    '-t',
+    String(threads),
+    '-tb',
+    String(threads),
+    '-fa',
+    fa,
+    '-ngl',
+    opt['gpu-layers'],
+    '--output-format',
+    'jsonl',
+    ...(unified ? ['-kvu'] : []),
+  ];
   const r = spawnSync(opt.baseline, args, { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`llama-batched-bench failed (${r.status}): ${r.stderr.slice(-500)}`);
   const speeds = new Map<number, number>();
@@ -65,7 +100,9 @@ function baselineTokPerSec(unified: boolean): Map<number, number> {
 }
 
 const model = await Model.load(modelPath, { gpuLayers: Number(opt['gpu-layers']) });
-console.log(`engine vs llama-batched-bench: ${opt.shape}/${opt.dtype} (${model.info.parameterCount} parameters, vocab ${model.info.vocabSize}), prompt ${pp}, gen ${tg}, threads ${threads}, flash-attn ${fa}`);
+console.log(
+  `engine vs llama-batched-bench: ${opt.shape}/${opt.dtype} (${model.info.parameterCount} parameters, vocab ${model.info.vocabSize}), prompt ${pp}, gen ${tg}, threads ${threads}, flash-attn ${fa}`,
+);
 console.log(`machine: ${machine()}`);
 // Shared machines are noisy: interleave the runs and keep each configuration's best.
 const repeat = Number(opt.repeat);
@@ -95,6 +132,9 @@ for (const b of batches) {
   const theirBest = Math.max(split.get(b) ?? 0, unified.get(b) ?? 0);
   rows.push([b, ours, split.get(b)!, ours / split.get(b)!, oursUnified, unified.get(b)!, oursUnified / unified.get(b)!, ours / theirBest]);
 }
-printTable(['batch', 'engine', 'batched-bench', 'ratio', 'engine unified', 'batched-bench -kvu', 'ratio unified', 'engine (default) / best'], rows);
+printTable(
+  ['batch', 'engine', 'batched-bench', 'ratio', 'engine unified', 'batched-bench -kvu', 'ratio unified', 'engine (default) / best'],
+  rows,
+);
 console.log(`tok/s of generation, best of ${repeat} interleaved runs (the engine samples every token; batched-bench only decodes)`);
 model.dispose();

@@ -29,7 +29,10 @@ const VARIANTS: Record<string, { label: string; config: Partial<LoopConfigInput>
   dpo: { label: 'foresight + DPO', config: { training: { loss: 'dpo' } } },
   sft: { label: 'foresight + SFT on chosen', config: { training: { loss: 'sft' } } },
   'no-foresight': { label: 'w/o foresight + ACO', config: { sampling: { strategy: 'no-foresight' } } },
-  greedy: { label: 'w/o sampling (greedy beams, lowest-scored rejected) + ACO', config: { sampling: { strategy: 'greedy' }, pairs: { rejected: 'lowest' } } },
+  greedy: {
+    label: 'w/o sampling (greedy beams, lowest-scored rejected) + ACO',
+    config: { sampling: { strategy: 'greedy' }, pairs: { rejected: 'lowest' } },
+  },
 };
 
 const seeds = opt.seeds.split(',').map(Number);
@@ -53,14 +56,18 @@ for (const seed of seeds) {
     const last = s.rounds[s.rounds.length - 1]?.eval;
     (results[v] ??= []).push(last?.accuracy ?? NaN);
     if (results.base!.length < seeds.indexOf(seed) + 1) results.base!.push(s.before?.accuracy ?? NaN);
-    process.stderr.write(`[${v} seed ${seed}] ${((performance.now() - ts) / 1000).toFixed(0)} s: ${s.before?.accuracy} -> ${s.rounds.map((r) => r.eval?.accuracy).join(' -> ')}\n`);
+    process.stderr.write(
+      `[${v} seed ${seed}] ${((performance.now() - ts) / 1000).toFixed(0)} s: ${s.before?.accuracy} -> ${s.rounds.map((r) => r.eval?.accuracy).join(' -> ')}\n`,
+    );
   }
 }
 
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const sd = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean(xs)) ** 2, 0) / (xs.length - 1)));
 const pct = (x: number) => (100 * x).toFixed(1);
-console.log(`# experiment: built-in model, ${opt.rounds} rounds, seeds ${opt.seeds}, ${opt.queries} queries/round, ${opt['eval-questions']} test questions; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+console.log(
+  `# experiment: built-in model, ${opt.rounds} rounds, seeds ${opt.seeds}, ${opt.queries} queries/round, ${opt['eval-questions']} test questions; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
+);
 printTable(
   ['variant', 'accuracy % (mean +- sd)', 'per seed'],
   [['base', 'base (no training)'] as const, ...variants.map((v) => [v, VARIANTS[v]!.label] as const)].map(([key, label]) => [

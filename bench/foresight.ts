@@ -29,7 +29,8 @@ const { values: opt } = parseArgs({
 });
 // The reference prompts its model with instructions and worked examples (GSM 8-shot); a couple
 // of examples keep this CPU run short while giving the prompt a realistic shared prefix.
-const EXAMPLE = 'Question: Ann has 4 books and buys 3 more. Then she gives 2 to Leo. How many books does Ann have?\nThe reasoning steps are:\n\nAnn starts with 4 books.\nShe buys 3 more, so she has 4 + 3 = 7 books.\nShe gives 2 to Leo, so she has 7 - 2 = 5 books.\nThe answer is \\boxed{5}. <end_of_reasoning>';
+const EXAMPLE =
+  'Question: Ann has 4 books and buys 3 more. Then she gives 2 to Leo. How many books does Ann have?\nThe reasoning steps are:\n\nAnn starts with 4 books.\nShe buys 3 more, so she has 4 + 3 = 7 books.\nShe gives 2 to Leo, so she has 7 - 2 = 5 books.\nThe answer is \\boxed{5}. <end_of_reasoning>';
 const system = `Please solve the following problem step by step, one step per line. When you reach the answer, write it as \\boxed{answer} and finish with <end_of_reasoning>. Examples:\n${Array.from({ length: Number(opt['few-shot']) }, () => EXAMPLE).join('\n\n')}`;
 const config = resolveForesightConfig({
   beams: Number(opt.beams),
@@ -48,7 +49,9 @@ writeFileSync(
   Array.from({ length: Number(opt.queries) }, (_, i) => {
     const a = 2 + ((i * 7) % 19);
     const b = 1 + ((i * 5) % 11);
-    return JSON.stringify({ instruction: `${names[i % 8]} has ${a} ${things[(i >> 3) % 8]} and gets ${b} more, then gives away ${(a + b) % 5}. How many ${things[(i >> 3) % 8]} are left?` });
+    return JSON.stringify({
+      instruction: `${names[i % 8]} has ${a} ${things[(i >> 3) % 8]} and gets ${b} more, then gives away ${(a + b) % 5}. How many ${things[(i >> 3) % 8]} are left?`,
+    });
   }).join('\n') + '\n',
 );
 
@@ -56,10 +59,19 @@ async function run(name: string, concurrency: number, prefixSharing: boolean) {
   const out = join(benchDir, `foresight-${name}.jsonl`);
   writeFileSync(out, '');
   const s = await runSampling({ model, queries, out, config, concurrency, seed: Number(opt.seed), prefixSharing });
-  return { name, s, records: readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.stringify({ ...JSON.parse(l), seconds: 0 })) };
+  return {
+    name,
+    s,
+    records: readFileSync(out, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.stringify({ ...JSON.parse(l), seconds: 0 })),
+  };
 }
 
-console.log(`foresight sampler vs naive port: ${opt.queries} queries, M=${config.beams}, N=${config.rollouts}, K=${config.steps}, steps <= ${config.maxStepTokens} tokens, rollouts <= ${config.maxRolloutTokens}, ${opt['few-shot']}-shot system prompt; ${opt.shape}/${opt.dtype}`);
+console.log(
+  `foresight sampler vs naive port: ${opt.queries} queries, M=${config.beams}, N=${config.rollouts}, K=${config.steps}, steps <= ${config.maxStepTokens} tokens, rollouts <= ${config.maxRolloutTokens}, ${opt['few-shot']}-shot system prompt; ${opt.shape}/${opt.dtype}`,
+);
 console.log(`machine: ${machine()}`);
 const C = Number(opt.concurrency);
 const ours = await run('ours', C, true);
@@ -81,7 +93,9 @@ const ratio = (a: typeof ours, b: typeof ours) => `${(qpm(a) / qpm(b)).toFixed(2
 console.log(`speed-up, both factors (ours vs naive): ${ratio(ours, naive)}`);
 console.log(`prefix sharing alone (fork vs re-prefill): ${ratio(ours, reprefill)} at ${C} in flight, ${ratio(single, naive)} at 1`);
 console.log(`concurrency alone (${C} vs 1 in flight): ${ratio(ours, single)} forking, ${ratio(reprefill, naive)} re-prefilling`);
-const differ = [reprefill, single, naive].filter((r) => r.records.length !== ours.records.length || r.records.some((l, i) => l !== ours.records[i]));
+const differ = [reprefill, single, naive].filter(
+  (r) => r.records.length !== ours.records.length || r.records.some((l, i) => l !== ours.records[i]),
+);
 console.log(`records identical: ${differ.length === 0 ? 'yes' : 'NO'}`);
 if (differ.length > 0) {
   console.error(`bench:foresight: ${differ.map((r) => r.name).join(', ')} wrote other records than ours: the runs must be bit-identical`);

@@ -24,8 +24,13 @@ const { values: opt } = parseArgs({
     'kv-unified': { type: 'boolean', default: false },
   },
 });
-const Q = Number(opt.queries), M = Number(opt.beams), N = Number(opt.rollouts), K = Number(opt.steps);
-const P = Number(opt.prefix), S = Number(opt['step-tokens']), R = Number(opt['rollout-tokens']);
+const Q = Number(opt.queries),
+  M = Number(opt.beams),
+  N = Number(opt.rollouts),
+  K = Number(opt.steps);
+const P = Number(opt.prefix),
+  S = Number(opt['step-tokens']),
+  R = Number(opt['rollout-tokens']);
 const gen = (seed: number, maxTokens: number) => ({ maxTokens, temperature: 1, seed, stopAtEog: false });
 
 /** Fork mode: candidates fork from their beam, rollouts fork from their candidate. */
@@ -55,12 +60,14 @@ async function reprefillQuery(ctx: Context, prompt: number[], q: number): Promis
   let beams: number[][] = Array.from({ length: M }, () => prompt);
   for (let k = 0; k < K; k++) {
     const candidates = await Promise.all(
-      beams.flatMap((beam) => Array.from({ length: N }, () => beam)).map(async (beam, i) => {
-        const s = await ctx.sequence(beam);
-        const step = await s.generate(gen(q * 1000 + k * 100 + i, S));
-        await s.release();
-        return [...beam, ...step.tokens];
-      }),
+      beams
+        .flatMap((beam) => Array.from({ length: N }, () => beam))
+        .map(async (beam, i) => {
+          const s = await ctx.sequence(beam);
+          const step = await s.generate(gen(q * 1000 + k * 100 + i, S));
+          await s.release();
+          return [...beam, ...step.tokens];
+        }),
     );
     await Promise.all(
       candidates.map(async (c, i) => {
@@ -94,7 +101,9 @@ async function run(model: Model, mode: 'fork' | 'reprefill') {
 }
 
 const model = await Model.load(await benchModel(opt.shape as 'small', opt.dtype as 'f16'), { gpuLayers: Number(opt['gpu-layers']) });
-console.log(`foresight-shaped workload: ${Q} queries, M=${M}, N=${N}, K=${K}, prefix ${P}, steps ${S}, rollouts ${R}; ${opt.shape}/${opt.dtype}; ${opt['kv-unified'] ? 'unified' : 'split'} KV cache`);
+console.log(
+  `foresight-shaped workload: ${Q} queries, M=${M}, N=${N}, K=${K}, prefix ${P}, steps ${S}, rollouts ${R}; ${opt.shape}/${opt.dtype}; ${opt['kv-unified'] ? 'unified' : 'split'} KV cache`,
+);
 console.log(`machine: ${machine()}`);
 const forked = await run(model, 'fork');
 const reprefilled = await run(model, 'reprefill');
@@ -105,5 +114,7 @@ printTable(
     ['re-prefill', reprefilled.seconds, reprefilled.evaluated, reprefilled.generated, reprefilled.evaluated / reprefilled.seconds],
   ],
 );
-console.log(`wall-time ratio (re-prefill / fork): ${(reprefilled.seconds / forked.seconds).toFixed(2)}x   evaluated-token ratio: ${(reprefilled.evaluated / forked.evaluated).toFixed(2)}x`);
+console.log(
+  `wall-time ratio (re-prefill / fork): ${(reprefilled.seconds / forked.seconds).toFixed(2)}x   evaluated-token ratio: ${(reprefilled.evaluated / forked.evaluated).toFixed(2)}x`,
+);
 model.dispose();

@@ -28,7 +28,9 @@ const { values: opt } = parseArgs({
     repeat: { type: 'string', default: '3' },
   },
 });
-const B = Number(opt.batch), P = Number(opt.prompt), C = Number(opt.continuation);
+const B = Number(opt.batch),
+  P = Number(opt.prompt),
+  C = Number(opt.continuation);
 const threads = Number(opt.threads);
 
 // ONNX Runtime computes in float32, so both engines get the F32 model.
@@ -45,14 +47,25 @@ const items: ScoreItem[] = Array.from({ length: B }, (_, i) => ({
 }));
 const evaluated = items.reduce((s, it) => s + it.prefix.length + it.continuation.length - 1, 0);
 
-console.log(`scoring: ONNX Runtime ${(await import('onnxruntime-node')).default.env.versions.node} CPU vs native engine, ${builtin ? 'built-in genius-tiny (F16 GGUF)' : `${opt.shape}/f32`} (${model.info.parameterCount} parameters, vocab ${V})`);
-console.log(`batch ${B}, prompts ${items[0]!.prefix.length}..${items[B - 1]!.prefix.length} tokens, continuations ${C}, ${evaluated} tokens evaluated per pass, threads ${threads}`);
+console.log(
+  `scoring: ONNX Runtime ${(await import('onnxruntime-node')).default.env.versions.node} CPU vs native engine, ${builtin ? 'built-in genius-tiny (F16 GGUF)' : `${opt.shape}/f32`} (${model.info.parameterCount} parameters, vocab ${V})`,
+);
+console.log(
+  `batch ${B}, prompts ${items[0]!.prefix.length}..${items[B - 1]!.prefix.length} tokens, continuations ${C}, ${evaluated} tokens evaluated per pass, threads ${threads}`,
+);
 console.log(`machine: ${machine()}`);
 console.log(`export: ${exported.seconds.toFixed(1)} s, ${(exported.value.bytes / 2 ** 20).toFixed(0)} MiB`);
 
 const cellsPerSequence = Math.ceil((P + C + 8) / 256) * 256;
 async function engineScorer(options: ContextOptions): Promise<{ scorer: Scorer; dispose: () => void }> {
-  const ctx = await Context.create(model, { ...options, contextSize: B * cellsPerSequence, maxSequences: B, batchSize: 2048, ubatchSize: 512, threads });
+  const ctx = await Context.create(model, {
+    ...options,
+    contextSize: B * cellsPerSequence,
+    maxSequences: B,
+    batchSize: 2048,
+    ubatchSize: 512,
+    threads,
+  });
   return { scorer: new EngineScorer(ctx), dispose: () => ctx.dispose() };
 }
 const engines = {
@@ -75,7 +88,11 @@ c.forEach((row, i) => row.forEach((v, j) => (diffTrainer = Math.max(diffTrainer,
 console.log(`max |log p trainer - log p ONNX Runtime| = ${diffTrainer.toExponential(2)}`);
 
 // Shared machines are noisy: interleave the runs and keep each scorer's best.
-const scorers: [string, Scorer][] = [...Object.entries(engines).map(([k, v]) => [k, v.scorer] as [string, Scorer]), ['trainer forward (--reference trainer)', trainerScorer], ['ONNX Runtime CPU', onnx]];
+const scorers: [string, Scorer][] = [
+  ...Object.entries(engines).map(([k, v]) => [k, v.scorer] as [string, Scorer]),
+  ['trainer forward (--reference trainer)', trainerScorer],
+  ['ONNX Runtime CPU', onnx],
+];
 const best = new Map<string, number>(scorers.map(([k]) => [k, Infinity]));
 for (let r = 0; r < Number(opt.repeat); r++) {
   for (const [name, s] of scorers) {
@@ -88,7 +105,9 @@ printTable(
   ['scorer', 'seconds', 'tokens/s', 'vs ONNX Runtime'],
   scorers.map(([name]) => [name, best.get(name)!, evaluated / best.get(name)!, best.get('ONNX Runtime CPU')! / best.get(name)!]),
 );
-console.log(`best of ${opt.repeat} interleaved passes; tokens/s counts every evaluated position; ONNX Runtime / engine (exact) time ratio ${(best.get('ONNX Runtime CPU')! / engineExact).toFixed(2)}`);
+console.log(
+  `best of ${opt.repeat} interleaved passes; tokens/s counts every evaluated position; ONNX Runtime / engine (exact) time ratio ${(best.get('ONNX Runtime CPU')! / engineExact).toFixed(2)}`,
+);
 await onnx.dispose();
 trainerScorer.dispose();
 for (const e of Object.values(engines)) e.dispose();

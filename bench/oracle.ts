@@ -58,8 +58,17 @@ const log = (m: string) => process.stderr.write(`[oracle] ${m}\n`);
 // split (or train-split problems with another seed, for choosing hyper-parameters).
 const problems = generateTask({ split: 'train', n: Number(opt.queries), seed: 31_000 + seed, difficulty: BUILTIN_DIFFICULTY });
 const queries = join(out, 'queries.jsonl');
-if (!existsSync(queries)) writeJsonlAtomic(queries, problems.map((p) => ({ id: p.id, question: p.question, answer: p.answer })));
-const evalSet = generateTask({ split: opt.split === 'test' ? 'test' : 'train', n: Number(opt.eval), seed: opt.split === 'test' ? 41_000 : 51_000, difficulty: BUILTIN_DIFFICULTY });
+if (!existsSync(queries))
+  writeJsonlAtomic(
+    queries,
+    problems.map((p) => ({ id: p.id, question: p.question, answer: p.answer })),
+  );
+const evalSet = generateTask({
+  split: opt.split === 'test' ? 'test' : 'train',
+  n: Number(opt.eval),
+  seed: opt.split === 'test' ? 41_000 : 51_000,
+  difficulty: BUILTIN_DIFFICULTY,
+});
 const items: EvalItem[] = evalSet.map((p, index) => ({ id: p.id, index, question: p.question, gold: goldAnswer(p.answer)! }));
 
 const exploration = join(out, 'exploration.jsonl');
@@ -78,7 +87,13 @@ function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
   for (const r of recs) {
     const gold = goldAnswer(r.ground_truth);
     r.traj_pool.forEach((traj, k) => {
-      const cands = traj.map((text, i) => ({ text, i, f: r.prob_pool[k]![i]!, a: r.adv_pool[k]![i]!, right: answersMatch(extractAnswer(text)?.value ?? null, gold) }));
+      const cands = traj.map((text, i) => ({
+        text,
+        i,
+        f: r.prob_pool[k]![i]!,
+        a: r.adv_pool[k]![i]!,
+        right: answersMatch(extractAnswer(text)?.value ?? null, gold),
+      }));
       const best = (xs: typeof cands) => xs.reduce((b, c) => (c.f > b.f ? c : b));
       const right = cands.filter((c) => c.right);
       const wrong = cands.filter((c) => !c.right);
@@ -113,7 +128,12 @@ async function accuracy(adapter?: string): Promise<number> {
   const model = await Model.load(opt.model);
   const ctx = await Context.create(model, { sequenceContextSize: 256, maxSequences: 64 });
   try {
-    const r = await evaluate(ctx, model, items, { temperature: 0, maxTokens: BUILTIN_EVAL_MAX_TOKENS, prompt: BUILTIN_FORESIGHT, ...(adapter ? { adapter } : {}) });
+    const r = await evaluate(ctx, model, items, {
+      temperature: 0,
+      maxTokens: BUILTIN_EVAL_MAX_TOKENS,
+      prompt: BUILTIN_FORESIGHT,
+      ...(adapter ? { adapter } : {}),
+    });
     return r.accuracy;
   } finally {
     ctx.dispose();
@@ -153,7 +173,9 @@ for (const v of opt.variants.split(',')) {
   log(`${v} lr ${lr}: ${(100 * acc).toFixed(1)}%`);
 }
 
-console.log(`# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs, ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`);
+console.log(
+  `# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs, ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
+);
 console.log(`# probe: ${formatSignal(signal).join(' | ')}`);
 printTable(['variant', 'lr', 'accuracy %', 'final margin', 'train+eval s'], rows);
 writeFileSync(join(out, 'results.json'), JSON.stringify({ signal, pairs: pairs.length, results }, null, 2));

@@ -37,7 +37,11 @@ const { values: opt } = parseArgs({
     python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
   },
 });
-const P = Number(opt.pairs), L = Number(opt.tokens), Lp = Number(opt.prompt), steps = Number(opt.steps), rank = Number(opt.rank);
+const P = Number(opt.pairs),
+  L = Number(opt.tokens),
+  Lp = Number(opt.prompt),
+  steps = Number(opt.steps),
+  rank = Number(opt.rank);
 const backend = opt.backend as 'cpu' | 'cuda';
 const threads = Number(opt.threads) || availableParallelism();
 
@@ -52,7 +56,14 @@ const seqs: TrainSequence[] = Array.from({ length: 2 * P }, (_, i) => {
   return { prompt: t.slice(0, Lp), response: t.slice(Lp) };
 });
 const tokensPerStep = seqs.reduce((a, s) => a + s.prompt.length + s.response.length, 0);
-const loss = { type: 'aco' as const, beta: 0.1, weight: Array(P).fill(0.7), refChosen: Array(P).fill(-3000), refRejected: Array(P).fill(-3000), scale: 1 / P };
+const loss = {
+  type: 'aco' as const,
+  beta: 0.1,
+  weight: Array(P).fill(0.7),
+  refChosen: Array(P).fill(-3000),
+  refRejected: Array(P).fill(-3000),
+  scale: 1 / P,
+};
 
 /** The PyTorch side: one Python process, one JSON line per command and per answer. */
 class TorchPeer {
@@ -64,10 +75,20 @@ class TorchPeer {
   /** Starts the peer; undefined (with the reason printed) when Python or a package is missing. */
   static async start(batchFile: string): Promise<TorchPeer | undefined> {
     const script = join(packageRoot, 'bench', 'torch_train.py');
-    const child = spawn(opt.python, [script, '--model', modelPath, '--batch', batchFile, '--threads', String(threads)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(opt.python, [script, '--model', modelPath, '--batch', batchFile, '--threads', String(threads)], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const failed = new Promise<undefined>((resolve) => child.on('error', (e) => resolve(void console.log(`PyTorch peer skipped (cannot run ${opt.python}: ${e.message}); install: pip install torch transformers peft gguf`))));
+    const failed = new Promise<undefined>((resolve) =>
+      child.on('error', (e) =>
+        resolve(
+          void console.log(
+            `PyTorch peer skipped (cannot run ${opt.python}: ${e.message}); install: pip install torch transformers peft gguf`,
+          ),
+        ),
+      ),
+    );
     const peer = new TorchPeer(child);
     const first = await Promise.race([peer.next().catch(() => undefined), failed]);
     if (!first || 'skip' in first || 'error' in first) {
@@ -77,7 +98,9 @@ class TorchPeer {
       child.kill();
       return undefined;
     }
-    console.log(`peer: PyTorch ${String(first.torch)}, transformers ${String(first.transformers)}, peft ${String(first.peft)}, ${String(first.threads)} threads`);
+    console.log(
+      `peer: PyTorch ${String(first.torch)}, transformers ${String(first.transformers)}, peft ${String(first.peft)}, ${String(first.threads)} threads`,
+    );
     return peer;
   }
 
@@ -124,7 +147,8 @@ const trainers = new Map<string, Trainer>();
 try {
   // Every mode on both sides is set up first, then the timed steps go round all of them
   // (ours lora, PyTorch lora, ours full, PyTorch full, ...), so the LoRA / full ratio is interleaved too.
-  for (const mode of modes) trainers.set(mode, await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank }, backend, threads }));
+  for (const mode of modes)
+    trainers.set(mode, await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank }, backend, threads }));
   const ours = async (mode: string) => {
     const trainer = trainers.get(mode)!;
     const t = await timed(async () => {
@@ -142,7 +166,9 @@ try {
     if (peer) {
       const p = await peer.send({ cmd: 'step', mode, lr: 1e-6 });
       const dl = Math.max(...first.chosen.map((c, i) => Math.abs(c - (p.chosen as number[])[i]!) / Math.abs(c)));
-      notes.push(`${mode}: step-0 loss ours ${first.loss.toFixed(6)} vs PyTorch ${(p.loss as number).toFixed(6)}; max relative difference of the chosen sequence log-probs ${dl.toExponential(1)}`);
+      notes.push(
+        `${mode}: step-0 loss ours ${first.loss.toFixed(6)} vs PyTorch ${(p.loss as number).toFixed(6)}; max relative difference of the chosen sequence log-probs ${dl.toExponential(1)}`,
+      );
     }
   }
   const oursS = new Map(modes.map((m) => [m, [] as number[]]));
@@ -154,7 +180,8 @@ try {
     }
   }
   for (const mode of modes) {
-    const o = oursS.get(mode)!, p = peerS.get(mode)!;
+    const o = oursS.get(mode)!,
+      p = peerS.get(mode)!;
     const info = trainers.get(mode)!.info;
     const label = `${mode}${mode === 'lora' ? ` r=${rank}` : ''}`;
     const tps = tokensPerStep / median(o);
@@ -178,8 +205,13 @@ try {
 console.log(
   `# training: ${modelName} (${parameters} parameters, vocab ${vocab}), ${P} pairs x ${L} tokens (${Lp} prompt; ${tokensPerStep} tokens/step), backend ${backend}, ${threads} threads, ${machine()}, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`,
 );
-printTable(['run', 'tok/s (median)', 'tok/s (best)', 'PyTorch tok/s (median)', 'PyTorch tok/s (best)', 'genius / PyTorch', 'trainer / graph MiB'], rows);
-console.log(`${steps} timed steps per side and mode, interleaved (ours, PyTorch, for each mode in turn), after one warm-up step each; the ratio is of the medians.`);
+printTable(
+  ['run', 'tok/s (median)', 'tok/s (best)', 'PyTorch tok/s (median)', 'PyTorch tok/s (best)', 'genius / PyTorch', 'trainer / graph MiB'],
+  rows,
+);
+console.log(
+  `${steps} timed steps per side and mode, interleaved (ours, PyTorch, for each mode in turn), after one warm-up step each; the ratio is of the medians.`,
+);
 if (median_tps.lora && median_tps.full) {
   const f = (m: { ours: number; peer?: number }, n: { ours: number; peer?: number }) =>
     `genius ${(m.ours / n.ours).toFixed(2)}x${m.peer && n.peer ? `, PyTorch ${(m.peer / n.peer).toFixed(2)}x` : ''}`;

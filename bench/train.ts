@@ -38,7 +38,10 @@ const { values: opt } = parseArgs({
     json: { type: 'string' },
   },
 });
-const P = Number(opt.pairs), L = Number(opt.tokens), Lp = Number(opt.prompt), steps = Number(opt.steps);
+const P = Number(opt.pairs),
+  L = Number(opt.tokens),
+  Lp = Number(opt.prompt),
+  steps = Number(opt.steps);
 const backend = opt.backend as 'cpu' | 'cuda';
 
 const modelPath = await benchModel(opt.shape as ShapeName, opt.dtype as ModelDtype, opt.vocab);
@@ -50,7 +53,14 @@ const seqs: TrainSequence[] = Array.from({ length: 2 * P }, (_, i) => {
   return { prompt: t.slice(0, Lp), response: t.slice(Lp) };
 });
 const tokensPerStep = seqs.reduce((a, s) => a + s.prompt.length + s.response.length, 0);
-const loss = { type: 'aco' as const, beta: 0.1, weight: Array(P).fill(0.7), refChosen: Array(P).fill(-3000), refRejected: Array(P).fill(-3000), scale: 1 / P };
+const loss = {
+  type: 'aco' as const,
+  beta: 0.1,
+  weight: Array(P).fill(0.7),
+  refChosen: Array(P).fill(-3000),
+  refRejected: Array(P).fill(-3000),
+  scale: 1 / P,
+};
 
 const rows: (string | number)[][] = [];
 const results: Record<string, unknown>[] = [];
@@ -60,21 +70,58 @@ if (opt.measure) {
   // Graph allocation only: weights loaded, one micro-batch's forward + backward graph allocated.
   for (const mode of opt.modes.split(',')) {
     for (const base of mode === 'lora' ? opt.base.split(',') : ['f32']) {
-      const trainer = await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank: Number(opt.rank) }, baseWeights: base as 'native' | 'f32', backend, threads: Number(opt.threads) });
+      const trainer = await Trainer.create({
+        model: modelPath,
+        full: mode === 'full',
+        lora: { rank: Number(opt.rank) },
+        baseWeights: base as 'native' | 'f32',
+        backend,
+        threads: Number(opt.threads),
+      });
       const total = await trainer.measure(seqs, loss);
       const info = trainer.info;
       const run = `${mode}${mode === 'lora' ? ` r=${opt.rank}, base ${base}` : ''}`;
       rows.push([run, MiB(info.weightBytes), MiB(info.peakGraphBytes), MiB(total), (total / 2 ** 30).toFixed(2)]);
-      results.push({ run, mode, base, weightBytes: info.weightBytes, graphBytes: info.peakGraphBytes, totalBytes: total, weightTypes: info.weightTypes, dequantized: info.dequantized });
+      results.push({
+        run,
+        mode,
+        base,
+        weightBytes: info.weightBytes,
+        graphBytes: info.peakGraphBytes,
+        totalBytes: total,
+        weightTypes: info.weightTypes,
+        dequantized: info.dequantized,
+      });
       trainer.dispose();
     }
   }
   const byBase = (b: string) => results.find((r) => r.mode === 'lora' && r.base === b)?.totalBytes as number | undefined;
   const ratio = byBase('native') && byBase('f32') ? byBase('native')! / byBase('f32')! : undefined;
-  console.log(`# training memory (graph allocation only): ${opt.shape} ${opt.dtype}, vocab ${opt.vocab}, ${P} pairs x ${L} tokens (${tokensPerStep} tokens/micro-batch), backend ${backend}, ${machine()}, RSS ${MiB(process.memoryUsage().rss)} MiB`);
+  console.log(
+    `# training memory (graph allocation only): ${opt.shape} ${opt.dtype}, vocab ${opt.vocab}, ${P} pairs x ${L} tokens (${tokensPerStep} tokens/micro-batch), backend ${backend}, ${machine()}, RSS ${MiB(process.memoryUsage().rss)} MiB`,
+  );
   printTable(['run', 'weights MiB', 'graph MiB', 'trainer MiB', 'trainer GiB'], rows);
   if (ratio) console.log(`LoRA memory, native ${opt.dtype} base / F32 base: ${ratio.toFixed(3)}`);
-  if (opt.json) writeFileSync(opt.json, JSON.stringify({ bench: 'train-memory', shape: opt.shape, dtype: opt.dtype, vocab: opt.vocab, pairs: P, tokens: L, backend, machine: machine(), results, ratio }, null, 2));
+  if (opt.json)
+    writeFileSync(
+      opt.json,
+      JSON.stringify(
+        {
+          bench: 'train-memory',
+          shape: opt.shape,
+          dtype: opt.dtype,
+          vocab: opt.vocab,
+          pairs: P,
+          tokens: L,
+          backend,
+          machine: machine(),
+          results,
+          ratio,
+        },
+        null,
+        2,
+      ),
+    );
   process.exit(0);
 }
 
@@ -90,8 +137,17 @@ if (opt.measure) {
 }
 const scoreTps = rows[0]![1] as number;
 
-for (const [mode, base] of opt.modes.split(',').flatMap((m) => (m === 'lora' ? opt.base.split(',') : ['f32']).map((b) => [m, b] as const))) {
-  const trainer = await Trainer.create({ model: modelPath, full: mode === 'full', lora: { rank: Number(opt.rank) }, baseWeights: base as 'native' | 'f32', backend, threads: Number(opt.threads) });
+for (const [mode, base] of opt.modes
+  .split(',')
+  .flatMap((m) => (m === 'lora' ? opt.base.split(',') : ['f32']).map((b) => [m, b] as const))) {
+  const trainer = await Trainer.create({
+    model: modelPath,
+    full: mode === 'full',
+    lora: { rank: Number(opt.rank) },
+    baseWeights: base as 'native' | 'f32',
+    backend,
+    threads: Number(opt.threads),
+  });
   await trainer.zeroGrad();
   await trainer.accumulate(seqs, loss);
   await trainer.step({ lr: 1e-6 });
@@ -106,10 +162,38 @@ for (const [mode, base] of opt.modes.split(',').flatMap((m) => (m === 'lora' ? o
   const info = trainer.info;
   const run = `train ${mode}${mode === 'lora' ? ` r=${opt.rank}${opt.dtype === 'f32' ? '' : `, base ${base}`}` : ''} (ACO step)`;
   rows.push([run, tps, MiB(info.memoryBytes), MiB(info.peakGraphBytes), tps / scoreTps]);
-  results.push({ run, mode, base, tokensPerSecond: tps, memoryBytes: info.memoryBytes, graphBytes: info.peakGraphBytes, ratioVsScore: tps / scoreTps });
+  results.push({
+    run,
+    mode,
+    base,
+    tokensPerSecond: tps,
+    memoryBytes: info.memoryBytes,
+    graphBytes: info.peakGraphBytes,
+    ratioVsScore: tps / scoreTps,
+  });
   trainer.dispose();
 }
 
-console.log(`# training: ${opt.shape} ${opt.dtype}, ${P} pairs x ${L} tokens (${tokensPerStep} tokens/step), backend ${backend}, ${machine()}, RSS ${MiB(process.memoryUsage().rss)} MiB`);
+console.log(
+  `# training: ${opt.shape} ${opt.dtype}, ${P} pairs x ${L} tokens (${tokensPerStep} tokens/step), backend ${backend}, ${machine()}, RSS ${MiB(process.memoryUsage().rss)} MiB`,
+);
 printTable(['run', 'tokens/s', 'trainer MiB', 'graph MiB', 'ratio vs score'], rows);
-if (opt.json) writeFileSync(opt.json, JSON.stringify({ bench: 'train', shape: opt.shape, dtype: opt.dtype, pairs: P, tokens: L, backend, machine: machine(), engineScoreTokensPerSecond: scoreTps, results }, null, 2));
+if (opt.json)
+  writeFileSync(
+    opt.json,
+    JSON.stringify(
+      {
+        bench: 'train',
+        shape: opt.shape,
+        dtype: opt.dtype,
+        pairs: P,
+        tokens: L,
+        backend,
+        machine: machine(),
+        engineScoreTokensPerSecond: scoreTps,
+        results,
+      },
+      null,
+      2,
+    ),
+  );

@@ -14,5 +14,19 @@ const { values } = parseArgs({
   },
 });
 const { buildTinyModel, TINY_RECIPE_NOTES } = await import('../dist/src/builtin/index.js');
-const m = await buildTinyModel({ out: values.out, threads: Number(values.threads), evalEvery: Number(values['eval-every']), notes: TINY_RECIPE_NOTES });
-console.log(JSON.stringify({ file: values.out, sha256: m.sha256, bytes: m.bytes, validation: m.validation.accuracy, test: m.test?.accuracy, minutes: m.minutes }));
+const m = await buildTinyModel({
+  out: values.out,
+  threads: Number(values.threads),
+  evalEvery: Number(values['eval-every']),
+  notes: TINY_RECIPE_NOTES,
+});
+console.log(
+  JSON.stringify({
+    file: values.out,
+    sha256: m.sha256,
+    bytes: m.bytes,
+    validation: m.validation.accuracy,
+    test: m.test?.accuracy,
+    minutes: m.minutes,
+  }),
+);

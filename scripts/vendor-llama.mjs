@@ -29,7 +29,9 @@ function sha(algo, file, encoding) {
 
 function patches() {
   if (!existsSync(patchDir)) return [];
-  return readdirSync(patchDir).filter((f) => f.endsWith('.patch')).sort();
+  return readdirSync(patchDir)
+    .filter((f) => f.endsWith('.patch'))
+    .sort();
 }
 
 /** The state a finished vendor step leaves; any difference means redo. */

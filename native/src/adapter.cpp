@@ -39,13 +39,12 @@ Napi::Value AddonAdapter::Load(const Napi::CallbackInfo& info) {
         *result = AdapterPtr(a, [model](llama_adapter_lora* p) { llama_adapter_lora_free(p); });
         (void)g;
       },
-      [=](Napi::Env env) -> Napi::Value {
-        return g_adapter_ctor->New({Napi::External<AdapterPtr>::New(env, result.get())});
-      });
+      [=](Napi::Env env) -> Napi::Value { return g_adapter_ctor->New({Napi::External<AdapterPtr>::New(env, result.get())}); });
 }
 
 AddonAdapter::AddonAdapter(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonAdapter>(info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) throw type_error(info.Env(), "NativeAdapter cannot be constructed directly; use loadAdapter()");
+  if (info.Length() < 1 || !info[0].IsExternal())
+    throw type_error(info.Env(), "NativeAdapter cannot be constructed directly; use loadAdapter()");
   tag_object(info.Env(), info.This().As<Napi::Object>(), kAdapterTag);
   adapter_ = *info[0].As<Napi::External<AdapterPtr>>().Data();
 }

@@ -21,11 +21,16 @@ Napi::Value MakeLora(const Napi::CallbackInfo& info);
 static Napi::Value SetLogLevel(const Napi::CallbackInfo& info) {
   const std::string l = info.Length() > 0 && info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "none";
   LogLevel level = LogLevel::none;
-  if (l == "error") level = LogLevel::error;
-  else if (l == "warn") level = LogLevel::warn;
-  else if (l == "info") level = LogLevel::info;
-  else if (l == "debug") level = LogLevel::debug;
-  else if (l != "none") throw type_error(info.Env(), "log level must be none|error|warn|info|debug");
+  if (l == "error")
+    level = LogLevel::error;
+  else if (l == "warn")
+    level = LogLevel::warn;
+  else if (l == "info")
+    level = LogLevel::info;
+  else if (l == "debug")
+    level = LogLevel::debug;
+  else if (l != "none")
+    throw type_error(info.Env(), "log level must be none|error|warn|info|debug");
   set_log_level(level);
   return info.Env().Undefined();
 }

@@ -56,7 +56,8 @@ T* unwrap_tagged(Napi::Env env, Napi::Value v, const napi_type_tag& tag, const c
 // Every instance method starts here: `this` must be of the method's own class (a method called
 // on another native object through .call() would otherwise read the wrong C++ type).
 inline void check_this(const Napi::CallbackInfo& info, const napi_type_tag& tag, const char* cls) {
-  if (!has_tag(info.Env(), info.This(), tag)) throw type_error(info.Env(), std::string(cls) + " method called on an object that is not a " + cls, kWrongType);
+  if (!has_tag(info.Env(), info.This(), tag))
+    throw type_error(info.Env(), std::string(cls) + " method called on an object that is not a " + cls, kWrongType);
 }
 
 class PromiseWorker : public Napi::AsyncWorker {
@@ -134,7 +135,8 @@ inline double opt_integer(const Napi::Object& o, const char* key, double fallbac
   const double x = opt_number(o, key, fallback);
   if (!(x >= lo && x <= hi) || std::floor(x) != x) {
     throw range_error(o.Env(), std::string(key) + " must be an integer between " + std::to_string(static_cast<long long>(lo)) + " and " +
-                                   std::to_string(static_cast<long long>(hi)) + ", got " + Napi::Number::New(o.Env(), x).ToString().Utf8Value());
+                                   std::to_string(static_cast<long long>(hi)) + ", got " +
+                                   Napi::Number::New(o.Env(), x).ToString().Utf8Value());
   }
   return x;
 }
@@ -143,8 +145,10 @@ inline double opt_integer(const Napi::Object& o, const char* key, double fallbac
 inline double opt_finite(const Napi::Object& o, const char* key, double fallback, double lo, double hi) {
   const double x = opt_number(o, key, fallback);
   if (!(x >= lo && x <= hi)) {
-    throw range_error(o.Env(), std::string(key) + " must be a finite number between " + Napi::Number::New(o.Env(), lo).ToString().Utf8Value() + " and " +
-                                   Napi::Number::New(o.Env(), hi).ToString().Utf8Value() + ", got " + Napi::Number::New(o.Env(), x).ToString().Utf8Value());
+    throw range_error(o.Env(), std::string(key) + " must be a finite number between " +
+                                   Napi::Number::New(o.Env(), lo).ToString().Utf8Value() + " and " +
+                                   Napi::Number::New(o.Env(), hi).ToString().Utf8Value() + ", got " +
+                                   Napi::Number::New(o.Env(), x).ToString().Utf8Value());
   }
   return x;
 }
@@ -156,8 +160,8 @@ inline int32_t opt_threads(const Napi::Object& o, const char* key) {
   const double x = opt_number(o, key, 0);
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   if (!(x >= 0 && x <= hw) || std::floor(x) != x) {
-    throw range_error(o.Env(), std::string(key) + " must be an integer between 0 (all) and " + std::to_string(hw) + " (this machine's hardware threads), got " +
-                                   Napi::Number::New(o.Env(), x).ToString().Utf8Value());
+    throw range_error(o.Env(), std::string(key) + " must be an integer between 0 (all) and " + std::to_string(hw) +
+                                   " (this machine's hardware threads), got " + Napi::Number::New(o.Env(), x).ToString().Utf8Value());
   }
   return static_cast<int32_t>(x);
 }
@@ -176,7 +180,8 @@ inline std::vector<int32_t> token_ids(Napi::Env env, Napi::Value v, const char* 
     Napi::Value e = a.Get(k);
     const double x = e.IsNumber() ? e.As<Napi::Number>().DoubleValue() : NAN;
     if (!(x >= INT32_MIN && x <= INT32_MAX) || std::floor(x) != x) {
-      throw range_error(env, std::string(name) + "[" + std::to_string(k) + "] must be an integer token id, got " + e.ToString().Utf8Value());
+      throw range_error(env,
+                        std::string(name) + "[" + std::to_string(k) + "] must be an integer token id, got " + e.ToString().Utf8Value());
     }
     out[k] = static_cast<int32_t>(x);
   }

@@ -14,21 +14,21 @@ using JsJob = std::function<void(Napi::Env)>;
 
 Napi::Function AddonContext::Init(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativeContext",
-      {
-          InstanceMethod("createSequence", &AddonContext::CreateSequence),
-          InstanceMethod("fork", &AddonContext::Fork),
-          InstanceMethod("release", &AddonContext::Release),
-          InstanceMethod("extend", &AddonContext::Extend),
-          InstanceMethod("rewind", &AddonContext::Rewind),
-          InstanceMethod("generate", &AddonContext::Generate),
-          InstanceMethod("score", &AddonContext::Score),
-          InstanceMethod("logits", &AddonContext::Logits),
-          InstanceMethod("setAdapters", &AddonContext::SetAdapters),
-          InstanceMethod("cancel", &AddonContext::Cancel),
-          InstanceMethod("stats", &AddonContext::Stats),
-          InstanceMethod("info", &AddonContext::Info),
-          InstanceMethod("dispose", &AddonContext::Dispose),
-      });
+                                    {
+                                        InstanceMethod("createSequence", &AddonContext::CreateSequence),
+                                        InstanceMethod("fork", &AddonContext::Fork),
+                                        InstanceMethod("release", &AddonContext::Release),
+                                        InstanceMethod("extend", &AddonContext::Extend),
+                                        InstanceMethod("rewind", &AddonContext::Rewind),
+                                        InstanceMethod("generate", &AddonContext::Generate),
+                                        InstanceMethod("score", &AddonContext::Score),
+                                        InstanceMethod("logits", &AddonContext::Logits),
+                                        InstanceMethod("setAdapters", &AddonContext::SetAdapters),
+                                        InstanceMethod("cancel", &AddonContext::Cancel),
+                                        InstanceMethod("stats", &AddonContext::Stats),
+                                        InstanceMethod("info", &AddonContext::Info),
+                                        InstanceMethod("dispose", &AddonContext::Dispose),
+                                    });
   g_context_ctor = new Napi::FunctionReference(Napi::Persistent(ctor));
   return ctor;
 }
@@ -72,7 +72,8 @@ Napi::Value AddonContext::Create(const Napi::CallbackInfo& info) {
 
 AddonContext::AddonContext(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonContext>(info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) throw type_error(env, "NativeContext cannot be constructed directly; use createContext()");
+  if (info.Length() < 1 || !info[0].IsExternal())
+    throw type_error(env, "NativeContext cannot be constructed directly; use createContext()");
   tag_object(env, info.This().As<Napi::Object>(), kContextTag);
   engine_ = std::move(*info[0].As<Napi::External<std::unique_ptr<Engine>>>().Data());
   tsfn_ = Napi::ThreadSafeFunction::New(env, Napi::Function(), "genius-engine", 0, 1);

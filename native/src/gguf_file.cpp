@@ -20,9 +20,7 @@ struct GgufDeleter {
 };
 using GgufPtr = std::unique_ptr<gguf_context, GgufDeleter>;
 
-[[noreturn]] void fail(const std::string& path, const std::string& why) {
-  throw std::runtime_error(why + ": " + path);
-}
+[[noreturn]] void fail(const std::string& path, const std::string& why) { throw std::runtime_error(why + ": " + path); }
 
 uint64_t check_readable(const std::string& path) {
   struct stat st {};
@@ -64,8 +62,8 @@ GgufSummary validate_gguf(const std::string& path) {
   for (int64_t i = 0; i < s.n_tensors; ++i) {
     const uint64_t end = data_offset + gguf_get_tensor_offset(ctx.get(), i) + gguf_get_tensor_size(ctx.get(), i);
     if (end > s.file_size) {
-      fail(path, std::string("truncated GGUF: tensor '") + gguf_get_tensor_name(ctx.get(), i) + "' ends at byte " +
-                     std::to_string(end) + " but the file has " + std::to_string(s.file_size));
+      fail(path, std::string("truncated GGUF: tensor '") + gguf_get_tensor_name(ctx.get(), i) + "' ends at byte " + std::to_string(end) +
+                     " but the file has " + std::to_string(s.file_size));
     }
   }
   return s;

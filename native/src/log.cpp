@@ -15,10 +15,14 @@ static thread_local bool t_last_was_error = false;
 
 static LogLevel level_of(ggml_log_level l) {
   switch (l) {
-    case GGML_LOG_LEVEL_ERROR: return LogLevel::error;
-    case GGML_LOG_LEVEL_WARN: return LogLevel::warn;
-    case GGML_LOG_LEVEL_INFO: return LogLevel::info;
-    default: return LogLevel::debug;
+    case GGML_LOG_LEVEL_ERROR:
+      return LogLevel::error;
+    case GGML_LOG_LEVEL_WARN:
+      return LogLevel::warn;
+    case GGML_LOG_LEVEL_INFO:
+      return LogLevel::info;
+    default:
+      return LogLevel::debug;
   }
 }
 
@@ -34,10 +38,14 @@ static void on_log(ggml_log_level l, const char* text, void*) {
 
 void install_log_handler() {
   if (const char* env = std::getenv("GENIUS_LOG")) {
-    if (!strcmp(env, "error")) g_level = static_cast<int>(LogLevel::error);
-    else if (!strcmp(env, "warn")) g_level = static_cast<int>(LogLevel::warn);
-    else if (!strcmp(env, "info")) g_level = static_cast<int>(LogLevel::info);
-    else if (!strcmp(env, "debug")) g_level = static_cast<int>(LogLevel::debug);
+    if (!strcmp(env, "error"))
+      g_level = static_cast<int>(LogLevel::error);
+    else if (!strcmp(env, "warn"))
+      g_level = static_cast<int>(LogLevel::warn);
+    else if (!strcmp(env, "info"))
+      g_level = static_cast<int>(LogLevel::info);
+    else if (!strcmp(env, "debug"))
+      g_level = static_cast<int>(LogLevel::debug);
   }
   llama_log_set(on_log, nullptr);
 }
@@ -53,7 +61,8 @@ void clear_thread_errors() {
 std::string thread_errors() {
   std::string s = t_errors;
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  for (auto& c : s) if (c == '\n') c = ';';
+  for (auto& c : s)
+    if (c == '\n') c = ';';
   return s;
 }
 

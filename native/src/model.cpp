@@ -15,15 +15,15 @@ static Napi::FunctionReference* g_model_ctor = nullptr;
 
 Napi::Function AddonModel::Init(Napi::Env env) {
   Napi::Function ctor = DefineClass(env, "NativeModel",
-      {
-          InstanceMethod("info", &AddonModel::Info),
-          InstanceMethod("tokenize", &AddonModel::Tokenize),
-          InstanceMethod("detokenize", &AddonModel::Detokenize),
-          InstanceMethod("tokenPiece", &AddonModel::TokenPiece),
-          InstanceMethod("applyChatTemplate", &AddonModel::ApplyChatTemplate),
-          InstanceMethod("dispose", &AddonModel::Dispose),
-          InstanceAccessor("disposed", &AddonModel::IsDisposed, nullptr),
-      });
+                                    {
+                                        InstanceMethod("info", &AddonModel::Info),
+                                        InstanceMethod("tokenize", &AddonModel::Tokenize),
+                                        InstanceMethod("detokenize", &AddonModel::Detokenize),
+                                        InstanceMethod("tokenPiece", &AddonModel::TokenPiece),
+                                        InstanceMethod("applyChatTemplate", &AddonModel::ApplyChatTemplate),
+                                        InstanceMethod("dispose", &AddonModel::Dispose),
+                                        InstanceAccessor("disposed", &AddonModel::IsDisposed, nullptr),
+                                    });
   g_model_ctor = new Napi::FunctionReference(Napi::Persistent(ctor));
   return ctor;
 }
@@ -93,13 +93,20 @@ static std::string meta_string(const llama_model* m, const char* key) {
 
 static const char* vocab_type_name(enum llama_vocab_type t) {
   switch (t) {
-    case LLAMA_VOCAB_TYPE_NONE: return "none";
-    case LLAMA_VOCAB_TYPE_SPM: return "spm";
-    case LLAMA_VOCAB_TYPE_BPE: return "bpe";
-    case LLAMA_VOCAB_TYPE_WPM: return "wpm";
-    case LLAMA_VOCAB_TYPE_UGM: return "ugm";
-    case LLAMA_VOCAB_TYPE_RWKV: return "rwkv";
-    default: return "other";
+    case LLAMA_VOCAB_TYPE_NONE:
+      return "none";
+    case LLAMA_VOCAB_TYPE_SPM:
+      return "spm";
+    case LLAMA_VOCAB_TYPE_BPE:
+      return "bpe";
+    case LLAMA_VOCAB_TYPE_WPM:
+      return "wpm";
+    case LLAMA_VOCAB_TYPE_UGM:
+      return "ugm";
+    case LLAMA_VOCAB_TYPE_RWKV:
+      return "rwkv";
+    default:
+      return "other";
   }
 }
 
@@ -154,11 +161,13 @@ Napi::Value AddonModel::Tokenize(const Napi::CallbackInfo& info) {
   const bool parse_special = info.Length() > 2 && info[2].ToBoolean();
   const llama_vocab* v = vocab(env);
   std::vector<llama_token> toks(text.size() + 8);
-  int32_t n = llama_tokenize(v, text.data(), static_cast<int32_t>(text.size()), toks.data(), static_cast<int32_t>(toks.size()), add_special, parse_special);
+  int32_t n = llama_tokenize(v, text.data(), static_cast<int32_t>(text.size()), toks.data(), static_cast<int32_t>(toks.size()), add_special,
+                             parse_special);
   if (n == INT32_MIN) throw Napi::RangeError::New(env, "text too long to tokenize");
   if (n < 0) {
     toks.resize(-n);
-    n = llama_tokenize(v, text.data(), static_cast<int32_t>(text.size()), toks.data(), static_cast<int32_t>(toks.size()), add_special, parse_special);
+    n = llama_tokenize(v, text.data(), static_cast<int32_t>(text.size()), toks.data(), static_cast<int32_t>(toks.size()), add_special,
+                       parse_special);
   }
   Napi::Int32Array out = Napi::Int32Array::New(env, n);
   std::copy(toks.begin(), toks.begin() + n, out.Data());
@@ -169,7 +178,8 @@ static std::vector<llama_token> token_list(Napi::Env env, Napi::Value value, con
   const std::vector<llama_token> toks = token_ids(env, value, "tokens");
   const int32_t n_vocab = llama_vocab_n_tokens(v);
   for (llama_token t : toks) {
-    if (t < 0 || t >= n_vocab) throw range_error(env, "token id " + std::to_string(t) + " is outside the vocabulary (size " + std::to_string(n_vocab) + ")");
+    if (t < 0 || t >= n_vocab)
+      throw range_error(env, "token id " + std::to_string(t) + " is outside the vocabulary (size " + std::to_string(n_vocab) + ")");
   }
   return toks;
 }
@@ -183,7 +193,8 @@ Napi::Value AddonModel::Detokenize(const Napi::CallbackInfo& info) {
   const std::vector<llama_token> toks = token_list(env, info[0], v);
   const bool special = info.Length() > 1 && info[1].ToBoolean();
   std::string out(toks.size() * 8 + 16, '\0');
-  int32_t n = llama_detokenize(v, toks.data(), static_cast<int32_t>(toks.size()), out.data(), static_cast<int32_t>(out.size()), false, special);
+  int32_t n =
+      llama_detokenize(v, toks.data(), static_cast<int32_t>(toks.size()), out.data(), static_cast<int32_t>(out.size()), false, special);
   if (n < 0) {
     out.resize(-n);
     n = llama_detokenize(v, toks.data(), static_cast<int32_t>(toks.size()), out.data(), static_cast<int32_t>(out.size()), false, special);
@@ -199,7 +210,8 @@ Napi::Value AddonModel::TokenPiece(const Napi::CallbackInfo& info) {
   const llama_vocab* v = vocab(env);
   if (info.Length() < 1 || !info[0].IsNumber()) throw type_error(env, "token id must be a number");
   const double x = info[0].As<Napi::Number>().DoubleValue();
-  if (!(x >= 0 && x < llama_vocab_n_tokens(v)) || std::floor(x) != x) throw range_error(env, "token id " + info[0].ToString().Utf8Value() + " is not an integer inside the vocabulary");
+  if (!(x >= 0 && x < llama_vocab_n_tokens(v)) || std::floor(x) != x)
+    throw range_error(env, "token id " + info[0].ToString().Utf8Value() + " is not an integer inside the vocabulary");
   const llama_token t = static_cast<llama_token>(x);
   if (t < 0 || t >= llama_vocab_n_tokens(v)) throw range_error(env, "token id " + std::to_string(t) + " is outside the vocabulary");
   const bool special = info.Length() > 1 && info[1].ToBoolean();
@@ -221,7 +233,8 @@ Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
     tmpl = info[2].As<Napi::String>().Utf8Value();
   } else {
     const char* t = llama_model_chat_template(m, nullptr);
-    if (!t) throw Napi::Error::New(env, "the model has no chat template; pass one explicitly (a built-in name such as 'chatml' or 'llama3')");
+    if (!t)
+      throw Napi::Error::New(env, "the model has no chat template; pass one explicitly (a built-in name such as 'chatml' or 'llama3')");
     tmpl = t;
   }
   std::vector<std::string> roles, contents;
@@ -229,7 +242,8 @@ Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
     Napi::Value e = arr.Get(i);
     if (!e.IsObject()) throw Napi::TypeError::New(env, "each message must be an object {role, content}");
     Napi::Object msg = e.As<Napi::Object>();
-    if (!msg.Get("role").IsString() || !msg.Get("content").IsString()) throw Napi::TypeError::New(env, "each message needs string role and content");
+    if (!msg.Get("role").IsString() || !msg.Get("content").IsString())
+      throw Napi::TypeError::New(env, "each message needs string role and content");
     roles.push_back(msg.Get("role").As<Napi::String>().Utf8Value());
     contents.push_back(msg.Get("content").As<Napi::String>().Utf8Value());
   }
@@ -240,7 +254,8 @@ Napi::Value AddonModel::ApplyChatTemplate(const Napi::CallbackInfo& info) {
     total += roles[i].size() + contents[i].size();
   }
   std::string buf(2 * total + 256, '\0');
-  int32_t n = llama_chat_apply_template(tmpl.c_str(), chat.data(), chat.size(), add_assistant, buf.data(), static_cast<int32_t>(buf.size()));
+  int32_t n =
+      llama_chat_apply_template(tmpl.c_str(), chat.data(), chat.size(), add_assistant, buf.data(), static_cast<int32_t>(buf.size()));
   if (n < 0) throw Napi::Error::New(env, "unsupported chat template (llama.cpp recognises only its built-in templates)");
   if (static_cast<size_t>(n) > buf.size()) {
     buf.resize(n);

@@ -11,7 +11,6 @@
 
 namespace genius {
 
-
 class AddonModel : public Napi::ObjectWrap<AddonModel> {
  public:
   static constexpr const char* kClassName = "NativeModel";

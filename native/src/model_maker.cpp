@@ -24,7 +24,9 @@ struct GgmlFree {
   void operator()(ggml_context* c) const { ggml_free(c); }
 };
 struct FileClose {
-  void operator()(FILE* f) const { if (f) fclose(f); }
+  void operator()(FILE* f) const {
+    if (f) fclose(f);
+  }
 };
 
 struct Normal {
@@ -90,7 +92,11 @@ struct Dtype {
   ggml_type type;
   uint32_t file_type;
 };
-const Dtype kDtypes[] = {{"f32", GGML_TYPE_F32, 0}, {"f16", GGML_TYPE_F16, 1}, {"bf16", GGML_TYPE_BF16, 32}, {"q8_0", GGML_TYPE_Q8_0, 7}, {"q4_K", GGML_TYPE_Q4_K, 15}};
+const Dtype kDtypes[] = {{"f32", GGML_TYPE_F32, 0},
+                         {"f16", GGML_TYPE_F16, 1},
+                         {"bf16", GGML_TYPE_BF16, 32},
+                         {"q8_0", GGML_TYPE_Q8_0, 7},
+                         {"q4_K", GGML_TYPE_Q4_K, 15}};
 
 const Dtype& dtype_of(const std::string& name) {
   for (const Dtype& d : kDtypes)
@@ -119,26 +125,52 @@ void validate_spec(const ModelSpec& s) {
   const int64_t blck = ggml_blck_size(d.type);
   for (int64_t row : {s.n_embd, s.n_ff, s.n_head * hd})
     if (row % blck != 0)
-      throw std::runtime_error(std::string(d.name) + " stores rows in blocks of " + std::to_string(blck) + " values: the embedding length, feed-forward length and heads x head dimension (" +
-                               std::to_string(s.n_embd) + ", " + std::to_string(s.n_ff) + ", " + std::to_string(s.n_head * hd) + ") must be multiples of it");
+      throw std::runtime_error(std::string(d.name) + " stores rows in blocks of " + std::to_string(blck) +
+                               " values: the embedding length, feed-forward length and heads x head dimension (" +
+                               std::to_string(s.n_embd) + ", " + std::to_string(s.n_ff) + ", " + std::to_string(s.n_head * hd) +
+                               ") must be multiples of it");
 }
 
 void copy_kv(gguf_context* dst, const gguf_context* src, int64_t id) {
   const char* key = gguf_get_key(src, id);
   const gguf_type type = gguf_get_kv_type(src, id);
   switch (type) {
-    case GGUF_TYPE_UINT8: gguf_set_val_u8(dst, key, gguf_get_val_u8(src, id)); break;
-    case GGUF_TYPE_INT8: gguf_set_val_i8(dst, key, gguf_get_val_i8(src, id)); break;
-    case GGUF_TYPE_UINT16: gguf_set_val_u16(dst, key, gguf_get_val_u16(src, id)); break;
-    case GGUF_TYPE_INT16: gguf_set_val_i16(dst, key, gguf_get_val_i16(src, id)); break;
-    case GGUF_TYPE_UINT32: gguf_set_val_u32(dst, key, gguf_get_val_u32(src, id)); break;
-    case GGUF_TYPE_INT32: gguf_set_val_i32(dst, key, gguf_get_val_i32(src, id)); break;
-    case GGUF_TYPE_FLOAT32: gguf_set_val_f32(dst, key, gguf_get_val_f32(src, id)); break;
-    case GGUF_TYPE_UINT64: gguf_set_val_u64(dst, key, gguf_get_val_u64(src, id)); break;
-    case GGUF_TYPE_INT64: gguf_set_val_i64(dst, key, gguf_get_val_i64(src, id)); break;
-    case GGUF_TYPE_FLOAT64: gguf_set_val_f64(dst, key, gguf_get_val_f64(src, id)); break;
-    case GGUF_TYPE_BOOL: gguf_set_val_bool(dst, key, gguf_get_val_bool(src, id)); break;
-    case GGUF_TYPE_STRING: gguf_set_val_str(dst, key, gguf_get_val_str(src, id)); break;
+    case GGUF_TYPE_UINT8:
+      gguf_set_val_u8(dst, key, gguf_get_val_u8(src, id));
+      break;
+    case GGUF_TYPE_INT8:
+      gguf_set_val_i8(dst, key, gguf_get_val_i8(src, id));
+      break;
+    case GGUF_TYPE_UINT16:
+      gguf_set_val_u16(dst, key, gguf_get_val_u16(src, id));
+      break;
+    case GGUF_TYPE_INT16:
+      gguf_set_val_i16(dst, key, gguf_get_val_i16(src, id));
+      break;
+    case GGUF_TYPE_UINT32:
+      gguf_set_val_u32(dst, key, gguf_get_val_u32(src, id));
+      break;
+    case GGUF_TYPE_INT32:
+      gguf_set_val_i32(dst, key, gguf_get_val_i32(src, id));
+      break;
+    case GGUF_TYPE_FLOAT32:
+      gguf_set_val_f32(dst, key, gguf_get_val_f32(src, id));
+      break;
+    case GGUF_TYPE_UINT64:
+      gguf_set_val_u64(dst, key, gguf_get_val_u64(src, id));
+      break;
+    case GGUF_TYPE_INT64:
+      gguf_set_val_i64(dst, key, gguf_get_val_i64(src, id));
+      break;
+    case GGUF_TYPE_FLOAT64:
+      gguf_set_val_f64(dst, key, gguf_get_val_f64(src, id));
+      break;
+    case GGUF_TYPE_BOOL:
+      gguf_set_val_bool(dst, key, gguf_get_val_bool(src, id));
+      break;
+    case GGUF_TYPE_STRING:
+      gguf_set_val_str(dst, key, gguf_get_val_str(src, id));
+      break;
     case GGUF_TYPE_ARRAY: {
       const gguf_type at = gguf_get_arr_type(src, id);
       const size_t n = gguf_get_arr_n(src, id);
@@ -151,7 +183,8 @@ void copy_kv(gguf_context* dst, const gguf_context* src, int64_t id) {
       }
       break;
     }
-    default: break;
+    default:
+      break;
   }
 }
 
@@ -289,7 +322,8 @@ MadeModel write_gguf(gguf_context* g, const std::vector<TensorPlan>& plan, ggml_
 MadeModel make_model(const ModelSpec& spec) {
   validate_spec(spec);
   std::unique_ptr<gguf_context, GgufFree> g(gguf_init_empty());
-  const int64_t n_vocab = spec.vocab.from_path.empty() ? write_vocab_fields(g.get(), spec.vocab) : copy_vocab_file(g.get(), spec.vocab.from_path);
+  const int64_t n_vocab =
+      spec.vocab.from_path.empty() ? write_vocab_fields(g.get(), spec.vocab) : copy_vocab_file(g.get(), spec.vocab.from_path);
   write_hparams(g.get(), spec, n_vocab);
   MadeModel made = write_gguf(g.get(), plan_tensors(spec, n_vocab), dtype_of(spec.dtype).type, spec.seed, spec.out);
   made.vocab_size = n_vocab;
@@ -309,9 +343,9 @@ MadeModel make_lora(const LoraSpec& spec) {
   for (int64_t i = 0; i < gguf_get_n_tensors(base.get()); ++i) {
     const std::string name = gguf_get_tensor_name(base.get(), i);
     const bool wanted = name.rfind("blk.", 0) == 0 && std::any_of(spec.targets.begin(), spec.targets.end(), [&](const std::string& t) {
-      const std::string suffix = "." + t + ".weight";
-      return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
-    });
+                          const std::string suffix = "." + t + ".weight";
+                          return name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+                        });
     if (!wanted) continue;
     const int64_t* ne = gguf_get_tensor_ne(base.get(), i);
     const std::string stem = name.substr(0, name.size() - 7);  // drop ".weight"

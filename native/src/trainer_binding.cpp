@@ -66,13 +66,14 @@ Napi::Array to_array(Napi::Env env, const std::vector<double>& v) {
 }  // namespace
 
 Napi::Function AddonTrainer::Init(Napi::Env env) {
-  Napi::Function ctor = DefineClass(env, "NativeTrainer",
-                                    {InstanceMethod("info", &AddonTrainer::Info), InstanceMethod("logprobs", &AddonTrainer::Logprobs),
-                                     InstanceMethod("accumulate", &AddonTrainer::Accumulate), InstanceMethod("zeroGrad", &AddonTrainer::ZeroGrad),
-                                     InstanceMethod("step", &AddonTrainer::Step), InstanceMethod("describe", &AddonTrainer::Describe),
-                                     InstanceMethod("measure", &AddonTrainer::Measure),
-                                     InstanceMethod("readFlat", &AddonTrainer::ReadFlat), InstanceMethod("writeParameters", &AddonTrainer::WriteParameters), InstanceMethod("save", &AddonTrainer::Save),
-                                     InstanceMethod("loadState", &AddonTrainer::LoadState), InstanceMethod("dispose", &AddonTrainer::Dispose)});
+  Napi::Function ctor =
+      DefineClass(env, "NativeTrainer",
+                  {InstanceMethod("info", &AddonTrainer::Info), InstanceMethod("logprobs", &AddonTrainer::Logprobs),
+                   InstanceMethod("accumulate", &AddonTrainer::Accumulate), InstanceMethod("zeroGrad", &AddonTrainer::ZeroGrad),
+                   InstanceMethod("step", &AddonTrainer::Step), InstanceMethod("describe", &AddonTrainer::Describe),
+                   InstanceMethod("measure", &AddonTrainer::Measure), InstanceMethod("readFlat", &AddonTrainer::ReadFlat),
+                   InstanceMethod("writeParameters", &AddonTrainer::WriteParameters), InstanceMethod("save", &AddonTrainer::Save),
+                   InstanceMethod("loadState", &AddonTrainer::LoadState), InstanceMethod("dispose", &AddonTrainer::Dispose)});
   g_trainer_ctor = new Napi::FunctionReference(Napi::Persistent(ctor));
   return ctor;
 }
@@ -101,11 +102,14 @@ Napi::Value AddonTrainer::Create(const Napi::CallbackInfo& info) {
   auto result = std::make_shared<std::shared_ptr<train::Trainer>>();
   return PromiseWorker::run(
       info.Env(), [=]() { *result = std::make_shared<train::Trainer>(opt); },
-      [=](Napi::Env env) -> Napi::Value { return g_trainer_ctor->New({Napi::External<std::shared_ptr<train::Trainer>>::New(env, result.get())}); });
+      [=](Napi::Env env) -> Napi::Value {
+        return g_trainer_ctor->New({Napi::External<std::shared_ptr<train::Trainer>>::New(env, result.get())});
+      });
 }
 
 AddonTrainer::AddonTrainer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AddonTrainer>(info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) throw type_error(info.Env(), "NativeTrainer cannot be constructed directly; use createTrainer()");
+  if (info.Length() < 1 || !info[0].IsExternal())
+    throw type_error(info.Env(), "NativeTrainer cannot be constructed directly; use createTrainer()");
   tag_object(info.Env(), info.This().As<Napi::Object>(), kTrainerTag);
   trainer_ = *info[0].As<Napi::External<std::shared_ptr<train::Trainer>>>().Data();
 }
@@ -171,8 +175,7 @@ Napi::Value AddonTrainer::Logprobs(const Napi::CallbackInfo& info) {
   const train::Batch b = parse_batch(arg_object(info, 0, "batch"));
   auto out = std::make_shared<std::vector<float>>();
   return PromiseWorker::run(
-      info.Env(), [=]() { *out = t->logprobs(b); },
-      [=](Napi::Env env) -> Napi::Value { return to_float32(env, *out); });
+      info.Env(), [=]() { *out = t->logprobs(b); }, [=](Napi::Env env) -> Napi::Value { return to_float32(env, *out); });
 }
 
 Napi::Value AddonTrainer::Accumulate(const Napi::CallbackInfo& info) {
@@ -235,7 +238,8 @@ Napi::Value AddonTrainer::Describe(const Napi::CallbackInfo& info) {
           o.Set("op", n.op);
           if (!n.sub_op.empty()) o.Set("subOp", n.sub_op);
           Napi::Array src = Napi::Array::New(env, n.src.size());
-          for (size_t j = 0; j < n.src.size(); j++) src.Set(static_cast<uint32_t>(j), n.src[j] ? Napi::Value(tensor_desc(env, *n.src[j])) : env.Null());
+          for (size_t j = 0; j < n.src.size(); j++)
+            src.Set(static_cast<uint32_t>(j), n.src[j] ? Napi::Value(tensor_desc(env, *n.src[j])) : env.Null());
           o.Set("src", src);
           Napi::Int32Array params = Napi::Int32Array::New(env, n.params.size());
           std::copy(n.params.begin(), n.params.end(), params.Data());
@@ -252,13 +256,15 @@ Napi::Value AddonTrainer::Measure(const Napi::CallbackInfo& info) {
   const train::LossSpec s = parse_loss(arg_object(info, 1, "loss"));
   auto bytes = std::make_shared<size_t>(0);
   return PromiseWorker::run(
-      info.Env(), [=]() { *bytes = t->measure(b, s); }, [=](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*bytes)); });
+      info.Env(), [=]() { *bytes = t->measure(b, s); },
+      [=](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, static_cast<double>(*bytes)); });
 }
 
 Napi::Value AddonTrainer::ZeroGrad(const Napi::CallbackInfo& info) {
   check_this(info, kTrainerTag, kClassName);
   auto t = trainer(info.Env());
-  return PromiseWorker::run(info.Env(), [=]() { t->zero_grad(); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+  return PromiseWorker::run(
+      info.Env(), [=]() { t->zero_grad(); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
 Napi::Value AddonTrainer::Step(const Napi::CallbackInfo& info) {
@@ -284,8 +290,7 @@ Napi::Value AddonTrainer::ReadFlat(const Napi::CallbackInfo& info) {
   const bool grads = arg_string(info, 0, "what") == "gradients";
   auto out = std::make_shared<std::vector<float>>();
   return PromiseWorker::run(
-      info.Env(), [=]() { *out = t->read_flat(grads); },
-      [=](Napi::Env env) -> Napi::Value { return to_float32(env, *out); });
+      info.Env(), [=]() { *out = t->read_flat(grads); }, [=](Napi::Env env) -> Napi::Value { return to_float32(env, *out); });
 }
 
 Napi::Value AddonTrainer::WriteParameters(const Napi::CallbackInfo& info) {
@@ -295,7 +300,8 @@ Napi::Value AddonTrainer::WriteParameters(const Napi::CallbackInfo& info) {
     throw Napi::TypeError::New(info.Env(), "parameters must be a Float32Array");
   auto a = info[0].As<Napi::Float32Array>();
   auto flat = std::make_shared<std::vector<float>>(a.Data(), a.Data() + a.ElementLength());
-  return PromiseWorker::run(info.Env(), [=]() { t->write_parameters(*flat); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+  return PromiseWorker::run(
+      info.Env(), [=]() { t->write_parameters(*flat); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
 // save(kind, path[, { f16 }]): kind = adapter | model | state
@@ -315,14 +321,19 @@ Napi::Value AddonTrainer::Save(const Napi::CallbackInfo& info) {
         // activations into Inf (an lr of 1e10 gave LoRA weights of 1e10 and NaN logits).
         const bool halfrange = f16 || kind == "adapter";
         const std::vector<float> flat = t->read_flat(false);
-        const auto bad = std::find_if(flat.begin(), flat.end(), [halfrange](float x) { return !std::isfinite(x) || (halfrange && std::fabs(x) > 65504.0f); });
+        const auto bad = std::find_if(flat.begin(), flat.end(),
+                                      [halfrange](float x) { return !std::isfinite(x) || (halfrange && std::fabs(x) > 65504.0f); });
         if (bad != flat.end()) {
-          throw CodedError(kNotFinite, std::string("the trained weights are not finite") + (halfrange ? " in F16" : "") + " (parameter " + std::to_string(bad - flat.begin()) +
-                                           " is " + std::to_string(*bad) + "): training diverged (learning rate too high?); " + path + " was not written");
+          throw CodedError(kNotFinite, std::string("the trained weights are not finite") + (halfrange ? " in F16" : "") + " (parameter " +
+                                           std::to_string(bad - flat.begin()) + " is " + std::to_string(*bad) +
+                                           "): training diverged (learning rate too high?); " + path + " was not written");
         }
-        if (kind == "adapter") t->save_adapter(path);
-        else if (kind == "model") t->save_model(path, f16);
-        else t->save_state(path);
+        if (kind == "adapter")
+          t->save_adapter(path);
+        else if (kind == "model")
+          t->save_model(path, f16);
+        else
+          t->save_state(path);
       },
       [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
@@ -331,7 +342,8 @@ Napi::Value AddonTrainer::LoadState(const Napi::CallbackInfo& info) {
   check_this(info, kTrainerTag, kClassName);
   auto t = trainer(info.Env());
   const std::string path = arg_string(info, 0, "path");
-  return PromiseWorker::run(info.Env(), [=]() { t->load_state(path); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
+  return PromiseWorker::run(
+      info.Env(), [=]() { t->load_state(path); }, [](Napi::Env env) -> Napi::Value { return env.Undefined(); });
 }
 
 // Work in flight keeps the trainer alive; it is freed when the last job ends.

@@ -87,7 +87,16 @@ export interface TinyRecipe {
  */
 export const TINY_RECIPE: TinyRecipe = {
   seed: 5,
-  shape: { embeddingLength: 192, layerCount: 4, headCount: 6, headCountKv: 2, feedForwardLength: 512, contextLength: 512, ropeTheta: 10000, tiedEmbeddings: true },
+  shape: {
+    embeddingLength: 192,
+    layerCount: 4,
+    headCount: 6,
+    headCountKv: 2,
+    feedForwardLength: 512,
+    contextLength: 512,
+    ropeTheta: 10000,
+    tiedEmbeddings: true,
+  },
   difficulty: BUILTIN_DIFFICULTY,
   trainProblems: 4400,
   epochs: 5,
@@ -123,7 +132,11 @@ export const TINY_RECIPE_NOTES: string[] = [
  * prefix); the response is the solution's tokens followed by the end-of-turn token (EOT, else
  * EOS), so the model learns to stop after `#### N`.
  */
-export function sftSequence(model: Model, record: Pick<TaskRecord, 'question' | 'answer'>, config: Partial<ForesightConfig> = BUILTIN_FORESIGHT): TrainSequence {
+export function sftSequence(
+  model: Model,
+  record: Pick<TaskRecord, 'question' | 'answer'>,
+  config: Partial<ForesightConfig> = BUILTIN_FORESIGHT,
+): TrainSequence {
   const c: ForesightConfig = { ...DEFAULT_FORESIGHT, ...config };
   const { eot, eos } = model.info.specialTokens;
   const end = eot >= 0 ? eot : eos;
@@ -136,10 +149,16 @@ export function recipeProblems(recipe: TinyRecipe): { train: TaskRecord[]; valid
   const difficulty = resolveDifficulty(recipe.difficulty);
   const train = generateTask({ split: 'train', n: recipe.trainProblems, seed: recipe.seed, difficulty });
   const seen = new Set(train.map((r) => canonicalOf(r)));
-  const validation = generateTask({ split: 'train', n: recipe.validationProblems + recipe.trainProblems, seed: recipe.validationSeed, difficulty })
+  const validation = generateTask({
+    split: 'train',
+    n: recipe.validationProblems + recipe.trainProblems,
+    seed: recipe.validationSeed,
+    difficulty,
+  })
     .filter((r) => !seen.has(canonicalOf(r)))
     .slice(0, recipe.validationProblems);
-  if (validation.length < recipe.validationProblems) throw new GeniusError('not enough validation problems outside the training set; widen the difficulty');
+  if (validation.length < recipe.validationProblems)
+    throw new GeniusError('not enough validation problems outside the training set; widen the difficulty');
   const test = generateTask({ split: 'test', n: recipe.testProblems, seed: recipe.testSeed, difficulty });
   return { train, validation, test };
 }
@@ -153,12 +172,20 @@ export function evalItems(records: readonly TaskRecord[]): EvalItem[] {
  * Greedy accuracy of a GGUF on task records, prompted as BUILTIN_FORESIGHT. Cost: one prefill
  * and up to BUILTIN_EVAL_MAX_TOKENS decoded tokens per question, all questions batched.
  */
-export async function evaluateBuiltin(path: string, records: readonly TaskRecord[], options: { threads?: number } = {}): Promise<EvalResult> {
+export async function evaluateBuiltin(
+  path: string,
+  records: readonly TaskRecord[],
+  options: { threads?: number } = {},
+): Promise<EvalResult> {
   const model = await Model.load(path);
   try {
     const ctx = await Context.create(model, { sequenceContextSize: 256, maxSequences: 64, threads: options.threads });
     try {
-      return await evaluate(ctx, model, evalItems(records), { temperature: 0, maxTokens: BUILTIN_EVAL_MAX_TOKENS, prompt: BUILTIN_FORESIGHT });
+      return await evaluate(ctx, model, evalItems(records), {
+        temperature: 0,
+        maxTokens: BUILTIN_EVAL_MAX_TOKENS,
+        prompt: BUILTIN_FORESIGHT,
+      });
     } finally {
       ctx.dispose();
     }
@@ -232,7 +259,14 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
   const work = mkdtempSync(join(tmpdir(), 'genius-tiny-'));
   try {
     const init = join(work, 'init.gguf');
-    const made = await makeModel({ out: init, arch: 'llama', shape: recipe.shape, vocab: 'builtin', seed: recipe.seed, name: 'genius-tiny' });
+    const made = await makeModel({
+      out: init,
+      arch: 'llama',
+      shape: recipe.shape,
+      vocab: 'builtin',
+      seed: recipe.seed,
+      name: 'genius-tiny',
+    });
     const problems = recipeProblems(recipe);
     const model = await Model.load(init);
     let data: TrainSequence[];
@@ -243,7 +277,9 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
     }
     const stepsPerEpoch = Math.ceil(data.length / recipe.batchSize);
     const totalSteps = stepsPerEpoch * recipe.epochs;
-    log(`tiny model: ${made.parameterCount} parameters, ${data.length} problems x ${recipe.epochs} epochs = ${totalSteps} steps of ${recipe.batchSize}, ${threads} threads`);
+    log(
+      `tiny model: ${made.parameterCount} parameters, ${data.length} problems x ${recipe.epochs} epochs = ${totalSteps} steps of ${recipe.batchSize}, ${threads} threads`,
+    );
 
     const trainer = await Trainer.create({ model: init, full: true, threads, seed: recipe.seed });
     const curve: TinyModelManifest['curve'] = [];
@@ -264,7 +300,13 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
             loss += (await trainer.accumulate(micro, { type: 'sft', beta: 0.1, scale: 1 / responseTokens })).loss;
           }
           const lr = scheduledLr(recipe, step, totalSteps);
-          await trainer.step({ lr, beta1: recipe.beta1, beta2: recipe.beta2, weightDecay: recipe.weightDecay, maxGradNorm: recipe.maxGradNorm });
+          await trainer.step({
+            lr,
+            beta1: recipe.beta1,
+            beta2: recipe.beta2,
+            weightDecay: recipe.weightDecay,
+            maxGradNorm: recipe.maxGradNorm,
+          });
           step++;
           const tokens = batch.reduce((s, q) => s + q.prompt.length + q.response.length, 0);
           trainedTokens += tokens;
@@ -284,7 +326,9 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
             }
             curve.push(point);
             const tps = window.tokens / ((performance.now() - window.t) / 1000);
-            log(`step ${step}/${totalSteps} epoch ${epoch + 1} loss ${point.loss.toFixed(4)} lr ${lr.toExponential(2)} ${tps.toFixed(0)} tok/s${extra}`);
+            log(
+              `step ${step}/${totalSteps} epoch ${epoch + 1} loss ${point.loss.toFixed(4)} lr ${lr.toExponential(2)} ${tps.toFixed(0)} tok/s${extra}`,
+            );
             window = { loss: 0, steps: 0, tokens: 0, t: performance.now() };
           }
         }
@@ -297,11 +341,15 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
     }
 
     const validation = await validate(out);
-    log(`validation accuracy ${(validation.accuracy * 100).toFixed(1)}% [${(validation.low * 100).toFixed(1)}, ${(validation.high * 100).toFixed(1)}] (n=${validation.n})`);
+    log(
+      `validation accuracy ${(validation.accuracy * 100).toFixed(1)}% [${(validation.low * 100).toFixed(1)}, ${(validation.high * 100).toFixed(1)}] (n=${validation.n})`,
+    );
     let test: Accuracy | null = null;
     if (options.test ?? true) {
       test = accuracyOf(await evaluateBuiltin(out, problems.test, { threads }));
-      log(`test accuracy ${(test.accuracy * 100).toFixed(1)}% [${(test.low * 100).toFixed(1)}, ${(test.high * 100).toFixed(1)}] (n=${test.n})`);
+      log(
+        `test accuracy ${(test.accuracy * 100).toFixed(1)}% [${(test.low * 100).toFixed(1)}, ${(test.high * 100).toFixed(1)}] (n=${test.n})`,
+      );
     }
     const bytes = readFileSync(out);
     const manifest: TinyModelManifest = {

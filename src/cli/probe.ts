@@ -25,7 +25,11 @@ export function probeCommand() {
     .description('foresight-signal probe: explore labeled queries, report candidate diversity, foresight AUROC and pair quality')
     .requiredOption('--model <path|builtin>', 'GGUF model file, or builtin')
     .option('--adapter <path>', 'LoRA adapter GGUF to sample with')
-    .option('--task <file|builtin>', 'labeled task JSONL (question and answer fields), or builtin (train-split problems of the built-in difficulty)', 'builtin')
+    .option(
+      '--task <file|builtin>',
+      'labeled task JSONL (question and answer fields), or builtin (train-split problems of the built-in difficulty)',
+      'builtin',
+    )
     .option('--n <n>', 'queries to probe (the first n)', integer(1), 200)
     .option('--out <file>', 'keep the exploration file (resumable, as genius sample)')
     .option('--beams <M>', 'step beam size M', integer(1, LIMITS.sequences))

@@ -1,7 +1,15 @@
 import { AbortError, GeniusError, messageOf } from '../errors.js';
 import type { Model } from './model.js';
 import { tokenIds } from './tokens.js';
-import { native, type NativeAdapter, type NativeCompletion, type NativeContext, type NativeContextInfo, type NativeContextOptions, type NativeEngineStats } from './native.js';
+import {
+  native,
+  type NativeAdapter,
+  type NativeCompletion,
+  type NativeContext,
+  type NativeContextInfo,
+  type NativeContextOptions,
+  type NativeEngineStats,
+} from './native.js';
 
 /** How to size and configure a context: KV cells, sequence slots, threads, attention and cache types. */
 export interface ContextOptions extends NativeContextOptions {
@@ -47,7 +55,10 @@ export interface Completion {
 /** A LoRA adapter (GGUF) loaded for a model; attach it to contexts with `setAdapters`. */
 export class Adapter {
   #native: NativeAdapter | undefined;
-  private constructor(handle: NativeAdapter, readonly path: string) {
+  private constructor(
+    handle: NativeAdapter,
+    readonly path: string,
+  ) {
     this.#native = handle;
   }
 
@@ -117,13 +128,19 @@ export class Context {
   static async create(model: Model, options: ContextOptions = {}): Promise<Context> {
     const { sequenceContextSize, ...rest } = options;
     if (sequenceContextSize !== undefined) {
-      if (rest.kvUnified) throw new GeniusError('sequenceContextSize applies to the split cache; give contextSize with kvUnified', { code: 'INVALID_ARGUMENT' });
+      if (rest.kvUnified)
+        throw new GeniusError('sequenceContextSize applies to the split cache; give contextSize with kvUnified', {
+          code: 'INVALID_ARGUMENT',
+        });
       if (!Number.isInteger(sequenceContextSize) || sequenceContextSize < 1) {
         throw new GeniusError(`sequenceContextSize must be a positive integer, got ${sequenceContextSize}`, { code: 'INVALID_ARGUMENT' });
       }
       rest.contextSize = sequenceContextSize * (rest.maxSequences ?? 64);
       if (rest.contextSize > 0x7fffffff) {
-        throw new GeniusError(`sequenceContextSize ${sequenceContextSize} x maxSequences ${rest.maxSequences ?? 64} = ${rest.contextSize} KV cells: more than 2^31 - 1`, { code: 'INVALID_ARGUMENT' });
+        throw new GeniusError(
+          `sequenceContextSize ${sequenceContextSize} x maxSequences ${rest.maxSequences ?? 64} = ${rest.contextSize} KV cells: more than 2^31 - 1`,
+          { code: 'INVALID_ARGUMENT' },
+        );
       }
     }
     try {
@@ -319,7 +336,9 @@ export class Sequence {
    */
   async score(tokens: readonly number[], options: { signal?: AbortSignal } = {}): Promise<number[]> {
     const ctx = this.#ctx();
-    const logprobs = Array.from(await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.score(id, this.handle, tokenIds(tokens)))));
+    const logprobs = Array.from(
+      await this.#tracked(() => cancellable(ctx, options.signal, (id) => ctx.score(id, this.handle, tokenIds(tokens)))),
+    );
     this.#length += tokens.length;
     return logprobs;
   }

@@ -288,7 +288,14 @@ export interface NativeAddon {
   loadAdapter(model: NativeModel, path: string): Promise<NativeAdapter>;
   loadModel(path: string, options: NativeLoadOptions): Promise<NativeModel>;
   makeModel(spec: NativeModelSpec, vocab: NativeVocabSpec): Promise<{ parameterCount: number; fileBytes: number; vocabSize: number }>;
-  makeLora(spec: { base: string; out: string; rank: number; alpha: number; seed: number; targets?: string[] }): Promise<{ parameterCount: number; fileBytes: number }>;
+  makeLora(spec: {
+    base: string;
+    out: string;
+    rank: number;
+    alpha: number;
+    seed: number;
+    targets?: string[];
+  }): Promise<{ parameterCount: number; fileBytes: number }>;
   setReproducible(on: boolean): void;
   setLogLevel(level: 'none' | 'error' | 'warn' | 'info' | 'debug'): void;
   systemInfo(): { llamaSystemInfo: string; gpuOffload: boolean; mmap: boolean; maxDevices: number; cuda: boolean };

@@ -98,15 +98,32 @@ export function loadEvalTask(path: string, options: { field?: string } = {}): Ev
   const queries = readQueries(path, { field: options.field, strict: true });
   return queries.map((q) => {
     const gold = goldAnswer(q.groundTruth);
-    if (gold === null) throw new GeniusError(`${path}: question ${JSON.stringify(q.id)} (item ${q.index + 1}) has no gold answer (answer, ground_truth or response)`);
+    if (gold === null)
+      throw new GeniusError(
+        `${path}: question ${JSON.stringify(q.id)} (item ${q.index + 1}) has no gold answer (answer, ground_truth or response)`,
+      );
     return { id: q.id, index: q.index, question: q.question, gold };
   });
 }
 
 /** The hash of everything that shapes the records; a resumed file must match it. */
-function evalHash(model: Model, o: Required<Pick<EvalOptions, 'temperature' | 'samples' | 'maxTokens' | 'seed' | 'lastNumber'>>, prompt: ForesightConfig, adapter: string | null): string {
+function evalHash(
+  model: Model,
+  o: Required<Pick<EvalOptions, 'temperature' | 'samples' | 'maxTokens' | 'seed' | 'lastNumber'>>,
+  prompt: ForesightConfig,
+  adapter: string | null,
+): string {
   const { architecture, parameterCount, vocabSize } = model.info;
-  const identity = { model: { architecture, parameterCount, vocabSize }, adapter, ...o, chat: prompt.chat, system: prompt.system ?? null, prefix: prompt.reasoningPrefix, end: prompt.endMarkers, ...(prompt.chatTemplate !== undefined ? { template: prompt.chatTemplate } : {}) };
+  const identity = {
+    model: { architecture, parameterCount, vocabSize },
+    adapter,
+    ...o,
+    chat: prompt.chat,
+    system: prompt.system ?? null,
+    prefix: prompt.reasoningPrefix,
+    end: prompt.endMarkers,
+    ...(prompt.chatTemplate !== undefined ? { template: prompt.chatTemplate } : {}),
+  };
   return createHash('sha256').update(JSON.stringify(identity)).digest('hex').slice(0, 16);
 }
 
@@ -119,11 +136,20 @@ function evalHash(model: Model, o: Required<Pick<EvalOptions, 'temperature' | 's
  * maxTokens generated tokens.
  */
 export async function evaluate(ctx: Context, model: Model, items: readonly EvalItem[], options: EvalOptions = {}): Promise<EvalResult> {
-  const o = { temperature: options.temperature ?? 0, samples: options.samples ?? 1, maxTokens: options.maxTokens ?? 256, seed: options.seed ?? 0, lastNumber: options.lastNumber ?? false };
+  const o = {
+    temperature: options.temperature ?? 0,
+    samples: options.samples ?? 1,
+    maxTokens: options.maxTokens ?? 256,
+    seed: options.seed ?? 0,
+    lastNumber: options.lastNumber ?? false,
+  };
   if (!Number.isInteger(o.samples) || o.samples < 1) throw new GeniusError(`samples must be a positive integer, got ${o.samples}`);
   if (!Number.isInteger(o.maxTokens) || o.maxTokens < 1) throw new GeniusError(`maxTokens must be a positive integer, got ${o.maxTokens}`);
   if (!(o.temperature >= 0)) throw new GeniusError(`temperature must be >= 0, got ${o.temperature}`);
-  const prompt: ForesightConfig = { ...DEFAULT_FORESIGHT, ...Object.fromEntries(Object.entries(options.prompt ?? {}).filter(([, v]) => v !== undefined)) };
+  const prompt: ForesightConfig = {
+    ...DEFAULT_FORESIGHT,
+    ...Object.fromEntries(Object.entries(options.prompt ?? {}).filter(([, v]) => v !== undefined)),
+  };
   const adapterPath = options.adapter === undefined ? null : typeof options.adapter === 'string' ? options.adapter : options.adapter.path;
   const hash = evalHash(model, o, prompt, adapterPath === null ? null : basename(adapterPath));
 
@@ -131,7 +157,10 @@ export async function evaluate(ctx: Context, model: Model, items: readonly EvalI
   try {
     const existing = opened?.existing ?? [];
     const foreign = existing.find((r) => r.config_hash !== hash);
-    if (foreign) throw new GeniusError(`${options.out} holds results made with other settings (config ${foreign.config_hash ?? 'unknown'}, now ${hash}); use another out file or the same settings`);
+    if (foreign)
+      throw new GeniusError(
+        `${options.out} holds results made with other settings (config ${foreign.config_hash ?? 'unknown'}, now ${hash}); use another out file or the same settings`,
+      );
     const done = new Map(existing.map((r) => [String(r.id), r]));
     const todo = items.filter((q) => !done.has(String(q.id)));
     if (existing.length > 0) options.log?.(`resuming: ${existing.length} questions already in ${options.out}, ${todo.length} to go`);
@@ -142,12 +171,19 @@ export async function evaluate(ctx: Context, model: Model, items: readonly EvalI
       if (adapter) await ctx.setAdapters([{ adapter }]);
       try {
         const concurrency = options.concurrency ?? Math.max(1, Math.floor(ctx.info.maxSequences / (o.samples + 1)));
-        if (!Number.isInteger(concurrency) || concurrency < 1) throw new GeniusError(`concurrency must be an integer >= 1, got ${concurrency}`, { code: 'INVALID_ARGUMENT' });
-        await inOrder(todo, concurrency, options.signal, (q) => gradeQuestion(ctx, model, q, o, prompt, hash, options.signal), (q, record) => {
-          fresh.set(String(q.id), record);
-          opened?.log.append(record);
-          options.onProgress?.(done.size + fresh.size, items.length);
-        });
+        if (!Number.isInteger(concurrency) || concurrency < 1)
+          throw new GeniusError(`concurrency must be an integer >= 1, got ${concurrency}`, { code: 'INVALID_ARGUMENT' });
+        await inOrder(
+          todo,
+          concurrency,
+          options.signal,
+          (q) => gradeQuestion(ctx, model, q, o, prompt, hash, options.signal),
+          (q, record) => {
+            fresh.set(String(q.id), record);
+            opened?.log.append(record);
+            options.onProgress?.(done.size + fresh.size, items.length);
+          },
+        );
       } finally {
         if (adapter) await ctx.setAdapters([]);
         if (typeof options.adapter === 'string') adapter?.dispose();
@@ -155,7 +191,10 @@ export async function evaluate(ctx: Context, model: Model, items: readonly EvalI
     }
     const records = items.map((q) => fresh.get(String(q.id)) ?? done.get(String(q.id))!);
     const correct = records.reduce((s, r) => s + r.samples.filter((x) => x.correct).length, 0);
-    const interval = wilsonInterval(records.reduce((s, r) => s + r.accuracy, 0), records.length);
+    const interval = wilsonInterval(
+      records.reduce((s, r) => s + r.accuracy, 0),
+      records.length,
+    );
     return { ...interval, samples: o.samples, correct, records };
   } finally {
     opened?.log.close();
@@ -181,7 +220,15 @@ async function gradeQuestion(
       void root.release(); // the engine orders it before later requests; awaiting costs a decode
     }
     const completions = await Promise.all(
-      branches.map((seq, j) => seq.generate({ maxTokens: o.maxTokens, temperature: o.temperature, stop: prompt.endMarkers, seed: mixSeed(o.seed, q.id, j), signal })),
+      branches.map((seq, j) =>
+        seq.generate({
+          maxTokens: o.maxTokens,
+          temperature: o.temperature,
+          stop: prompt.endMarkers,
+          seed: mixSeed(o.seed, q.id, j),
+          signal,
+        }),
+      ),
     );
     const samples: EvalSample[] = completions.map((c) => {
       const answer = extractAnswer(c.text, { lastNumber: o.lastNumber })?.value ?? null;
@@ -195,7 +242,13 @@ async function gradeQuestion(
 }
 
 /** Runs `work` over the items, `concurrency` at a time, delivering results in item order. */
-async function inOrder<T, R>(items: readonly T[], concurrency: number, signal: AbortSignal | undefined, work: (item: T) => Promise<R>, deliver: (item: T, result: R) => void): Promise<void> {
+async function inOrder<T, R>(
+  items: readonly T[],
+  concurrency: number,
+  signal: AbortSignal | undefined,
+  work: (item: T) => Promise<R>,
+  deliver: (item: T, result: R) => void,
+): Promise<void> {
   const results = new Map<number, R>();
   let next = 0;
   let flushed = 0;

@@ -91,7 +91,8 @@ export function answersMatch(a: string | null, b: string | null): boolean {
   if (a === null || b === null) return false;
   const x = Number(a);
   const y = Number(b);
-  if (a.trim() !== '' && b.trim() !== '' && Number.isFinite(x) && Number.isFinite(y)) return Math.abs(x - y) <= 1e-6 * Math.max(1, Math.abs(y));
+  if (a.trim() !== '' && b.trim() !== '' && Number.isFinite(x) && Number.isFinite(y))
+    return Math.abs(x - y) <= 1e-6 * Math.max(1, Math.abs(y));
   return a === b;
 }
 

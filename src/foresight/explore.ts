@@ -78,10 +78,16 @@ function closedIds(g: Completion, ended: boolean, eot: number): number[] {
 export function promptFor(model: Model, question: string, config: ForesightConfig): number[] {
   if (!config.chat) return model.tokenize(question + config.reasoningPrefix, { addSpecial: true });
   if (config.chatTemplate === undefined && model.info.chatTemplate === null) {
-    throw new GeniusError('the model has no chat template: name one (chatTemplate, --chat-template NAME|FILE, e.g. chatml or llama3) or use raw text (chat: false, --no-chat)');
+    throw new GeniusError(
+      'the model has no chat template: name one (chatTemplate, --chat-template NAME|FILE, e.g. chatml or llama3) or use raw text (chat: false, --no-chat)',
+    );
   }
   const messages = [...(config.system ? [{ role: 'system', content: config.system }] : []), { role: 'user', content: question }];
-  const text = model.applyChatTemplate(messages, { addAssistant: true, ...(config.chatTemplate !== undefined ? { template: config.chatTemplate } : {}) }) + config.reasoningPrefix;
+  const text =
+    model.applyChatTemplate(messages, {
+      addAssistant: true,
+      ...(config.chatTemplate !== undefined ? { template: config.chatTemplate } : {}),
+    }) + config.reasoningPrefix;
   // Templates that write BOS themselves (e.g. Llama 3's) must not get a second one.
   const bos = model.info.specialTokens.bos;
   const templated = bos >= 0 && text.startsWith(model.tokenPiece(bos, { special: true }));
@@ -89,7 +95,14 @@ export function promptFor(model: Model, question: string, config: ForesightConfi
 }
 
 /** Sees every foresight rollout: the tokens it continued from, its tokens, and its score. */
-export type ForesightObserver = (e: { step: number; candidate: number; context: number[]; rollout: number[]; logprobs: number[]; score: number }) => void;
+export type ForesightObserver = (e: {
+  step: number;
+  candidate: number;
+  context: number[];
+  rollout: number[];
+  logprobs: number[];
+  score: number;
+}) => void;
 
 /** Options of `exploreQuery` beyond the foresight settings. */
 export interface ExploreOptions {
@@ -110,7 +123,14 @@ export interface ExploreOptions {
  * Cost per step: M*N steps of up to maxStepTokens plus M*N rollouts of up to maxRolloutTokens,
  * all batched with whatever else the context is running.
  */
-export async function exploreQuery(ctx: Context, model: Model, query: Query, config: ForesightConfig, seed: number, options: ExploreOptions = {}): Promise<ExplorationRecord> {
+export async function exploreQuery(
+  ctx: Context,
+  model: Model,
+  query: Query,
+  config: ForesightConfig,
+  seed: number,
+  options: ExploreOptions = {},
+): Promise<ExplorationRecord> {
   const { observe, prefixSharing = true } = options;
   const branch = (from: { seq: Sequence; tokens: number[] }, n: number): Promise<Sequence[]> =>
     prefixSharing ? from.seq.fork(n) : Promise.all(Array.from({ length: n }, () => ctx.sequence(from.tokens)));
@@ -121,7 +141,9 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
   const prompt = promptFor(model, query.question, config);
   const capacity = ctx.info.sequenceContextSize;
   if (prompt.length + K + 1 >= capacity) {
-    throw new GeniusError(`query ${query.id}: prompt of ${prompt.length} tokens does not fit the context (${capacity} tokens per sequence)`);
+    throw new GeniusError(
+      `query ${query.id}: prompt of ${prompt.length} tokens does not fit the context (${capacity} tokens per sequence)`,
+    );
   }
   const separatorTokens = model.tokenize(config.stepSeparator);
   const eot = endOfTurnToken(model);
@@ -137,7 +159,12 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
     void seq.release();
   };
   const root = await ctx.sequence(prompt);
-  let beams: Beam[] = (await branch({ seq: root, tokens: prompt }, M)).map((seq) => ({ seq, tokens: prompt, text: config.reasoningPrefix, q: 0 }));
+  let beams: Beam[] = (await branch({ seq: root, tokens: prompt }, M)).map((seq) => ({
+    seq,
+    tokens: prompt,
+    text: config.reasoningPrefix,
+    q: 0,
+  }));
   void root.release();
   const finished: FinishedBeam[] = [];
 
@@ -165,7 +192,12 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
       for (const c of candSeqs) live.add(c.seq);
       const candidates: Candidate[] = await Promise.all(
         candSeqs.map(async ({ beam, seq }, i) => {
-          const step = await seq.generate({ maxTokens: config.maxStepTokens, temperature: config.stepTemperature, stop: stopAt, seed: mixSeed(qSeed, k, i, 'step') });
+          const step = await seq.generate({
+            maxTokens: config.maxStepTokens,
+            temperature: config.stepTemperature,
+            stop: stopAt,
+            seed: mixSeed(qSeed, k, i, 'step'),
+          });
           generated += step.tokens.length;
           const terminal = endedResponse(step, config.endMarkers);
           // A step cut by length gets the separator, so the next step starts on a new line; a step
@@ -183,15 +215,30 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
       const rollouts = await Promise.all(candidates.map((c, i) => (skip || c.terminal ? undefined : rollout(c, i, k))));
       // A candidate with no rollout tokens (it ended the response, or the rollout was skipped) is scored by its step.
       const f = candidates.map((c, i) => (rollouts[i] && rollouts[i]!.tokens.length > 0 ? mean(rollouts[i]!.rawLogprobs) : c.stepScore));
-      if (observe) rollouts.forEach((r, i) => r && observe({ step: k, candidate: i, context: candidates[i]!.tokens, rollout: r.tokens, logprobs: r.rawLogprobs, score: f[i]! }));
+      if (observe)
+        rollouts.forEach(
+          (r, i) =>
+            r &&
+            observe({ step: k, candidate: i, context: candidates[i]!.tokens, rollout: r.tokens, logprobs: r.rawLogprobs, score: f[i]! }),
+        );
       const beamOf = candidates.map((c) => c.beam);
-      const adv = advantages(f, beamOf, beams.map((b) => b.q));
+      const adv = advantages(
+        f,
+        beamOf,
+        beams.map((b) => b.q),
+      );
 
       // 3-4. F = softmax(f / tau); as many new beams as were live, drawn from it (or per strategy).
       const picked = selectBeams(config.strategy, f, beams.length, config.tau, rng);
 
       const rolloutEnded = rollouts.map((r) => (r ? endedResponse(r, config.endMarkers) : false));
-      pools.traj.push(candidates.map((c, i) => (c.terminal ? `${beams[c.beam]!.text}${c.stepText}` : `${beams[c.beam]!.text}${c.stepText}${config.stepSeparator}${rollouts[i]?.text.trim() ?? ''}`)));
+      pools.traj.push(
+        candidates.map((c, i) =>
+          c.terminal
+            ? `${beams[c.beam]!.text}${c.stepText}`
+            : `${beams[c.beam]!.text}${c.stepText}${config.stepSeparator}${rollouts[i]?.text.trim() ?? ''}`,
+        ),
+      );
       pools.step.push(candidates.map((_, i) => rollouts[i]?.text.trim() ?? ''));
       pools.prob.push(f);
       pools.adv.push(adv);
@@ -199,7 +246,9 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
       pools.ids.push(picked);
       pools.cand.push(candidates.map((c) => c.stepText));
       pools.beam.push(beamOf);
-      pools.tokens.push(candidates.map((c, i) => [...responseOf(c.tokens), ...(rollouts[i] ? closedIds(rollouts[i]!, rolloutEnded[i]!, eot) : [])]));
+      pools.tokens.push(
+        candidates.map((c, i) => [...responseOf(c.tokens), ...(rollouts[i] ? closedIds(rollouts[i]!, rolloutEnded[i]!, eot) : [])]),
+      );
       pools.ended.push(candidates.map((c, i) => c.terminal || rolloutEnded[i]!));
       pools.terminal.push(candidates.map((c) => c.terminal));
 
@@ -227,7 +276,12 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
     // Final completion of every beam still open; finished beams stand as they ended.
     const finals = await Promise.all(
       beams.map(async (b, j) => {
-        const g = await b.seq.generate({ maxTokens: config.maxRolloutTokens, temperature: config.foresightTemperature, stop: config.endMarkers, seed: mixSeed(qSeed, K, j, 'final') });
+        const g = await b.seq.generate({
+          maxTokens: config.maxRolloutTokens,
+          temperature: config.foresightTemperature,
+          stop: config.endMarkers,
+          seed: mixSeed(qSeed, K, j, 'final'),
+        });
         generated += g.tokens.length;
         return g;
       }),
@@ -236,7 +290,13 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
       ...finished.map((b) => ({ text: b.text, ids: b.ids, f: b.q, q: b.q, finishedAt: b.step as number | null })),
       ...beams.map((b, j) => {
         const g = finals[j]!;
-        return { text: `${b.text}${g.text.trim()}`, ids: [...responseOf(b.tokens), ...closedIds(g, endedResponse(g, config.endMarkers), eot)], f: g.tokens.length > 0 ? mean(g.rawLogprobs) : b.q, q: b.q, finishedAt: null };
+        return {
+          text: `${b.text}${g.text.trim()}`,
+          ids: [...responseOf(b.tokens), ...closedIds(g, endedResponse(g, config.endMarkers), eot)],
+          f: g.tokens.length > 0 ? mean(g.rawLogprobs) : b.q,
+          q: b.q,
+          finishedAt: null,
+        };
       }),
     ];
     const fFinal = last.map((b) => b.f);
@@ -279,7 +339,12 @@ export async function exploreQuery(ctx: Context, model: Model, query: Query, con
 
   /** One foresight rollout from candidate `c`, rewound afterwards (or in a fresh branch without prefix sharing). */
   async function rollout(c: Candidate, i: number, k: number): Promise<Completion> {
-    const params = { maxTokens: config.maxRolloutTokens, temperature: config.foresightTemperature, stop: config.endMarkers, seed: mixSeed(qSeed, k, i, 'foresight') };
+    const params = {
+      maxTokens: config.maxRolloutTokens,
+      temperature: config.foresightTemperature,
+      stop: config.endMarkers,
+      seed: mixSeed(qSeed, k, i, 'foresight'),
+    };
     let g: Completion;
     if (prefixSharing) {
       // Roll out in the candidate itself, then cut the rollout off: no copy, no extra slot.

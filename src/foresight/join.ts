@@ -12,9 +12,13 @@ export function joinShards(out: string, shards: readonly string[]): { records: n
   let hash: string | undefined;
   for (const path of shards) {
     for (const r of readJsonl<ExplorationRecord>(path, { strict: true })) {
-      if (typeof r.index !== 'number') throw new GeniusError(`${path}: record ${JSON.stringify(r.id)} has no index (not written by genius sample)`);
+      if (typeof r.index !== 'number')
+        throw new GeniusError(`${path}: record ${JSON.stringify(r.id)} has no index (not written by genius sample)`);
       hash ??= r.config_hash;
-      if (r.config_hash !== hash) throw new GeniusError(`${path}: record ${JSON.stringify(r.id)} was made with other settings (config ${r.config_hash}, expected ${hash})`);
+      if (r.config_hash !== hash)
+        throw new GeniusError(
+          `${path}: record ${JSON.stringify(r.id)} was made with other settings (config ${r.config_hash}, expected ${hash})`,
+        );
       byIndex.set(r.index, r);
     }
   }

@@ -59,7 +59,13 @@ export interface SampleSummary {
 /** Everything besides the config that shapes the records; a resumed run must match it. */
 function identity(o: SampleOptions) {
   const size = (p?: string) => (p ? statSync(p).size : 0);
-  return { model: basename(o.model), modelBytes: size(o.model), adapter: o.adapter ? basename(o.adapter) : null, adapterBytes: size(o.adapter), seed: o.seed };
+  return {
+    model: basename(o.model),
+    modelBytes: size(o.model),
+    adapter: o.adapter ? basename(o.adapter) : null,
+    adapterBytes: size(o.adapter),
+    seed: o.seed,
+  };
 }
 
 /**
@@ -70,7 +76,8 @@ function identity(o: SampleOptions) {
 export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
   const t0 = performance.now();
   const log = o.log ?? (() => {});
-  if (!Number.isInteger(o.concurrency) || o.concurrency < 1) throw new GeniusError(`concurrency must be an integer >= 1, got ${o.concurrency}`, { code: 'INVALID_ARGUMENT' });
+  if (!Number.isInteger(o.concurrency) || o.concurrency < 1)
+    throw new GeniusError(`concurrency must be an integer >= 1, got ${o.concurrency}`, { code: 'INVALID_ARGUMENT' });
   let skippedLines = 0;
   const all = readQueries(o.queries, { field: o.field, strict: o.strict, onSkip: (m) => (skippedLines++, log(m)) });
   const mine = all.filter((q) => inShard(q.index, o.shard));
@@ -80,13 +87,22 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
   try {
     const foreign = existing.find((r) => r.config_hash !== hash);
     if (foreign) {
-      throw new GeniusError(`${o.out} holds records made with other settings (config ${foreign.config_hash ?? 'unknown'}, now ${hash}); use another --out or the same settings`);
+      throw new GeniusError(
+        `${o.out} holds records made with other settings (config ${foreign.config_hash ?? 'unknown'}, now ${hash}); use another --out or the same settings`,
+      );
     }
     writeJsonlAtomic(`${o.out}.config.json`, [{ config: o.config, ...identity(o), config_hash: hash }]);
     const done = new Set(existing.map((r) => String(r.id)));
     const todo = mine.filter((q) => !done.has(String(q.id)));
     if (existing.length > 0) log(`resuming: ${existing.length} queries already in ${o.out}, ${todo.length} to go`);
-    const summary: SampleSummary = { written: 0, alreadyDone: mine.length - todo.length, failed: 0, skippedLines, generatedTokens: 0, seconds: 0 };
+    const summary: SampleSummary = {
+      written: 0,
+      alreadyDone: mine.length - todo.length,
+      failed: 0,
+      skippedLines,
+      generatedTokens: 0,
+      seconds: 0,
+    };
     if (todo.length === 0) return finish(summary);
 
     const model = await Model.load(o.model, { gpuLayers: o.gpuLayers });
@@ -107,7 +123,12 @@ export async function runSampling(o: SampleOptions): Promise<SampleSummary> {
           summary.failed++;
           log(`query ${JSON.stringify(q.id)} failed: ${error}`);
         }
-        o.onProgress?.({ done: summary.alreadyDone + summary.written + summary.failed, total: mine.length, generatedTokens: summary.generatedTokens, seconds: (performance.now() - t0) / 1000 });
+        o.onProgress?.({
+          done: summary.alreadyDone + summary.written + summary.failed,
+          total: mine.length,
+          generatedTokens: summary.generatedTokens,
+          seconds: (performance.now() - t0) / 1000,
+        });
       });
     } finally {
       o.signal?.removeEventListener('abort', stop);
@@ -132,12 +153,20 @@ async function createContext(model: Model, todo: Query[], o: SampleOptions): Pro
   // Sized per query: the longest query that fits the model's trained context (or twice the
   // median need) sets the size; a longer one then fails alone ("prompt exceeds") instead of
   // sizing a KV cache that no machine holds, which would fail every query.
-  const needs = todo.map((q) => promptFor(model, q.question, c).length + c.steps * (c.maxStepTokens + separator) + c.maxRolloutTokens + 8).sort((a, b) => a - b);
+  const needs = todo
+    .map((q) => promptFor(model, q.question, c).length + c.steps * (c.maxStepTokens + separator) + c.maxRolloutTokens + 8)
+    .sort((a, b) => a - b);
   const limit = Math.max(model.info.contextLength, 2 * needs[Math.floor(needs.length / 2)]!);
   const perSequence = o.sequenceContextSize ?? needs.filter((n) => n <= limit).at(-1) ?? needs[0]!;
   const perQuery = c.beams + 2 * c.beams * c.rollouts;
   const maxSequences = Math.min(256, o.concurrency * perQuery + 1);
-  return Context.create(model, { sequenceContextSize: perSequence, maxSequences, threads: o.threads, flashAttention: o.flashAttention, waitMs: 600_000 });
+  return Context.create(model, {
+    sequenceContextSize: perSequence,
+    maxSequences,
+    threads: o.threads,
+    flashAttention: o.flashAttention,
+    waitMs: 600_000,
+  });
 }
 
 type Deliver = (record: ExplorationRecord | undefined, error: string | undefined, query: Query) => void;

@@ -117,7 +117,11 @@ export function selectBeams(strategy: Strategy, scores: readonly number[], m: nu
     case 'greedy':
       return topIndices(scores, m);
     case 'random':
-      return sampleWithoutReplacement(scores.map(() => 1), m, rng);
+      return sampleWithoutReplacement(
+        scores.map(() => 1),
+        m,
+        rng,
+      );
     case 'highest':
       return Array.from({ length: m }, () => topIndices(scores, 1)[0]!);
   }

@@ -30,7 +30,8 @@ function autoShard(env: NodeJS.ProcessEnv, countFlag?: number): Shard {
   const k8s = int('JOB_COMPLETION_INDEX');
   if (k8s !== undefined) {
     const count = countFlag ?? int('GENIUS_SHARD_COUNT');
-    if (count === undefined) throw new GeniusError('--shard auto on a Kubernetes Indexed Job needs the shard count: --shard-count N or GENIUS_SHARD_COUNT');
+    if (count === undefined)
+      throw new GeniusError('--shard auto on a Kubernetes Indexed Job needs the shard count: --shard-count N or GENIUS_SHARD_COUNT');
     return checked(k8s, count, 'JOB_COMPLETION_INDEX');
   }
   const slurm = int('SLURM_ARRAY_TASK_ID');

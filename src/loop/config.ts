@@ -32,7 +32,10 @@ export const LoopConfigSchema = z
     queriesPerRound: int(1).optional(),
     seed: int(0).default(0),
     /** Built-in data sizes. */
-    builtin: z.object({ queries: int(1).default(48), evalQuestions: int(1).default(100), seed: int(0).default(2026) }).strict().prefault({}),
+    builtin: z
+      .object({ queries: int(1).default(48), evalQuestions: int(1).default(100), seed: int(0).default(2026) })
+      .strict()
+      .prefault({}),
     /** Any foresight setting (ForesightConfigSchema) plus `concurrency`; unset ones come from the built-in preset (model: builtin) or the defaults. */
     sampling: ForesightOverridesSchema.extend(withoutDefaults(SamplingRunSchema).shape).prefault({}),
     /** Pair construction (PairsConfigSchema). */

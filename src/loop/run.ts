@@ -22,7 +22,6 @@ import { trainRunSettings } from '../train/config.js';
 import { runTraining, type TrainStepRecord } from '../train/run.js';
 import type { LoopConfig } from './config.js';
 
-
 /** What the loop reports while it runs, and the signal that stops it. */
 export interface LoopEvents {
   /** Receives one line per stage started or finished. */
@@ -69,13 +68,22 @@ function resolveInputs(c: LoopConfig, out: string): Inputs {
     // Unlabeled: only id and question reach the sampler; the answers go to a file of their own,
     // read only by the foresight-signal probe of the report.
     const tasks = generateTask({ split: 'train', n: c.builtin.queries, seed: c.builtin.seed, difficulty: BUILTIN_DIFFICULTY });
-    writeJsonlAtomic(labels!, tasks.map((t) => ({ id: t.id, answer: t.answer })));
-    writeJsonlAtomic(queries, tasks.map((t) => ({ id: t.id, question: t.question })));
+    writeJsonlAtomic(
+      labels!,
+      tasks.map((t) => ({ id: t.id, answer: t.answer })),
+    );
+    writeJsonlAtomic(
+      queries,
+      tasks.map((t) => ({ id: t.id, question: t.question })),
+    );
   }
   const evalSet = c.eval === null ? null : c.eval === 'builtin' ? join(out, 'eval-set.jsonl') : resolve(c.eval);
   if (c.eval === 'builtin' && !existsSync(evalSet!)) {
     const tasks = generateTask({ split: 'test', n: c.builtin.evalQuestions, seed: c.builtin.seed + 1, difficulty: BUILTIN_DIFFICULTY });
-    writeJsonlAtomic(evalSet!, tasks.map((t) => ({ id: t.id, question: t.question, answer: t.answer })));
+    writeJsonlAtomic(
+      evalSet!,
+      tasks.map((t) => ({ id: t.id, question: t.question, answer: t.answer })),
+    );
   }
   if (!existsSync(model)) throw new GeniusError(`model file not found: ${model}`);
   if (!existsSync(queries)) throw new GeniusError(`queries file not found: ${queries}`);
@@ -101,7 +109,10 @@ function claimRunDir(out: string, c: LoopConfig): void {
   const hash = createHash('sha256').update(JSON.stringify(what)).digest('hex').slice(0, 16);
   if (existsSync(path)) {
     const prev = JSON.parse(readFileSync(path, 'utf8')) as { hash?: string };
-    if (prev.hash !== hash) throw new GeniusError(`${out} holds a run with another config (${prev.hash ?? 'unknown'}, now ${hash}); use another --out or the same config to resume`);
+    if (prev.hash !== hash)
+      throw new GeniusError(
+        `${out} holds a run with another config (${prev.hash ?? 'unknown'}, now ${hash}); use another --out or the same config to resume`,
+      );
     return;
   }
   writeJsonAtomic(path, { hash, ...c });
@@ -115,7 +126,10 @@ function roundQueries(all: string, c: LoopConfig, round: number, dir: string): s
   const qs = readQueries(all, { strict: true });
   const n = Math.min(c.queriesPerRound, qs.length);
   const picked = Array.from({ length: n }, (_, i) => qs[(round * n + i) % qs.length]!);
-  writeJsonlAtomic(path, picked.map((q) => ({ id: q.id, question: q.question })));
+  writeJsonlAtomic(
+    path,
+    picked.map((q) => ({ id: q.id, question: q.question })),
+  );
   return path;
 }
 
@@ -136,7 +150,13 @@ async function evaluateWith(inputs: Inputs, c: LoopConfig, policy: Policy, out: 
       samples: c.evaluation.samples ?? DEFAULT_EVALUATION.samples,
       maxTokens: inputs.evalMaxTokens,
       seed: c.seed,
-      prompt: { chat: inputs.foresight.chat, ...(inputs.foresight.chatTemplate !== undefined ? { chatTemplate: inputs.foresight.chatTemplate } : {}), reasoningPrefix: inputs.foresight.reasoningPrefix, endMarkers: inputs.foresight.endMarkers, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
+      prompt: {
+        chat: inputs.foresight.chat,
+        ...(inputs.foresight.chatTemplate !== undefined ? { chatTemplate: inputs.foresight.chatTemplate } : {}),
+        reasoningPrefix: inputs.foresight.reasoningPrefix,
+        endMarkers: inputs.foresight.endMarkers,
+        ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}),
+      },
       ...(adapter ? { adapter } : {}),
       out,
       ...(events.signal ? { signal: events.signal } : {}),
@@ -172,7 +192,13 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
     if (existsSync(path)) before = JSON.parse(readFileSync(path, 'utf8')) as EvalSummary;
     else {
       log('evaluating the model before training');
-      before = await evaluateWith(inputs, c, { model: inputs.model, ...(c.adapter ? { adapter: resolve(c.adapter) } : {}) }, join(out, 'baseline-eval.jsonl'), events);
+      before = await evaluateWith(
+        inputs,
+        c,
+        { model: inputs.model, ...(c.adapter ? { adapter: resolve(c.adapter) } : {}) },
+        join(out, 'baseline-eval.jsonl'),
+        events,
+      );
       writeJsonAtomic(path, before);
     }
     log(`before: accuracy ${fmt(before)}`);
@@ -208,7 +234,15 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
     });
     stage.sample = (performance.now() - ts) / 1000;
     const pairsPath = join(dir, 'pairs.jsonl');
-    const made = runPairs({ in: exploration, out: pairsPath, rejected: c.pairs.rejected, seed: mixSeed(c.seed, 'pairs', r), maxChars: c.pairs.maxChars, keepIdentical: c.pairs.keepIdentical, strict: true });
+    const made = runPairs({
+      in: exploration,
+      out: pairsPath,
+      rejected: c.pairs.rejected,
+      seed: mixSeed(c.seed, 'pairs', r),
+      maxChars: c.pairs.maxChars,
+      keepIdentical: c.pairs.keepIdentical,
+      strict: true,
+    });
     const metrics: RoundMetrics = { round: r, pairs: made.pairs, identical_pairs: made.identical };
     const signal = roundSignal(exploration, inputs, inputs.foresight.tau, c.pairs.rejected);
     if (signal) {
@@ -230,7 +264,12 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
         ...trainRunSettings(t),
         seed: mixSeed(c.seed, 'train', r),
         threads: c.threads,
-        prompt: { chat: inputs.foresight.chat, ...(inputs.foresight.chatTemplate !== undefined ? { chatTemplate: inputs.foresight.chatTemplate } : {}), reasoningPrefix: inputs.foresight.reasoningPrefix, ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}) },
+        prompt: {
+          chat: inputs.foresight.chat,
+          ...(inputs.foresight.chatTemplate !== undefined ? { chatTemplate: inputs.foresight.chatTemplate } : {}),
+          reasoningPrefix: inputs.foresight.reasoningPrefix,
+          ...(inputs.foresight.system !== undefined ? { system: inputs.foresight.system } : {}),
+        },
         round: r,
         ...(events.signal ? { signal: events.signal } : {}),
         onStep: (m, total) => events.onProgress?.('train', m.step, total),
@@ -253,13 +292,25 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
     }
     metrics.seconds = (performance.now() - tr) / 1000;
     metrics.stage_seconds = stage;
-    log(`round ${r + 1}: ${Object.entries(stage).map(([k, v]) => `${k} ${v.toFixed(1)} s`).join(', ')}`);
+    log(
+      `round ${r + 1}: ${Object.entries(stage)
+        .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+        .join(', ')}`,
+    );
     rounds.push(metrics);
     writeJsonlAtomic(join(out, RUN_FILES.rounds), rounds);
     writeJsonlAtomic(join(out, RUN_FILES.steps), steps);
   }
   const report = writeReport(out);
-  return { out, before, rounds, model: policy.model, ...(policy.adapter ? { adapter: policy.adapter } : {}), report, seconds: (performance.now() - t0) / 1000 };
+  return {
+    out,
+    before,
+    rounds,
+    model: policy.model,
+    ...(policy.adapter ? { adapter: policy.adapter } : {}),
+    report,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 /**
@@ -269,7 +320,9 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
  */
 function roundSignal(exploration: string, inputs: Inputs, tau: number, rejected: RejectedMode): SignalReport | null {
   const records = readJsonl<ExplorationRecord>(exploration);
-  const answers = inputs.labels ? new Map(readJsonl<{ id: string | number; answer: unknown }>(inputs.labels).map((l) => [String(l.id), l.answer])) : null;
+  const answers = inputs.labels
+    ? new Map(readJsonl<{ id: string | number; answer: unknown }>(inputs.labels).map((l) => [String(l.id), l.answer]))
+    : null;
   const graded = records.map((rec) => (answers ? { ...rec, ground_truth: answers.get(String(rec.id)) ?? null } : rec));
   const s = foresightSignal(graded, { tau, rejected });
   return s.queries > 0 ? s : null;

@@ -50,7 +50,8 @@ export function resolveLossConfig(loss: string, overrides: Partial<Omit<LossConf
   const cfg = { ...LOSS_DEFAULTS[loss as LossName], ...defined };
   if (!(cfg.beta > 0) || !Number.isFinite(cfg.beta)) throw new GeniusError(`beta must be a positive number (got ${cfg.beta})`);
   if (!(cfg.alpha > 0)) throw new GeniusError(`alpha must be positive (got ${cfg.alpha})`);
-  if (!(CALIBRATIONS as readonly string[]).includes(cfg.calibration)) throw new GeniusError(`calibration must be paper or reference (got ${cfg.calibration})`);
+  if (!(CALIBRATIONS as readonly string[]).includes(cfg.calibration))
+    throw new GeniusError(`calibration must be paper or reference (got ${cfg.calibration})`);
   return cfg;
 }
 
@@ -112,7 +113,12 @@ export interface RewardMetrics {
 /** rewards = beta * (policy - reference) log-prob (SimPO, reference-free: beta * mean log-prob). */
 export function rewardMetrics(cfg: LossConfig, pairs: readonly PairLogps[], weights: readonly number[]): RewardMetrics {
   const n = Math.max(1, pairs.length);
-  let rc = 0, rr = 0, acc = 0, lc = 0, lr = 0, w = 0;
+  let rc = 0,
+    rr = 0,
+    acc = 0,
+    lc = 0,
+    lr = 0,
+    w = 0;
   pairs.forEach((p, i) => {
     const c = cfg.beta * (p.chosen - p.refChosen);
     const r = cfg.beta * (p.rejected - p.refRejected);

@@ -81,6 +81,13 @@ export interface MakeLoraOptions {
 export async function makeLora(options: MakeLoraOptions): Promise<{ path: string; parameterCount: number; fileBytes: number }> {
   if (!existsSync(options.base)) throw new GeniusError(`base model not found: ${options.base}`);
   const out = resolve(options.out);
-  const made = await native().makeLora({ base: resolve(options.base), out, rank: options.rank ?? 8, alpha: options.alpha ?? 16, seed: options.seed ?? 0, targets: options.targets });
+  const made = await native().makeLora({
+    base: resolve(options.base),
+    out,
+    rank: options.rank ?? 8,
+    alpha: options.alpha ?? 16,
+    seed: options.seed ?? 0,
+    targets: options.targets,
+  });
   return { path: out, ...made };
 }

@@ -3,7 +3,15 @@ import type { NativeModelSpec } from '../engine/native.js';
 /** The numbers that fix a llama-family model's shape: those fields of the model maker's native spec. */
 export type ModelShape = Pick<
   NativeModelSpec,
-  'embeddingLength' | 'layerCount' | 'headCount' | 'headCountKv' | 'feedForwardLength' | 'headDim' | 'contextLength' | 'ropeTheta' | 'tiedEmbeddings'
+  | 'embeddingLength'
+  | 'layerCount'
+  | 'headCount'
+  | 'headCountKv'
+  | 'feedForwardLength'
+  | 'headDim'
+  | 'contextLength'
+  | 'ropeTheta'
+  | 'tiedEmbeddings'
 >;
 
 /**
@@ -13,10 +21,46 @@ export type ModelShape = Pick<
  * real parameter count).
  */
 export const SHAPES = {
-  tiny: { embeddingLength: 64, layerCount: 2, headCount: 4, headCountKv: 2, feedForwardLength: 128, contextLength: 1024, ropeTheta: 10000, tiedEmbeddings: false },
-  small: { embeddingLength: 512, layerCount: 8, headCount: 8, headCountKv: 4, feedForwardLength: 1792, contextLength: 4096, ropeTheta: 10000, tiedEmbeddings: false },
-  'llama3.2-1b': { embeddingLength: 2048, layerCount: 16, headCount: 32, headCountKv: 8, feedForwardLength: 8192, contextLength: 131072, ropeTheta: 500000, tiedEmbeddings: true },
-  'llama3.1-8b': { embeddingLength: 4096, layerCount: 32, headCount: 32, headCountKv: 8, feedForwardLength: 14336, contextLength: 131072, ropeTheta: 500000, tiedEmbeddings: false },
+  tiny: {
+    embeddingLength: 64,
+    layerCount: 2,
+    headCount: 4,
+    headCountKv: 2,
+    feedForwardLength: 128,
+    contextLength: 1024,
+    ropeTheta: 10000,
+    tiedEmbeddings: false,
+  },
+  small: {
+    embeddingLength: 512,
+    layerCount: 8,
+    headCount: 8,
+    headCountKv: 4,
+    feedForwardLength: 1792,
+    contextLength: 4096,
+    ropeTheta: 10000,
+    tiedEmbeddings: false,
+  },
+  'llama3.2-1b': {
+    embeddingLength: 2048,
+    layerCount: 16,
+    headCount: 32,
+    headCountKv: 8,
+    feedForwardLength: 8192,
+    contextLength: 131072,
+    ropeTheta: 500000,
+    tiedEmbeddings: true,
+  },
+  'llama3.1-8b': {
+    embeddingLength: 4096,
+    layerCount: 32,
+    headCount: 32,
+    headCountKv: 8,
+    feedForwardLength: 14336,
+    contextLength: 131072,
+    ropeTheta: 500000,
+    tiedEmbeddings: false,
+  },
 } as const satisfies Record<string, ModelShape>;
 
 /** The name of one of `SHAPES`. */

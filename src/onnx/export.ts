@@ -67,7 +67,9 @@ function readHparams(g: GgufFile): Hparams {
   const arch = g.metadata.get('general.architecture');
   if (typeof arch !== 'string') throw new GeniusError(`GGUF has no general.architecture: ${g.path}`);
   if (!(arch in ONNX_ARCHITECTURES)) {
-    throw new GeniusError(`architecture '${arch}' cannot be exported to ONNX (supported: ${Object.keys(ONNX_ARCHITECTURES).join(', ')}): ${g.path}`);
+    throw new GeniusError(
+      `architecture '${arch}' cannot be exported to ONNX (supported: ${Object.keys(ONNX_ARCHITECTURES).join(', ')}): ${g.path}`,
+    );
   }
   const num = (key: string, fallback?: number): number => {
     const v = g.metadata.get(`${arch}.${key}`);
@@ -80,14 +82,19 @@ function readHparams(g: GgufFile): Hparams {
   const nEmbd = num('embedding_length');
   const nHead = num('attention.head_count');
   const headDim = num('attention.key_length', nEmbd / nHead);
-  if (num('attention.value_length', headDim) !== headDim) throw new GeniusError(`key and value head sizes differ, which the ONNX exporter does not support: ${g.path}`);
-  if (num('rope.dimension_count', headDim) !== headDim) throw new GeniusError(`partial RoPE (rope.dimension_count < head size) is not supported by the ONNX exporter: ${g.path}`);
+  if (num('attention.value_length', headDim) !== headDim)
+    throw new GeniusError(`key and value head sizes differ, which the ONNX exporter does not support: ${g.path}`);
+  if (num('rope.dimension_count', headDim) !== headDim)
+    throw new GeniusError(`partial RoPE (rope.dimension_count < head size) is not supported by the ONNX exporter: ${g.path}`);
   // As llama.cpp: the scaling type defaults to linear, and a factor applies whatever the type.
   const scaling = g.metadata.get(`${arch}.rope.scaling.type`) ?? 'linear';
   if (scaling !== 'none' && scaling !== 'linear') {
-    throw new GeniusError(`RoPE scaling '${String(scaling)}' is not supported by the ONNX exporter (none, linear, or Llama 3 frequency factors): ${g.path}`);
+    throw new GeniusError(
+      `RoPE scaling '${String(scaling)}' is not supported by the ONNX exporter (none, linear, or Llama 3 frequency factors): ${g.path}`,
+    );
   }
-  if (num('rope.scaling.attn_factor', 1) !== 1) throw new GeniusError(`RoPE attention factors are not supported by the ONNX exporter: ${g.path}`);
+  if (num('rope.scaling.attn_factor', 1) !== 1)
+    throw new GeniusError(`RoPE attention factors are not supported by the ONNX exporter: ${g.path}`);
   const factor = num('rope.scaling.factor', num('rope.scale_linear', 0));
   const ropeScale = factor === 0 ? 1 : 1 / factor;
   const embd = g.tensors.get('token_embd.weight');
@@ -108,10 +115,12 @@ function readHparams(g: GgufFile): Hparams {
     attentionScale: attentionScale === 0 ? 1 / Math.sqrt(headDim) : attentionScale,
   };
   for (const [k, v] of Object.entries(hp)) {
-    if (typeof v === 'number' && !(v > 0 && Number.isFinite(v))) throw new GeniusError(`GGUF hyper-parameter ${k} = ${v} is invalid: ${g.path}`);
+    if (typeof v === 'number' && !(v > 0 && Number.isFinite(v)))
+      throw new GeniusError(`GGUF hyper-parameter ${k} = ${v} is invalid: ${g.path}`);
   }
   if (!Number.isInteger(headDim) || headDim % 2 !== 0) throw new GeniusError(`head size ${headDim} must be an even integer: ${g.path}`);
-  if (hp.nHead % hp.nHeadKv !== 0) throw new GeniusError(`head count ${hp.nHead} is not a multiple of the KV head count ${hp.nHeadKv}: ${g.path}`);
+  if (hp.nHead % hp.nHeadKv !== 0)
+    throw new GeniusError(`head count ${hp.nHead} is not a multiple of the KV head count ${hp.nHeadKv}: ${g.path}`);
   return hp;
 }
 
@@ -139,7 +148,9 @@ export async function exportOnnx(options: ExportOnnxOptions): Promise<OnnxExport
       throw new GeniusError(`tensor ${name} has shape [${t.ne.join(', ')}], expected [${ne.join(', ')}] (ggml order): ${g.path}`);
     }
     if (![0, 1, 30].includes(t.type)) {
-      throw new GeniusError(`tensor ${name} is ${ggmlTypeName(t.type)}: only F32, F16 and BF16 models can be exported to ONNX (requantize to F32 or F16 first): ${g.path}`);
+      throw new GeniusError(
+        `tensor ${name} is ${ggmlTypeName(t.type)}: only F32, F16 and BF16 models can be exported to ONNX (requantize to F32 or F16 first): ${g.path}`,
+      );
     }
     return t;
   };
@@ -191,21 +202,30 @@ export async function exportOnnx(options: ExportOnnxOptions): Promise<OnnxExport
     return name;
   };
   try {
-    await buildDecoder(gb, hp, { kvCache: options.kvCache ?? true, faults: options.faults ?? {} }, {
-      weight,
-      embd: g.tensors.get('token_embd.weight')!,
-      outputNorm: g.tensors.get('output_norm.weight')!,
-      output: g.tensors.get(outputName)!,
-      ropeFreqs: ropeFreqs ? await readTensorF32(g, ropeFreqs.name) : undefined,
-      layers,
-    });
-    const bytes = gb.encode(ONNX_OPSET, {
-      'genius.source': basename(g.path),
-      'genius.architecture': hp.arch,
-      'genius.rope': ONNX_ARCHITECTURES[hp.arch],
-      'genius.vocab_size': String(V),
-      ...(options.faults && Object.keys(options.faults).length > 0 ? { 'genius.faults': JSON.stringify(options.faults) } : {}),
-    }, '0.1.0');
+    await buildDecoder(
+      gb,
+      hp,
+      { kvCache: options.kvCache ?? true, faults: options.faults ?? {} },
+      {
+        weight,
+        embd: g.tensors.get('token_embd.weight')!,
+        outputNorm: g.tensors.get('output_norm.weight')!,
+        output: g.tensors.get(outputName)!,
+        ropeFreqs: ropeFreqs ? await readTensorF32(g, ropeFreqs.name) : undefined,
+        layers,
+      },
+    );
+    const bytes = gb.encode(
+      ONNX_OPSET,
+      {
+        'genius.source': basename(g.path),
+        'genius.architecture': hp.arch,
+        'genius.rope': ONNX_ARCHITECTURES[hp.arch],
+        'genius.vocab_size': String(V),
+        ...(options.faults && Object.keys(options.faults).length > 0 ? { 'genius.faults': JSON.stringify(options.faults) } : {}),
+      },
+      '0.1.0',
+    );
     writeFileSync(tmp, bytes);
     if (dataPath && dataTmp) renameSync(dataTmp, dataPath);
     renameSync(tmp, out);
@@ -215,7 +235,15 @@ export async function exportOnnx(options: ExportOnnxOptions): Promise<OnnxExport
     if (dataTmp) rmSync(dataTmp, { force: true });
     throw err;
   }
-  return { path: out, ...(dataPath ? { dataPath } : {}), architecture: hp.arch, vocabSize: V, layerCount: hp.nLayer, parameterCount, bytes: statSync(out).size + (dataPath ? statSync(dataPath).size : 0) };
+  return {
+    path: out,
+    ...(dataPath ? { dataPath } : {}),
+    architecture: hp.arch,
+    vocabSize: V,
+    layerCount: hp.nLayer,
+    parameterCount,
+    bytes: statSync(out).size + (dataPath ? statSync(dataPath).size : 0),
+  };
 }
 
 type LayerTensors = Record<'attnNorm' | 'q' | 'k' | 'v' | 'o' | 'ffnNorm' | 'gate' | 'up' | 'down', GgufTensorInfo> &
@@ -231,7 +259,12 @@ interface DecoderWeights {
 }
 
 /** The decoder graph. Hidden states are kept flat as [tokens, embd] so every projection is one Gemm. */
-async function buildDecoder(gb: GraphBuilder, hp: Hparams, opts: { kvCache: boolean; faults: NonNullable<ExportOnnxOptions['faults']> }, w: DecoderWeights): Promise<void> {
+async function buildDecoder(
+  gb: GraphBuilder,
+  hp: Hparams,
+  opts: { kvCache: boolean; faults: NonNullable<ExportOnnxOptions['faults']> },
+  w: DecoderWeights,
+): Promise<void> {
   const { nEmbd: E, nHead: H, nHeadKv: Hkv, headDim: hd, nVocab: V } = hp;
   const G = H / Hkv;
   const B: Dim = 'batch_size';
@@ -255,7 +288,12 @@ async function buildDecoder(gb: GraphBuilder, hp: Hparams, opts: { kvCache: bool
   const seqLen = gb.op('Slice', [gb.op('Shape', [ids]), gb.constInt64([1]), gb.constInt64([2])], [], 'seq_len');
   const totalLen = gb.op('Slice', [gb.op('Shape', [mask]), gb.constInt64([1]), gb.constInt64([2])], [], 'total_len');
   const shapeOf = (...parts: (number | string)[]) =>
-    gb.op('Concat', parts.map((p) => (typeof p === 'number' ? gb.constInt64([p]) : p)), [attr.int('axis', 0)], 'shape');
+    gb.op(
+      'Concat',
+      parts.map((p) => (typeof p === 'number' ? gb.constInt64([p]) : p)),
+      [attr.int('axis', 0)],
+      'shape',
+    );
   const qShape = shapeOf(-1, seqLen, H, hd);
   const kvShape = shapeOf(-1, seqLen, Hkv, hd);
 
@@ -267,9 +305,19 @@ async function buildDecoder(gb: GraphBuilder, hp: Hparams, opts: { kvCache: bool
   const one = gb.constInt64([1], []);
   const rows = gb.op('Range', [gb.op('Sub', [tScalar, sScalar]), tScalar, one], [], 'query_pos');
   const cols = gb.op('Range', [zero, tScalar, one], [], 'key_pos');
-  const causal = gb.op('LessOrEqual', [gb.op('Unsqueeze', [cols, gb.constInt64([0])]), gb.op('Unsqueeze', [rows, gb.constInt64([1])])], [], 'causal');
+  const causal = gb.op(
+    'LessOrEqual',
+    [gb.op('Unsqueeze', [cols, gb.constInt64([0])]), gb.op('Unsqueeze', [rows, gb.constInt64([1])])],
+    [],
+    'causal',
+  );
   const padding = gb.op('Unsqueeze', [gb.op('Cast', [mask], [attr.int('to', DT.BOOL)]), gb.constInt64([1])], [], 'padding');
-  const allowed = opts.faults.mask === 'no-causal' ? padding : opts.faults.mask === 'no-padding' ? gb.op('Unsqueeze', [causal, gb.constInt64([0])]) : gb.op('And', [causal, padding], [], 'allowed');
+  const allowed =
+    opts.faults.mask === 'no-causal'
+      ? padding
+      : opts.faults.mask === 'no-padding'
+        ? gb.op('Unsqueeze', [causal, gb.constInt64([0])])
+        : gb.op('And', [causal, padding], [], 'allowed');
   // The most negative float rather than -inf: a fully masked row (left padding) stays finite.
   const additive = gb.op('Where', [allowed, gb.constFloat([0], []), gb.constFloat([-3.4028234663852886e38], [])], [], 'mask_add');
   const maskAdd = gb.op('Unsqueeze', [additive, gb.constInt64([1, 2])], [], 'mask5');
@@ -279,7 +327,15 @@ async function buildDecoder(gb: GraphBuilder, hp: Hparams, opts: { kvCache: bool
   const base = opts.faults.ropeBase ?? hp.ropeBase;
   const invFreq = new Float32Array(hd / 2);
   for (let i = 0; i < hd / 2; i++) invFreq[i] = (base ** ((-2 * i) / hd) / (w.ropeFreqs?.[i] ?? 1)) * hp.ropeScale;
-  const angles = gb.op('Mul', [gb.op('Unsqueeze', [gb.op('Cast', [positions], [attr.int('to', DT.FLOAT)]), gb.constInt64([2])]), gb.float32('rope.inv_freq', invFreq, [hd / 2])], [], 'rope_angles');
+  const angles = gb.op(
+    'Mul',
+    [
+      gb.op('Unsqueeze', [gb.op('Cast', [positions], [attr.int('to', DT.FLOAT)]), gb.constInt64([2])]),
+      gb.float32('rope.inv_freq', invFreq, [hd / 2]),
+    ],
+    [],
+    'rope_angles',
+  );
   const norm = ONNX_ARCHITECTURES[hp.arch] === 'norm';
   // [B, S, 1, hd/2] (NEOX halves) or [B, S, 1, hd/2, 1] (interleaved pairs): broadcast over heads.
   const ropeAxes = gb.constInt64(norm ? [2, 4] : [2]);
@@ -349,7 +405,12 @@ async function buildDecoder(gb: GraphBuilder, hp: Hparams, opts: { kvCache: bool
     x = gb.op('Add', [x, await linear(merged, t.o, t.oBias, `${p}.attn_out`)], [], `${p}.ffn_inp`);
     const f = rmsNorm(x, await w.weight(t.ffnNorm), `${p}.ffn_norm`);
     const gate = await linear(f, t.gate, undefined, `${p}.gate`);
-    const act = gb.op('Mul', [gb.op('Mul', [gate, gb.op('Sigmoid', [gate])]), await linear(f, t.up, undefined, `${p}.up`)], [], `${p}.swiglu`);
+    const act = gb.op(
+      'Mul',
+      [gb.op('Mul', [gate, gb.op('Sigmoid', [gate])]), await linear(f, t.up, undefined, `${p}.up`)],
+      [],
+      `${p}.swiglu`,
+    );
     x = gb.op('Add', [x, await linear(act, t.down, undefined, `${p}.down`)], [], `${p}.out`);
   }
   const final = rmsNorm(x, await w.weight(w.outputNorm), 'output_norm');

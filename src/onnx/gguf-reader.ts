@@ -29,13 +29,43 @@ export interface GgufFile {
 }
 
 /** ggml type ids this reader can turn into float32, with their element sizes. */
-const FLOAT_TYPES: Record<number, { name: string; size: number }> = { 0: { name: 'F32', size: 4 }, 1: { name: 'F16', size: 2 }, 30: { name: 'BF16', size: 2 } };
+const FLOAT_TYPES: Record<number, { name: string; size: number }> = {
+  0: { name: 'F32', size: 4 },
+  1: { name: 'F16', size: 2 },
+  30: { name: 'BF16', size: 2 },
+};
 
 /** Names of the other ggml types, for error messages only. */
 const OTHER_TYPES: Record<number, string> = {
-  2: 'Q4_0', 3: 'Q4_1', 6: 'Q5_0', 7: 'Q5_1', 8: 'Q8_0', 9: 'Q8_1', 10: 'Q2_K', 11: 'Q3_K', 12: 'Q4_K', 13: 'Q5_K', 14: 'Q6_K', 15: 'Q8_K',
-  16: 'IQ2_XXS', 17: 'IQ2_XS', 18: 'IQ3_XXS', 19: 'IQ1_S', 20: 'IQ4_NL', 21: 'IQ3_S', 22: 'IQ2_S', 23: 'IQ4_XS', 24: 'I8', 25: 'I16', 26: 'I32',
-  27: 'I64', 28: 'F64', 29: 'IQ1_M', 34: 'TQ1_0', 35: 'TQ2_0', 39: 'MXFP4',
+  2: 'Q4_0',
+  3: 'Q4_1',
+  6: 'Q5_0',
+  7: 'Q5_1',
+  8: 'Q8_0',
+  9: 'Q8_1',
+  10: 'Q2_K',
+  11: 'Q3_K',
+  12: 'Q4_K',
+  13: 'Q5_K',
+  14: 'Q6_K',
+  15: 'Q8_K',
+  16: 'IQ2_XXS',
+  17: 'IQ2_XS',
+  18: 'IQ3_XXS',
+  19: 'IQ1_S',
+  20: 'IQ4_NL',
+  21: 'IQ3_S',
+  22: 'IQ2_S',
+  23: 'IQ4_XS',
+  24: 'I8',
+  25: 'I16',
+  26: 'I32',
+  27: 'I64',
+  28: 'F64',
+  29: 'IQ1_M',
+  34: 'TQ1_0',
+  35: 'TQ2_0',
+  39: 'MXFP4',
 };
 
 export function ggmlTypeName(type: number): string {
@@ -50,10 +80,15 @@ class HeaderCursor {
   #start = 0; // file offset of #buf[0]
   pos = 0; // file offset of the next byte to parse
 
-  constructor(readonly fd: number, readonly size: number, readonly path: string) {}
+  constructor(
+    readonly fd: number,
+    readonly size: number,
+    readonly path: string,
+  ) {}
 
   #need(n: number): number {
-    if (this.pos + n > this.size) throw new GeniusError(`truncated GGUF header (needs ${this.pos + n} bytes, file has ${this.size}): ${this.path}`);
+    if (this.pos + n > this.size)
+      throw new GeniusError(`truncated GGUF header (needs ${this.pos + n} bytes, file has ${this.size}): ${this.path}`);
     const end = this.pos + n;
     if (end > this.#start + this.#buf.length) {
       const len = Math.min(this.size - this.pos, Math.max(n, 1 << 20));
@@ -69,16 +104,46 @@ class HeaderCursor {
     return at;
   }
 
-  u8(): number { const at = this.#need(1); return this.#buf.readUInt8(at); }
-  i8(): number { const at = this.#need(1); return this.#buf.readInt8(at); }
-  u16(): number { const at = this.#need(2); return this.#buf.readUInt16LE(at); }
-  i16(): number { const at = this.#need(2); return this.#buf.readInt16LE(at); }
-  u32(): number { const at = this.#need(4); return this.#buf.readUInt32LE(at); }
-  i32(): number { const at = this.#need(4); return this.#buf.readInt32LE(at); }
-  f32(): number { const at = this.#need(4); return this.#buf.readFloatLE(at); }
-  f64(): number { const at = this.#need(8); return this.#buf.readDoubleLE(at); }
-  u64(): number | bigint { const at = this.#need(8); return narrow(this.#buf.readBigUInt64LE(at)); }
-  i64(): number | bigint { const at = this.#need(8); return narrow(this.#buf.readBigInt64LE(at)); }
+  u8(): number {
+    const at = this.#need(1);
+    return this.#buf.readUInt8(at);
+  }
+  i8(): number {
+    const at = this.#need(1);
+    return this.#buf.readInt8(at);
+  }
+  u16(): number {
+    const at = this.#need(2);
+    return this.#buf.readUInt16LE(at);
+  }
+  i16(): number {
+    const at = this.#need(2);
+    return this.#buf.readInt16LE(at);
+  }
+  u32(): number {
+    const at = this.#need(4);
+    return this.#buf.readUInt32LE(at);
+  }
+  i32(): number {
+    const at = this.#need(4);
+    return this.#buf.readInt32LE(at);
+  }
+  f32(): number {
+    const at = this.#need(4);
+    return this.#buf.readFloatLE(at);
+  }
+  f64(): number {
+    const at = this.#need(8);
+    return this.#buf.readDoubleLE(at);
+  }
+  u64(): number | bigint {
+    const at = this.#need(8);
+    return narrow(this.#buf.readBigUInt64LE(at));
+  }
+  i64(): number | bigint {
+    const at = this.#need(8);
+    return narrow(this.#buf.readBigInt64LE(at));
+  }
 
   /** A u64 that must be a sane count or size. */
   count(what: string, max = Number.MAX_SAFE_INTEGER): number {
@@ -100,15 +165,24 @@ function narrow(v: bigint): number | bigint {
 
 function readValue(c: HeaderCursor, type: number, key: string): GgufValue {
   switch (type) {
-    case 0: return c.u8();
-    case 1: return c.i8();
-    case 2: return c.u16();
-    case 3: return c.i16();
-    case 4: return c.u32();
-    case 5: return c.i32();
-    case 6: return c.f32();
-    case 7: return c.u8() !== 0;
-    case 8: return c.string();
+    case 0:
+      return c.u8();
+    case 1:
+      return c.i8();
+    case 2:
+      return c.u16();
+    case 3:
+      return c.i16();
+    case 4:
+      return c.u32();
+    case 5:
+      return c.i32();
+    case 6:
+      return c.f32();
+    case 7:
+      return c.u8() !== 0;
+    case 8:
+      return c.string();
     case 9: {
       const itemType = c.u32();
       const n = c.count(`length of array ${key}`, c.size);
@@ -116,10 +190,14 @@ function readValue(c: HeaderCursor, type: number, key: string): GgufValue {
       for (let i = 0; i < n; i++) out[i] = readValue(c, itemType, key);
       return out;
     }
-    case 10: return c.u64();
-    case 11: return c.i64();
-    case 12: return c.f64();
-    default: throw new GeniusError(`corrupt GGUF: metadata ${key} has unknown value type ${type}: ${c.path}`);
+    case 10:
+      return c.u64();
+    case 11:
+      return c.i64();
+    case 12:
+      return c.f64();
+    default:
+      throw new GeniusError(`corrupt GGUF: metadata ${key} has unknown value type ${type}: ${c.path}`);
   }
 }
 
@@ -133,7 +211,10 @@ export function readGguf(path: string): GgufFile {
     fd = openSync(path, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new GeniusError(code === 'ENOENT' ? `model file not found: ${path}` : `cannot open model file ${path}: ${(err as Error).message}`, { cause: err });
+    throw new GeniusError(
+      code === 'ENOENT' ? `model file not found: ${path}` : `cannot open model file ${path}: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   try {
     const size = fstatSync(fd).size;
@@ -161,7 +242,8 @@ export function readGguf(path: string): GgufFile {
       infos.push({ name, ne, type, rel });
     }
     const alignment = metadata.get('general.alignment') ?? 32;
-    if (typeof alignment !== 'number' || alignment <= 0 || (alignment & (alignment - 1)) !== 0) throw new GeniusError(`corrupt GGUF: general.alignment ${String(alignment)}: ${path}`);
+    if (typeof alignment !== 'number' || alignment <= 0 || (alignment & (alignment - 1)) !== 0)
+      throw new GeniusError(`corrupt GGUF: general.alignment ${String(alignment)}: ${path}`);
     const dataStart = Math.ceil(c.pos / alignment) * alignment;
     const tensors = new Map<string, GgufTensorInfo>();
     for (const t of infos) {
@@ -170,7 +252,8 @@ export function readGguf(path: string): GgufFile {
       // Non-float types are listed with unknown size: they are rejected when read, not here.
       const bytes = size1 === undefined ? 0 : elements * size1;
       const offset = dataStart + t.rel;
-      if (offset + bytes > size) throw new GeniusError(`truncated GGUF: tensor ${t.name} ends at byte ${offset + bytes}, file has ${size}: ${path}`);
+      if (offset + bytes > size)
+        throw new GeniusError(`truncated GGUF: tensor ${t.name} ends at byte ${offset + bytes}, file has ${size}: ${path}`);
       tensors.set(t.name, { name: t.name, ne: t.ne, type: t.type, offset, bytes });
     }
     return { path, version, metadata, tensors, metadataEnd, headerBytes: c.pos, dataStart, alignment };
@@ -197,7 +280,10 @@ export async function readTensorF32(file: GgufFile, name: string): Promise<Float
   const t = file.tensors.get(name);
   if (!t) throw new GeniusError(`tensor ${name} not found in ${file.path}`);
   const kind = FLOAT_TYPES[t.type];
-  if (!kind) throw new GeniusError(`tensor ${name} is ${ggmlTypeName(t.type)}: only F32, F16 and BF16 tensors can be exported (convert the model to F32 or F16 first): ${file.path}`);
+  if (!kind)
+    throw new GeniusError(
+      `tensor ${name} is ${ggmlTypeName(t.type)}: only F32, F16 and BF16 tensors can be exported (convert the model to F32 or F16 first): ${file.path}`,
+    );
   if (endianness() !== 'LE') throw new GeniusError('reading GGUF tensors needs a little-endian machine');
   const n = t.bytes / kind.size;
   const raw = t.type === 0 ? new Float32Array(n) : new Uint16Array(n);

@@ -17,7 +17,8 @@ export type Dim = number | string;
 
 export const attr = {
   int: (name: string, i: number): Attribute => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INT, i }),
-  ints: (name: string, ints: number[]): Attribute => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints }),
+  ints: (name: string, ints: number[]): Attribute =>
+    onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.INTS, ints }),
   float: (name: string, f: number): Attribute => onnx.AttributeProto.create({ name, type: onnx.AttributeProto.AttributeType.FLOAT, f }),
 };
 
@@ -55,7 +56,9 @@ export class GraphBuilder {
   /** Adds a node; returns its output names (`outputs` of them, named after `stem`). */
   node(op: string, inputs: string[], attributes: Attribute[] = [], stem = op.toLowerCase(), outputs = 1): string[] {
     const names = Array.from({ length: outputs }, () => this.fresh(stem));
-    this.nodes.push(onnx.NodeProto.create({ opType: op, input: inputs, output: names, attribute: attributes, name: this.fresh(`n_${op}`) }));
+    this.nodes.push(
+      onnx.NodeProto.create({ opType: op, input: inputs, output: names, attribute: attributes, name: this.fresh(`n_${op}`) }),
+    );
     return names;
   }
 
@@ -126,14 +129,22 @@ export class GraphBuilder {
       this.#dataFd = undefined;
     }
     if (this.inlineBytes > INLINE_LIMIT_BYTES) {
-      throw new GeniusError(`the weights (${(this.inlineBytes / 2 ** 30).toFixed(2)} GiB) exceed what one ONNX protobuf can hold (2 GiB): export with external data`);
+      throw new GeniusError(
+        `the weights (${(this.inlineBytes / 2 ** 30).toFixed(2)} GiB) exceed what one ONNX protobuf can hold (2 GiB): export with external data`,
+      );
     }
     const model = onnx.ModelProto.create({
       irVersion: 8,
       opsetImport: [onnx.OperatorSetIdProto.create({ domain: '', version: opset })],
       producerName: 'genius',
       producerVersion,
-      graph: onnx.GraphProto.create({ name: 'decoder', node: this.nodes, initializer: this.initializers, input: this.inputs, output: this.outputs }),
+      graph: onnx.GraphProto.create({
+        name: 'decoder',
+        node: this.nodes,
+        initializer: this.initializers,
+        input: this.inputs,
+        output: this.outputs,
+      }),
       metadataProps: Object.entries(metadata).map(([key, value]) => onnx.StringStringEntryProto.create({ key, value })),
     });
     return onnx.ModelProto.encode(model).finish();
@@ -152,7 +163,9 @@ function valueInfo(name: string, elemType: number, dims: Dim[]): ValueInfo {
     type: onnx.TypeProto.create({
       tensorType: onnx.TypeProto.Tensor.create({
         elemType,
-        shape: onnx.TensorShapeProto.create({ dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }),
+        shape: onnx.TensorShapeProto.create({
+          dim: dims.map((d) => onnx.TensorShapeProto.Dimension.create(typeof d === 'number' ? { dimValue: d } : { dimParam: d })),
+        }),
       }),
     }),
   });

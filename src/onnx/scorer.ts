@@ -57,17 +57,23 @@ export class OnnxScorer implements Scorer {
   /** The logits' last dimension, when the model declares it (else learnt on the first run). */
   vocabSize: number | undefined;
 
-  private constructor(readonly path: string, session: ort.InferenceSession, options: OnnxScorerOptions) {
+  private constructor(
+    readonly path: string,
+    session: ort.InferenceSession,
+    options: OnnxScorerOptions,
+  ) {
     this.#session = session;
     this.#options = options;
     const inputs = new Map(session.inputMetadata.map((m) => [m.name, tensorMeta(m, path)]));
     const missing = ['input_ids', 'attention_mask'].filter((n) => !inputs.has(n));
-    if (missing.length > 0) throw new GeniusError(`ONNX model ${path} lacks input ${missing.join(' and ')} (has: ${[...inputs.keys()].join(', ')})`);
+    if (missing.length > 0)
+      throw new GeniusError(`ONNX model ${path} lacks input ${missing.join(' and ')} (has: ${[...inputs.keys()].join(', ')})`);
     const logits = session.outputMetadata.find((m) => m.name === 'logits');
     if (!logits) throw new GeniusError(`ONNX model ${path} lacks output logits (has: ${session.outputNames.join(', ')})`);
     const intType = (name: string): IntegerType => {
       const t = inputs.get(name)!.type;
-      if (!(INTEGER_TYPES as readonly string[]).includes(t)) throw new GeniusError(`ONNX model ${path}: input ${name} is ${t}, expected int64 or int32`);
+      if (!(INTEGER_TYPES as readonly string[]).includes(t))
+        throw new GeniusError(`ONNX model ${path}: input ${name} is ${t}, expected int64 or int32`);
       return t as IntegerType;
     };
     this.#idsType = intType('input_ids');
@@ -77,18 +83,23 @@ export class OnnxScorer implements Scorer {
     this.#past = [];
     for (const [name, m] of inputs) {
       if (['input_ids', 'attention_mask', 'position_ids', 'use_cache_branch'].includes(name)) continue;
-      if (!name.startsWith('past_key_values.')) throw new GeniusError(`ONNX model ${path} has input ${name}, which the scorer cannot feed (it feeds ${FED})`);
-      if (!(FLOAT_TYPES as readonly string[]).includes(m.type)) throw new GeniusError(`ONNX model ${path}: cache input ${name} is ${m.type}, expected float32 or float16`);
+      if (!name.startsWith('past_key_values.'))
+        throw new GeniusError(`ONNX model ${path} has input ${name}, which the scorer cannot feed (it feeds ${FED})`);
+      if (!(FLOAT_TYPES as readonly string[]).includes(m.type))
+        throw new GeniusError(`ONNX model ${path}: cache input ${name} is ${m.type}, expected float32 or float16`);
       // [batch, kv heads, past length, head size]: heads and head size must be fixed numbers.
       const heads = m.shape[1];
       const size = m.shape[3];
       if (m.shape.length !== 4 || typeof heads !== 'number' || typeof size !== 'number') {
-        throw new GeniusError(`ONNX model ${path}: cache input ${name} has shape [${m.shape.join(', ')}], expected [batch, heads, past, head size] with fixed heads and head size`);
+        throw new GeniusError(
+          `ONNX model ${path}: cache input ${name} has shape [${m.shape.join(', ')}], expected [batch, heads, past, head size] with fixed heads and head size`,
+        );
       }
       this.#past.push({ name, type: m.type as 'float32' | 'float16', shape: [0, heads, 0, size] });
     }
     const logitsMeta = tensorMeta(logits, path);
-    if (!(FLOAT_TYPES as readonly string[]).includes(logitsMeta.type)) throw new GeniusError(`ONNX model ${path}: logits are ${logitsMeta.type}, expected float32 or float16`);
+    if (!(FLOAT_TYPES as readonly string[]).includes(logitsMeta.type))
+      throw new GeniusError(`ONNX model ${path}: logits are ${logitsMeta.type}, expected float32 or float16`);
     const declared = logitsMeta.shape[logitsMeta.shape.length - 1];
     this.vocabSize = typeof declared === 'number' ? declared : undefined;
     if (options.vocabSize !== undefined && this.vocabSize !== undefined && options.vocabSize !== this.vocabSize) {
@@ -148,7 +159,11 @@ export class OnnxScorer implements Scorer {
       const perRowBytes = width * (this.vocabSize ?? 32768) * 4;
       const rows = Math.max(1, Math.min(Math.floor(maxTokens / width), Math.floor(maxLogits / perRowBytes), order.length - start));
       const group = order.slice(start, start + rows);
-      const scored = await this.#run(session, group.map((i) => items[i]!), width);
+      const scored = await this.#run(
+        session,
+        group.map((i) => items[i]!),
+        width,
+      );
       group.forEach((i, k) => (results[i] = scored[k]!));
       start += rows;
     }
@@ -161,7 +176,9 @@ export class OnnxScorer implements Scorer {
     for (const list of [it.prefix, it.continuation]) {
       for (const t of list) {
         if (!Number.isInteger(t) || t < 0 || (vocab !== undefined && t >= vocab)) {
-          throw new GeniusError(`item ${index}: token ${t} is outside the ONNX model's vocabulary${vocab !== undefined ? ` (0..${vocab - 1})` : ''}`);
+          throw new GeniusError(
+            `item ${index}: token ${t} is outside the ONNX model's vocabulary${vocab !== undefined ? ` (0..${vocab - 1})` : ''}`,
+          );
         }
       }
     }
@@ -186,7 +203,9 @@ export class OnnxScorer implements Scorer {
       });
     });
     const intTensor = (type: IntegerType, values: number[]) =>
-      type === 'int64' ? new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [rows, width]) : new ort.Tensor('int32', Int32Array.from(values), [rows, width]);
+      type === 'int64'
+        ? new ort.Tensor('int64', BigInt64Array.from(values, BigInt), [rows, width])
+        : new ort.Tensor('int32', Int32Array.from(values), [rows, width]);
     const feeds: Record<string, ort.Tensor> = {
       input_ids: intTensor(this.#idsType, ids),
       attention_mask: intTensor(this.#maskType, mask),
@@ -195,7 +214,8 @@ export class OnnxScorer implements Scorer {
     if (this.#useCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', Uint8Array.of(0), [1]);
     for (const p of this.#past) {
       const dims = [rows, p.shape[1]!, 0, p.shape[3]!];
-      feeds[p.name] = p.type === 'float32' ? new ort.Tensor('float32', new Float32Array(0), dims) : new ort.Tensor('float16', new Uint16Array(0), dims);
+      feeds[p.name] =
+        p.type === 'float32' ? new ort.Tensor('float32', new Float32Array(0), dims) : new ort.Tensor('float16', new Uint16Array(0), dims);
     }
     let logits: ort.Tensor;
     try {
@@ -206,7 +226,9 @@ export class OnnxScorer implements Scorer {
     const dims = logits.dims;
     const vocab = dims[2]!;
     if (dims.length !== 3 || dims[0] !== rows || dims[1] !== width) {
-      throw new GeniusError(`ONNX model ${this.path} returned logits of shape [${dims.join(', ')}], expected [${rows}, ${width}, vocabulary]`);
+      throw new GeniusError(
+        `ONNX model ${this.path} returned logits of shape [${dims.join(', ')}], expected [${rows}, ${width}, vocabulary]`,
+      );
     }
     if (this.#options.vocabSize !== undefined && vocab !== this.#options.vocabSize) {
       throw new GeniusError(`ONNX model ${this.path} has a vocabulary of ${vocab} tokens (logits), expected ${this.#options.vocabSize}`);

@@ -81,7 +81,15 @@ function pickRejected(candidates: readonly PoolCandidate[], others: readonly num
     case 'lowest':
       return others.reduce((lo, i) => (candidates[i]!.f < candidates[lo]!.f ? i : lo));
     case 'categorical':
-      return others[sampleIndex(softmax(others.map((i) => candidates[i]!.f), options.tau), rng)]!;
+      return others[
+        sampleIndex(
+          softmax(
+            others.map((i) => candidates[i]!.f),
+            options.tau,
+          ),
+          rng,
+        )
+      ]!;
   }
 }
 
@@ -95,13 +103,26 @@ function pickRejected(candidates: readonly PoolCandidate[], others: readonly num
  */
 export function buildPairs(record: PoolsRecord, options: BuildPairsOptions, rng: Rng): BuiltPairs {
   const { traj_pool: traj, prob_pool: prob, adv_pool: adv } = record;
-  if (!Array.isArray(traj) || !Array.isArray(prob) || !Array.isArray(adv)) throw new GeniusError('record lacks traj_pool, prob_pool or adv_pool');
+  if (!Array.isArray(traj) || !Array.isArray(prob) || !Array.isArray(adv))
+    throw new GeniusError('record lacks traj_pool, prob_pool or adv_pool');
   const withIds = Array.isArray(record.prompt_ids) && Array.isArray(record.token_pool);
   const out: BuiltPairs = { pairs: [], identical: 0 };
   for (let k = 0; k < traj.length; k++) {
     const candidates = (traj[k] ?? [])
-      .map((text, i): Partial<PoolCandidate> => ({ text, f: prob[k]?.[i], a: adv[k]?.[i], ids: withIds ? record.token_pool![k]?.[i] : undefined }))
-      .filter((c): c is PoolCandidate => typeof c.text === 'string' && c.text.length < options.maxChars && Number.isFinite(c.f) && Number.isFinite(c.a) && (!withIds || Array.isArray(c.ids)));
+      .map((text, i): Partial<PoolCandidate> => ({
+        text,
+        f: prob[k]?.[i],
+        a: adv[k]?.[i],
+        ids: withIds ? record.token_pool![k]?.[i] : undefined,
+      }))
+      .filter(
+        (c): c is PoolCandidate =>
+          typeof c.text === 'string' &&
+          c.text.length < options.maxChars &&
+          Number.isFinite(c.f) &&
+          Number.isFinite(c.a) &&
+          (!withIds || Array.isArray(c.ids)),
+      );
     if (candidates.length < 2) continue;
     let best = 0;
     for (let i = 1; i < candidates.length; i++) if (candidates[i]!.f > candidates[best]!.f) best = i;

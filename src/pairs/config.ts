@@ -11,9 +11,14 @@ export const PairsConfigSchema = z
     rejected: z
       .enum(REJECTED_MODES)
       .default('categorical')
-      .describe('categorical: re-sample from F without the chosen (paper); uniform: the released code; lowest: the lowest-scored (the paper\'s "w/o sampling")'),
+      .describe(
+        'categorical: re-sample from F without the chosen (paper); uniform: the released code; lowest: the lowest-scored (the paper\'s "w/o sampling")',
+      ),
     maxChars: z.number().int().min(1).default(10_000).describe('leave out trajectories this long or longer (as the reference)'),
-    keepIdentical: z.boolean().default(false).describe("keep pairs whose chosen and rejected responses are identical (the authors' code does; they carry no preference)"),
+    keepIdentical: z
+      .boolean()
+      .default(false)
+      .describe("keep pairs whose chosen and rejected responses are identical (the authors' code does; they carry no preference)"),
   })
   .strict();
 

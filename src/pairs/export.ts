@@ -44,12 +44,15 @@ const last = (m: PairRecord['chosen']) => (Array.isArray(m) ? m[m.length - 1]!.c
  */
 export function exportPairs(o: ExportOptions): { written: number; withReference: number } {
   const pairs = readJsonl<PairRecord>(o.pairs, { strict: true });
-  if (o.reference && o.reference.length !== pairs.length) throw new GeniusError(`reference log-probs cover ${o.reference.length} pairs, the file has ${pairs.length}`);
-  if (o.tokens && (o.tokens.length !== pairs.length || !o.detokenize)) throw new GeniusError('token ids must cover every pair line and come with a detokenizer');
+  if (o.reference && o.reference.length !== pairs.length)
+    throw new GeniusError(`reference log-probs cover ${o.reference.length} pairs, the file has ${pairs.length}`);
+  if (o.tokens && (o.tokens.length !== pairs.length || !o.detokenize))
+    throw new GeniusError('token ids must cover every pair line and come with a detokenizer');
   let withReference = 0;
   const exact = o.format === 'trl' && o.tokens !== undefined;
   const rows = pairs.flatMap((p, i): Record<string, unknown>[] => {
-    if (typeof p.prompt !== 'string' || !p.chosen || !p.rejected) throw new GeniusError(`${o.pairs}:${i + 1}: not a pair (prompt, chosen, rejected)`);
+    if (typeof p.prompt !== 'string' || !p.chosen || !p.rejected)
+      throw new GeniusError(`${o.pairs}:${i + 1}: not a pair (prompt, chosen, rejected)`);
     const ref = o.reference?.[i] ?? null;
     if (ref && (!exact || o.tokens![i])) withReference++;
     const extra = {

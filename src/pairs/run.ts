@@ -53,7 +53,16 @@ export function runPairs(o: PairsOptions): { queries: number; pairs: number; ide
     }
     const rng = new Rng(mixSeed(o.seed, r.id ?? n, 'pairs'));
     try {
-      const built = buildPairs(r, { rejected: o.rejected, tau, maxChars: o.maxChars ?? DEFAULT_PAIRS.maxChars, keepIdentical: o.keepIdentical ?? DEFAULT_PAIRS.keepIdentical }, rng);
+      const built = buildPairs(
+        r,
+        {
+          rejected: o.rejected,
+          tau,
+          maxChars: o.maxChars ?? DEFAULT_PAIRS.maxChars,
+          keepIdentical: o.keepIdentical ?? DEFAULT_PAIRS.keepIdentical,
+        },
+        rng,
+      );
       pairs.push(...built.pairs);
       identical += built.identical;
     } catch (err) {

@@ -39,12 +39,16 @@ export interface ProbeResult extends SignalReport {
 export async function probeForesight(o: ProbeOptions): Promise<ProbeResult> {
   const t0 = performance.now();
   const queries = readQueries(o.task, { strict: true }).filter((q) => q.groundTruth !== undefined);
-  if (queries.length === 0) throw new GeniusError(`${o.task}: no query with an answer field (ground_truth, answer or response): the probe needs labels`);
+  if (queries.length === 0)
+    throw new GeniusError(`${o.task}: no query with an answer field (ground_truth, answer or response): the probe needs labels`);
   const picked = queries.slice(0, o.n ?? queries.length);
   const tmp = mkdtempSync(join(tmpdir(), 'genius-probe-'));
   try {
     const input = join(tmp, 'queries.jsonl');
-    writeJsonlAtomic(input, picked.map((q) => ({ id: q.id, question: q.question, ground_truth: q.groundTruth })));
+    writeJsonlAtomic(
+      input,
+      picked.map((q) => ({ id: q.id, question: q.question, ground_truth: q.groundTruth })),
+    );
     const out = o.out ?? join(tmp, 'exploration.jsonl');
     const s = await runSampling({
       model: o.model,

@@ -147,7 +147,11 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
     });
     perQuery.push(counts);
     if (isRight(r.response, gold)) finalRight++;
-    const built = buildPairs(r, { rejected: options.rejected ?? 'categorical', tau: options.tau ?? 0.1, maxChars: Infinity, keepIdentical: true }, new Rng(rng.int(2 ** 31)));
+    const built = buildPairs(
+      r,
+      { rejected: options.rejected ?? 'categorical', tau: options.tau ?? 0.1, maxChars: Infinity, keepIdentical: true },
+      new Rng(rng.int(2 ** 31)),
+    );
     for (const p of built.pairs) {
       const c = { text: p.chosen[0]!.content, ids: p.chosen_ids };
       const w = { text: p.rejected[0]!.content, ids: p.rejected_ids };

@@ -68,7 +68,9 @@ function domain(values: number[], fixed?: [number, number]): [number, number] {
  * With no data it shows `empty` in place of the plot, so a missing metric reads as missing.
  */
 export function lineChart(spec: ChartSpec): string {
-  const series = spec.series.map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)) })).filter((s) => s.points.length > 0);
+  const series = spec.series
+    .map((s) => ({ ...s, points: s.points.filter((p) => Number.isFinite(p.x) && Number.isFinite(p.y)) }))
+    .filter((s) => s.points.length > 0);
   const head = `<figure class="chart" id="chart-${escapeHtml(spec.id)}"><figcaption>${escapeHtml(spec.title)}</figcaption>`;
   if (series.length === 0) {
     return `${head}<svg class="chart-svg empty" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img"><rect x="0.5" y="0.5" width="${W - 1}" height="${H - 1}" fill="#fafafa" stroke="#ddd"/><text x="${W / 2}" y="${H / 2}" text-anchor="middle" class="empty-note">${escapeHtml(spec.empty)}</text></svg></figure>`;
@@ -84,7 +86,9 @@ export function lineChart(spec: ChartSpec): string {
   const f = (v: number) => v.toFixed(1);
   const parts: string[] = [];
 
-  parts.push(`<rect x="${PAD.left}" y="${PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" fill="#fff" stroke="#ccc"/>`);
+  parts.push(
+    `<rect x="${PAD.left}" y="${PAD.top}" width="${W - PAD.left - PAD.right}" height="${H - PAD.top - PAD.bottom}" fill="#fff" stroke="#ccc"/>`,
+  );
   for (const t of ticks(y0, y1, 5)) {
     parts.push(`<line x1="${PAD.left}" x2="${W - PAD.right}" y1="${f(sy(t))}" y2="${f(sy(t))}" stroke="#eee"/>`);
     parts.push(`<text x="${PAD.left - 6}" y="${f(sy(t) + 4)}" text-anchor="end" class="tick">${escapeHtml(formatNumber(t))}</text>`);
@@ -95,24 +99,36 @@ export function lineChart(spec: ChartSpec): string {
   parts.push(`<text x="${(W + PAD.left) / 2}" y="${H - 6}" text-anchor="middle" class="axis-label">${escapeHtml(spec.xLabel)}</text>`);
   for (const m of spec.markers ?? []) {
     if (m.x < x0 || m.x > x1) continue;
-    parts.push(`<line class="marker" x1="${f(sx(m.x))}" x2="${f(sx(m.x))}" y1="${PAD.top}" y2="${H - PAD.bottom}" stroke="#999" stroke-dasharray="4 3"/><text x="${f(sx(m.x) + 3)}" y="${PAD.top + 11}" class="tick">${escapeHtml(m.label)}</text>`);
+    parts.push(
+      `<line class="marker" x1="${f(sx(m.x))}" x2="${f(sx(m.x))}" y1="${PAD.top}" y2="${H - PAD.bottom}" stroke="#999" stroke-dasharray="4 3"/><text x="${f(sx(m.x) + 3)}" y="${PAD.top + 11}" class="tick">${escapeHtml(m.label)}</text>`,
+    );
   }
   for (const s of series) {
     const color = escapeHtml(s.color);
     const path = s.points.map((p) => `${f(sx(p.x))},${f(sy(p.y))}`).join(' ');
-    parts.push(`<polyline class="series" data-series="${escapeHtml(s.name)}" points="${path}" fill="none" stroke="${color}" stroke-width="2"/>`);
+    parts.push(
+      `<polyline class="series" data-series="${escapeHtml(s.name)}" points="${path}" fill="none" stroke="${color}" stroke-width="2"/>`,
+    );
     const dots = spec.dots ?? s.points.length <= 40;
     for (const p of s.points) {
       if (Number.isFinite(p.low) && Number.isFinite(p.high)) {
         const x = f(sx(p.x));
-        parts.push(`<path class="whisker" d="M${x},${f(sy(p.low!))}V${f(sy(p.high!))}M${f(sx(p.x) - 4)},${f(sy(p.low!))}h8M${f(sx(p.x) - 4)},${f(sy(p.high!))}h8" stroke="${color}" fill="none"/>`);
+        parts.push(
+          `<path class="whisker" d="M${x},${f(sy(p.low!))}V${f(sy(p.high!))}M${f(sx(p.x) - 4)},${f(sy(p.low!))}h8M${f(sx(p.x) - 4)},${f(sy(p.high!))}h8" stroke="${color}" fill="none"/>`,
+        );
       }
       if (dots) {
         const ci = Number.isFinite(p.low) ? ` [${formatNumber(p.low!)}, ${formatNumber(p.high!)}]` : '';
-        parts.push(`<circle cx="${f(sx(p.x))}" cy="${f(sy(p.y))}" r="3" fill="${color}"><title>${escapeHtml(`${s.name} @ ${formatNumber(p.x)}: ${formatNumber(p.y)}${ci}`)}</title></circle>`);
+        parts.push(
+          `<circle cx="${f(sx(p.x))}" cy="${f(sy(p.y))}" r="3" fill="${color}"><title>${escapeHtml(`${s.name} @ ${formatNumber(p.x)}: ${formatNumber(p.y)}${ci}`)}</title></circle>`,
+        );
       }
     }
   }
-  const legend = series.map((s) => `<span class="legend-item"><span class="swatch" style="background:${escapeHtml(s.color)}"></span>${escapeHtml(s.name)}</span>`).join('');
+  const legend = series
+    .map(
+      (s) => `<span class="legend-item"><span class="swatch" style="background:${escapeHtml(s.color)}"></span>${escapeHtml(s.name)}</span>`,
+    )
+    .join('');
   return `${head}<svg class="chart-svg" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">${parts.join('')}</svg><div class="legend">${legend}</div></figure>`;
 }

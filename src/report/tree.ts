@@ -65,7 +65,13 @@ function candidatesOf(record: ExplorationRecord, k: number, tau: number, pairs: 
   return Array.from({ length: count }, (_, i) => ({
     index: i,
     beam: num(at(at(record.beam_pool, k), i)) ?? Math.floor(i / Math.max(1, Math.ceil(count / beams))),
-    step: text(at(at(record.candidate_pool, k), i)) || text(at(at(record.traj_pool, k), i)).split('\n').filter(Boolean).at(-1) || '',
+    step:
+      text(at(at(record.candidate_pool, k), i)) ||
+      text(at(at(record.traj_pool, k), i))
+        .split('\n')
+        .filter(Boolean)
+        .at(-1) ||
+      '',
     trajectory: text(at(at(record.traj_pool, k), i)),
     f: f[i],
     F: F[i],
@@ -83,7 +89,12 @@ const fmt = (v: number | undefined) => (v === undefined ? '-' : formatNumber(v))
  * (shade = F, ring = kept as a beam, green/red = chosen/rejected of the step's pair), each linked
  * to the beam it grew from, then the final completions of the beams.
  */
-function treeSvg(id: string, steps: CandidateView[][], finals: { f: number | undefined; chosen: boolean }[], picked: (number | undefined)[][]): string {
+function treeSvg(
+  id: string,
+  steps: CandidateView[][],
+  finals: { f: number | undefined; chosen: boolean }[],
+  picked: (number | undefined)[][],
+): string {
   const colW = 170;
   const rowH = 24;
   const top = 28;
@@ -106,11 +117,15 @@ function treeSvg(id: string, steps: CandidateView[][], finals: { f: number | und
   steps.forEach((cands, k) => {
     for (const c of cands) {
       const cy = y(c.index, cands.length);
-      parts.push(`<line class="edge${c.kept ? ' kept' : ''}" x1="${x(k) + 7}" y1="${parentY(k, c.beam).toFixed(1)}" x2="${x(k + 1) - 7}" y2="${cy.toFixed(1)}"/>`);
+      parts.push(
+        `<line class="edge${c.kept ? ' kept' : ''}" x1="${x(k) + 7}" y1="${parentY(k, c.beam).toFixed(1)}" x2="${x(k + 1) - 7}" y2="${cy.toFixed(1)}"/>`,
+      );
     }
   });
   finals.forEach((_, j) => {
-    parts.push(`<line class="edge kept" x1="${x(steps.length) + 7}" y1="${parentY(steps.length, j).toFixed(1)}" x2="${x(steps.length + 1) - 7}" y2="${y(j, finals.length).toFixed(1)}"/>`);
+    parts.push(
+      `<line class="edge kept" x1="${x(steps.length) + 7}" y1="${parentY(steps.length, j).toFixed(1)}" x2="${x(steps.length + 1) - 7}" y2="${y(j, finals.length).toFixed(1)}"/>`,
+    );
   });
   parts.push(`<circle class="node root" cx="${x(0)}" cy="${rootY}" r="7"/>`);
   steps.forEach((cands, k) => {
@@ -119,14 +134,22 @@ function treeSvg(id: string, steps: CandidateView[][], finals: { f: number | und
       const cls = ['node', 'candidate', c.kept ? 'kept' : '', c.role ?? ''].filter(Boolean).join(' ');
       const opacity = (0.15 + 0.85 * (c.F ?? 0)).toFixed(3);
       const tip = `step ${k + 1}, candidate ${c.index} (beam ${c.beam})\nf = ${fmt(c.f)}, F = ${fmt(c.F)}, A = ${fmt(c.A)}${c.kept ? `\nkept as beam${c.kept > 1 ? ` x${c.kept}` : ''}` : ''}${c.role ? `\n${c.role}` : ''}\n${c.step}`;
-      parts.push(`<circle class="${cls}" cx="${x(k + 1)}" cy="${cy}" r="7" fill-opacity="${opacity}"><title>${escapeHtml(tip)}</title></circle>`);
-      parts.push(`<text x="${x(k + 1) + 11}" y="${(Number(cy) + 4).toFixed(1)}" class="node-label">${escapeHtml(`${fmt(c.f)} ${clip(c.step, 16)}`)}</text>`);
+      parts.push(
+        `<circle class="${cls}" cx="${x(k + 1)}" cy="${cy}" r="7" fill-opacity="${opacity}"><title>${escapeHtml(tip)}</title></circle>`,
+      );
+      parts.push(
+        `<text x="${x(k + 1) + 11}" y="${(Number(cy) + 4).toFixed(1)}" class="node-label">${escapeHtml(`${fmt(c.f)} ${clip(c.step, 16)}`)}</text>`,
+      );
     }
   });
   finals.forEach((fin, j) => {
     const cy = y(j, finals.length).toFixed(1);
-    parts.push(`<circle class="node final${fin.chosen ? ' kept chosen-final' : ''}" cx="${x(steps.length + 1)}" cy="${cy}" r="7"><title>${escapeHtml(`final of beam ${j}: f = ${fmt(fin.f)}${fin.chosen ? ' (response)' : ''}`)}</title></circle>`);
-    parts.push(`<text x="${x(steps.length + 1) + 11}" y="${(Number(cy) + 4).toFixed(1)}" class="node-label">${escapeHtml(fmt(fin.f))}</text>`);
+    parts.push(
+      `<circle class="node final${fin.chosen ? ' kept chosen-final' : ''}" cx="${x(steps.length + 1)}" cy="${cy}" r="7"><title>${escapeHtml(`final of beam ${j}: f = ${fmt(fin.f)}${fin.chosen ? ' (response)' : ''}`)}</title></circle>`,
+    );
+    parts.push(
+      `<text x="${x(steps.length + 1) + 11}" y="${(Number(cy) + 4).toFixed(1)}" class="node-label">${escapeHtml(fmt(fin.f))}</text>`,
+    );
   });
   return `<svg class="tree-svg" id="${escapeHtml(id)}" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" role="img">${parts.join('')}</svg>`;
 }
@@ -150,7 +173,10 @@ function pairsList(pairs: PairView[], steps: CandidateView[][]): string {
     const r = steps[p.step]?.[p.rejected];
     const aw = num(p.pair.chosen_weights);
     const al = num(p.pair.rejected_weights);
-    const region = aw !== undefined && al !== undefined && al > aw ? '<span class="calibration">calibration region (A_l &gt; A_w): w &lt; 1</span>' : '<span class="normal">normal region (A_l &le; A_w)</span>';
+    const region =
+      aw !== undefined && al !== undefined && al > aw
+        ? '<span class="calibration">calibration region (A_l &gt; A_w): w &lt; 1</span>'
+        : '<span class="normal">normal region (A_l &le; A_w)</span>';
     return `<li class="pair"><b>step ${p.step + 1}</b> ${region}<div class="chosen">chosen #${p.chosen} (f ${fmt(c?.f)}, A_w ${fmt(aw)}): ${escapeHtml(c?.step ?? '')}</div><div class="rejected">rejected #${p.rejected} (f ${fmt(r?.f)}, A_l ${fmt(al)}): ${escapeHtml(r?.step ?? '')}</div><details><summary>trajectories</summary><pre class="chosen">${escapeHtml(text(p.pair.chosen?.[0]?.content))}</pre><pre class="rejected">${escapeHtml(text(p.pair.rejected?.[0]?.content))}</pre></details></li>`;
   });
   return `<ol class="pairs">${items.join('')}</ol>`;

@@ -8,7 +8,15 @@ import type { PairRecord } from '../pairs/build.js';
 import { lineChart, type ChartPoint, type ChartSeries } from './chart.js';
 import { escapeHtml, formatNumber, num } from './html.js';
 import { foresightTreeView } from './tree.js';
-import { RUN_FILES, type EvalSummary, type ReportData, type RoundMetrics, type RoundSamples, type StageSeconds, type TrainStepMetrics } from './types.js';
+import {
+  RUN_FILES,
+  type EvalSummary,
+  type ReportData,
+  type RoundMetrics,
+  type RoundSamples,
+  type StageSeconds,
+  type TrainStepMetrics,
+} from './types.js';
 
 /** Where `writeReport` writes and what its foresight-tree view shows. */
 export interface ReportOptions {
@@ -23,7 +31,15 @@ export interface ReportOptions {
 /** The stages of a round, in the order they run (RoundMetrics.stage_seconds). */
 const STAGES = ['sample', 'reference', 'train', 'eval'] as const satisfies readonly (keyof StageSeconds)[];
 
-const COLORS = { blue: '#1f77b4', orange: '#ff7f0e', green: '#2ca02c', red: '#d62728', purple: '#9467bd', brown: '#8c564b', gray: '#7f7f7f' };
+const COLORS = {
+  blue: '#1f77b4',
+  orange: '#ff7f0e',
+  green: '#2ca02c',
+  red: '#d62728',
+  purple: '#9467bd',
+  brown: '#8c564b',
+  gray: '#7f7f7f',
+};
 
 const STYLE = `
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px;color:#222;background:#fff}
@@ -76,21 +92,63 @@ function charts(data: ReportData): string {
   const steps = data.steps;
   const markers = roundMarkers(steps);
   const noSteps = 'no training steps recorded yet';
-  const evalPoints = [evalPoint(-1, data.baseline), ...data.rounds.map((r) => evalPoint(r.round, r.eval))].filter((p): p is ChartPoint => p !== undefined);
+  const evalPoints = [evalPoint(-1, data.baseline), ...data.rounds.map((r) => evalPoint(r.round, r.eval))].filter(
+    (p): p is ChartPoint => p !== undefined,
+  );
   const training = [
-    lineChart({ id: 'loss', title: 'ACO loss', xLabel: 'step', markers, empty: noSteps, series: [stepSeries(steps, 'loss', 'loss', COLORS.blue)] }),
+    lineChart({
+      id: 'loss',
+      title: 'ACO loss',
+      xLabel: 'step',
+      markers,
+      empty: noSteps,
+      series: [stepSeries(steps, 'loss', 'loss', COLORS.blue)],
+    }),
     lineChart({
       id: 'rewards',
       title: 'rewards (beta * log-ratio)',
       xLabel: 'step',
       markers,
       empty: noSteps,
-      series: [stepSeries(steps, 'rewards/chosen', 'chosen', COLORS.green), stepSeries(steps, 'rewards/rejected', 'rejected', COLORS.red), stepSeries(steps, 'rewards/margins', 'margins', COLORS.blue)],
+      series: [
+        stepSeries(steps, 'rewards/chosen', 'chosen', COLORS.green),
+        stepSeries(steps, 'rewards/rejected', 'rejected', COLORS.red),
+        stepSeries(steps, 'rewards/margins', 'margins', COLORS.blue),
+      ],
     }),
-    lineChart({ id: 'accuracies', title: 'rewards/accuracies (r_w > r_l)', xLabel: 'step', markers, yDomain: [0, 1], empty: noSteps, series: [stepSeries(steps, 'rewards/accuracies', 'accuracies', COLORS.purple)] }),
-    lineChart({ id: 'calibration', title: 'calibration weight w(A)', xLabel: 'step', markers, empty: noSteps, series: [stepSeries(steps, 'calibration_weight', 'w', COLORS.orange)] }),
-    lineChart({ id: 'grad-norm', title: 'gradient norm', xLabel: 'step', markers, empty: noSteps, series: [stepSeries(steps, 'grad_norm', 'grad norm', COLORS.brown)] }),
-    lineChart({ id: 'lr', title: 'learning rate', xLabel: 'step', markers, empty: noSteps, series: [stepSeries(steps, 'lr', 'lr', COLORS.gray)] }),
+    lineChart({
+      id: 'accuracies',
+      title: 'rewards/accuracies (r_w > r_l)',
+      xLabel: 'step',
+      markers,
+      yDomain: [0, 1],
+      empty: noSteps,
+      series: [stepSeries(steps, 'rewards/accuracies', 'accuracies', COLORS.purple)],
+    }),
+    lineChart({
+      id: 'calibration',
+      title: 'calibration weight w(A)',
+      xLabel: 'step',
+      markers,
+      empty: noSteps,
+      series: [stepSeries(steps, 'calibration_weight', 'w', COLORS.orange)],
+    }),
+    lineChart({
+      id: 'grad-norm',
+      title: 'gradient norm',
+      xLabel: 'step',
+      markers,
+      empty: noSteps,
+      series: [stepSeries(steps, 'grad_norm', 'grad norm', COLORS.brown)],
+    }),
+    lineChart({
+      id: 'lr',
+      title: 'learning rate',
+      xLabel: 'step',
+      markers,
+      empty: noSteps,
+      series: [stepSeries(steps, 'lr', 'lr', COLORS.gray)],
+    }),
   ];
   const rounds = [
     lineChart({
@@ -110,7 +168,13 @@ function charts(data: ReportData): string {
       integerX: true,
       dots: true,
       empty: 'no rounds recorded yet',
-      series: [{ name: 'pairs', color: COLORS.blue, points: data.rounds.flatMap((r) => (num(r.pairs) === undefined ? [] : [{ x: r.round, y: r.pairs! }])) }],
+      series: [
+        {
+          name: 'pairs',
+          color: COLORS.blue,
+          points: data.rounds.flatMap((r) => (num(r.pairs) === undefined ? [] : [{ x: r.round, y: r.pairs! }])),
+        },
+      ],
     }),
     lineChart({
       id: 'stage-seconds',
@@ -146,10 +210,23 @@ function signalTable(rounds: readonly RoundMetrics[]): string {
   const cell = (v: unknown) => `<td>${num(v) === undefined ? '-' : escapeHtml(formatNumber(num(v)!))}</td>`;
   const rows = probed.map((r) => {
     const s = r.signal!;
-    const ci = num(s.auroc.low) === undefined ? '-' : `${escapeHtml(formatNumber(s.auroc.low))} - ${escapeHtml(formatNumber(s.auroc.high))}`;
+    const ci =
+      num(s.auroc.low) === undefined ? '-' : `${escapeHtml(formatNumber(s.auroc.low))} - ${escapeHtml(formatNumber(s.auroc.high))}`;
     return `<tr>${cell(r.round)}${cell(s.distinctCandidates)}${cell(s.candidatesPerStep)}${cell(s.allIdenticalShare)}${cell(s.auroc.value)}<td>${ci}</td>${cell(s.mixedSteps)}${cell(s.chosenRight)}${cell(s.rejectedWrong)}${cell(s.preferenceAccuracy)}${cell(s.identicalPairShare)}</tr>`;
   });
-  const head = ['round', 'distinct candidates', 'candidates per step', 'all identical', 'foresight AUROC', '95% CI', 'mixed steps', 'chosen right', 'rejected wrong', 'preference accuracy', 'identical pairs'];
+  const head = [
+    'round',
+    'distinct candidates',
+    'candidates per step',
+    'all identical',
+    'foresight AUROC',
+    '95% CI',
+    'mixed steps',
+    'chosen right',
+    'rejected wrong',
+    'preference accuracy',
+    'identical pairs',
+  ];
   return `<h2>Foresight signal</h2><p class="note">From each round's exploration graded against the queries' answers (never shown to the sampler): candidate diversity, the probability that a right trajectory scores above a wrong one within a step (AUROC; 0.5 = no signal), and how often pairs point the right way.</p><table class="rounds" id="signal"><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
@@ -169,7 +246,8 @@ function trees(data: ReportData, options: ReportOptions): string {
  */
 export function renderReport(data: ReportData, options: ReportOptions = {}): string {
   const title = data.title ?? 'genius run';
-  const config = data.config === undefined ? '' : `<h2>Settings</h2><pre id="config">${escapeHtml(JSON.stringify(data.config, null, 2))}</pre>`;
+  const config =
+    data.config === undefined ? '' : `<h2>Settings</h2><pre id="config">${escapeHtml(JSON.stringify(data.config, null, 2))}</pre>`;
   const last = [...data.rounds].reverse().find((r) => num(r.eval?.accuracy) !== undefined);
   const summary = `<p class="note">${data.rounds.length} rounds, ${data.steps.length} training steps${last ? `, last eval accuracy ${escapeHtml(formatNumber(last.eval!.accuracy))} (round ${escapeHtml(String(last.round))})` : ''}.</p>`;
   return `<!DOCTYPE html>
@@ -201,7 +279,9 @@ export function readRunDir(runDir: string): ReportData {
   // A folder with none of a run's files is a wrong path, not an empty run: say so, write nothing.
   const marks = [RUN_FILES.config, RUN_FILES.rounds, RUN_FILES.steps, RUN_FILES.baseline];
   if (!marks.some((f) => existsSync(join(runDir, f))) && !readdirSync(runDir).some((n) => /^round-\d+$/.test(n))) {
-    throw new GeniusError(`${runDir} is not a genius run directory (it has none of ${marks.join(', ')}, round-N/)`, { code: 'INVALID_ARGUMENT' });
+    throw new GeniusError(`${runDir} is not a genius run directory (it has none of ${marks.join(', ')}, round-N/)`, {
+      code: 'INVALID_ARGUMENT',
+    });
   }
   const rounds = readIfPresent<RoundMetrics>(join(runDir, RUN_FILES.rounds));
   const roundDirs = readdirSync(runDir)
@@ -211,7 +291,11 @@ export function readRunDir(runDir: string): ReportData {
     .sort((a, b) => a - b);
   const samples: RoundSamples[] = roundDirs.map((round) => {
     const dir = join(runDir, RUN_FILES.roundDir(round));
-    return { round, explorations: readIfPresent<ExplorationRecord>(join(dir, RUN_FILES.exploration)), pairs: readIfPresent<PairRecord>(join(dir, RUN_FILES.pairs)) };
+    return {
+      round,
+      explorations: readIfPresent<ExplorationRecord>(join(dir, RUN_FILES.exploration)),
+      pairs: readIfPresent<PairRecord>(join(dir, RUN_FILES.pairs)),
+    };
   });
   const config = readJsonIfPresent(join(runDir, RUN_FILES.config));
   const baseline = readJsonIfPresent(join(runDir, RUN_FILES.baseline)) as EvalSummary | undefined;

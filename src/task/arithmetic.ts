@@ -109,7 +109,11 @@ export const TASK_ALPHABET = ' \nabcdefghijklmnopqrstuvwxyz0123456789.?=+-*/#';
  */
 export function taskWords(): string[] {
   const words = new Set<string>();
-  const add = (text: string) => text.split(/[^a-z]+/).filter(Boolean).forEach((w) => words.add(w));
+  const add = (text: string) =>
+    text
+      .split(/[^a-z]+/)
+      .filter(Boolean)
+      .forEach((w) => words.add(w));
   const others = PEOPLE.slice(0, 2);
   for (const p of PEOPLE) {
     for (const phrases of Object.values(PHRASES)) for (const f of phrases) add(f(p, 2));
@@ -188,7 +192,12 @@ export function splitOf(canonicalChain: string, testFraction = DEFAULT_TEST_FRAC
 }
 
 /** Words the problem with its distractors, and writes its solution, one step per line. */
-function writeProblem(rng: Rng, d: TaskDifficulty, start: number, links: readonly Link[]): { question: string; answer: string; final: number; distractors: number } {
+function writeProblem(
+  rng: Rng,
+  d: TaskDifficulty,
+  start: number,
+  links: readonly Link[],
+): { question: string; answer: string; final: number; distractors: number } {
   const person = pick(rng, PEOPLE);
   const item = pick(rng, ITEMS);
   const sentences = links.map((l) => pick(rng, PHRASES[l.op])(person, l.operand));
@@ -196,7 +205,10 @@ function writeProblem(rng: Rng, d: TaskDifficulty, start: number, links: readonl
   // Kinds of distractor cycle from a random start, so a problem never states two ages.
   const first = rng.int(DISTRACTORS.length);
   for (let i = 0; i < distractors; i++) {
-    const other = pick(rng, PEOPLE.filter((p) => p !== person));
+    const other = pick(
+      rng,
+      PEOPLE.filter((p) => p !== person),
+    );
     const text = DISTRACTORS[(first + i) % DISTRACTORS.length]!(person, other, randInt(rng, 2, d.maxOperand), pick(rng, ITEMS));
     sentences.splice(rng.int(sentences.length + 1), 0, text);
   }
@@ -258,7 +270,9 @@ export function generateTask(options: GenerateTaskOptions): TaskRecord[] {
   const maxDraws = 1000 + 200 * options.n;
   for (let draws = 0; out.length < options.n; draws++) {
     if (draws >= maxDraws) {
-      throw new GeniusError(`only ${out.length} distinct ${options.split} problems found in ${draws} draws; widen the difficulty knobs or ask for fewer`);
+      throw new GeniusError(
+        `only ${out.length} distinct ${options.split} problems found in ${draws} draws; widen the difficulty knobs or ask for fewer`,
+      );
     }
     const chain = drawChain(rng, d);
     if (!chain) continue;
@@ -266,7 +280,15 @@ export function generateTask(options: GenerateTaskOptions): TaskRecord[] {
     if (seen.has(key) || splitOf(key, testFraction) !== options.split) continue;
     seen.add(key);
     const p = writeProblem(rng, d, chain.start, chain.links);
-    out.push({ id: `${options.split}-${options.seed}-${out.length}`, question: p.question, answer: p.answer, final: p.final, split: options.split, ops: chain.links.length, distractors: p.distractors });
+    out.push({
+      id: `${options.split}-${options.seed}-${out.length}`,
+      question: p.question,
+      answer: p.answer,
+      final: p.final,
+      split: options.split,
+      ops: chain.links.length,
+      distractors: p.distractors,
+    });
   }
   return out;
 }

@@ -62,7 +62,9 @@ function text(c: Content | undefined, what: string, line: number): string {
 function idsOf(v: unknown, what: string, line: number, vocabSize: number): number[] | undefined {
   if (v === undefined) return undefined;
   if (!Array.isArray(v) || !v.every((x) => Number.isInteger(x) && x >= 0 && x < vocabSize)) {
-    throw new GeniusError(`pairs line ${line + 1}: ${what} must be a list of token ids in [0, ${vocabSize}) (the pairs were sampled with another vocabulary?)`);
+    throw new GeniusError(
+      `pairs line ${line + 1}: ${what} must be a list of token ids in [0, ${vocabSize}) (the pairs were sampled with another vocabulary?)`,
+    );
   }
   return v as number[];
 }
@@ -107,7 +109,8 @@ export function loadPairs(path: string, model: Model, options: TokenizeOptions):
     if (typeof rec?.prompt !== 'string') throw new GeniusError(`pairs line ${i + 1}: prompt must be a string`);
     const aChosen = Number(rec.chosen_weights ?? 0);
     const aRejected = Number(rec.rejected_weights ?? 0);
-    if (!Number.isFinite(aChosen) || !Number.isFinite(aRejected)) throw new GeniusError(`pairs line ${i + 1}: chosen_weights / rejected_weights must be numbers`);
+    if (!Number.isFinite(aChosen) || !Number.isFinite(aRejected))
+      throw new GeniusError(`pairs line ${i + 1}: chosen_weights / rejected_weights must be numbers`);
     const ids = lineIds(rec, i, vocab) ?? {
       prompt: promptCache.get(rec.prompt) ?? promptCache.set(rec.prompt, promptFor(model, rec.prompt, format)).get(rec.prompt)!,
       chosen: response(text(rec.chosen, 'chosen', i)),

@@ -38,7 +38,8 @@ export async function openReferenceScorer(spec: string, model: string, adapter: 
   try {
     if (spec.startsWith('onnx:')) {
       const { scorerFromSpec } = await import('../onnx/index.js');
-      if (adapter) throw new GeniusError('an ONNX reference cannot take a LoRA adapter: export the merged model (genius merge-adapter) instead');
+      if (adapter)
+        throw new GeniusError('an ONNX reference cannot take a LoRA adapter: export the merged model (genius merge-adapter) instead');
       const onnx = await scorerFromSpec(spec, { vocabSize: m.info.vocabSize });
       m.dispose();
       return onnx;
@@ -48,7 +49,12 @@ export async function openReferenceScorer(spec: string, model: string, adapter: 
       return await TrainerScorer.open(model, adapter);
     }
     if (spec !== 'engine') throw new GeniusError(`unknown reference scorer '${spec}' (use engine, trainer or onnx:PATH)`);
-    ctx = await Context.create(m, { flashAttention: 'off', kvType: 'f32', maxSequences: 16, sequenceContextSize: Math.max(256, maxSeqLen) });
+    ctx = await Context.create(m, {
+      flashAttention: 'off',
+      kvType: 'f32',
+      maxSequences: 16,
+      sequenceContextSize: Math.max(256, maxSeqLen),
+    });
     if (adapter) await ctx.setAdapters([{ adapter: await Adapter.load(m, adapter) }]);
     const scorer = new EngineScorer(ctx);
     const c = ctx;
@@ -74,14 +80,21 @@ export class TrainerScorer implements Scorer {
 
   static async open(model: string, adapter?: string, options: { threads?: number } = {}): Promise<TrainerScorer> {
     // Without an adapter a rank-1 LoRA with B = 0 is the base model exactly (the trainer always has one).
-    return new TrainerScorer(await Trainer.create({ model, ...(adapter ? { adapter } : {}), lora: { rank: 1, targets: ['attn_q'] }, ...(options.threads ? { threads: options.threads } : {}) }));
+    return new TrainerScorer(
+      await Trainer.create({
+        model,
+        ...(adapter ? { adapter } : {}),
+        lora: { rank: 1, targets: ['attn_q'] },
+        ...(options.threads ? { threads: options.threads } : {}),
+      }),
+    );
   }
 
   /** Packs items into graphs of at most `maxTokens` tokens. */
   async scoreBatch(items: readonly ScoreItem[], options: { signal?: AbortSignal; maxTokens?: number } = {}): Promise<number[][]> {
     const out: number[][] = [];
     const budget = options.maxTokens ?? 4096;
-    for (let i = 0; i < items.length; ) {
+    for (let i = 0; i < items.length;) {
       if (options.signal?.aborted) throw new AbortError();
       const part: ScoreItem[] = [];
       let tokens = 0;

@@ -148,7 +148,8 @@ async function trainLocked(o: TrainRunOptions): Promise<TrainSummary> {
   } finally {
     model.dispose();
   }
-  if (data.pairs.length === 0) throw new GeniusError(`no usable pairs in ${o.pairs} (${data.dropped} dropped: prompts longer than --max-seq-len or empty responses)`);
+  if (data.pairs.length === 0)
+    throw new GeniusError(`no usable pairs in ${o.pairs} (${data.dropped} dropped: prompts longer than --max-seq-len or empty responses)`);
   const pairs = data.pairs;
 
   const spec = o.reference ?? D.reference;
@@ -191,7 +192,15 @@ function validate(o: TrainRunOptions): void {
   if (!existsSync(o.pairs)) throw new GeniusError(`pairs file not found: ${o.pairs}`);
 }
 
-async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedPair[], ref: ReferenceLogps, data: { dropped: number; truncated: number }, hash: string, t0: number): Promise<TrainSummary> {
+async function trainLoop(
+  o: TrainRunOptions,
+  trainer: Trainer,
+  pairs: TokenizedPair[],
+  ref: ReferenceLogps,
+  data: { dropped: number; truncated: number },
+  hash: string,
+  t0: number,
+): Promise<TrainSummary> {
   const sft = o.loss.loss === 'sft';
   const perStep = o.batchPairs * o.gradAccum;
   const stepsPerEpoch = Math.ceil(pairs.length / perStep);
@@ -211,13 +220,17 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     }
   }
   // Metrics past the checkpoint belong to steps that will be redone.
-  const kept = existsSync(metricsPath) && resumedFrom !== undefined ? readJsonl<TrainStepRecord>(metricsPath).filter((m) => m.step <= step) : [];
+  const kept =
+    existsSync(metricsPath) && resumedFrom !== undefined ? readJsonl<TrainStepRecord>(metricsPath).filter((m) => m.step <= step) : [];
   writeJsonlAtomic(metricsPath, kept);
   let last: TrainStepRecord | undefined = kept[kept.length - 1];
 
   const weightOf = pairs.map((p) => calibrationWeight(o.loss, p.aChosen, p.aRejected));
   const badWeight = weightOf.findIndex((w) => !Number.isFinite(w));
-  if (badWeight >= 0) throw new GeniusError(`pair ${pairs[badWeight]!.index + 1}: calibration weight overflows (advantages ${pairs[badWeight]!.aChosen}, ${pairs[badWeight]!.aRejected} with alpha ${o.loss.alpha})`);
+  if (badWeight >= 0)
+    throw new GeniusError(
+      `pair ${pairs[badWeight]!.index + 1}: calibration weight overflows (advantages ${pairs[badWeight]!.aChosen}, ${pairs[badWeight]!.aRejected} with alpha ${o.loss.alpha})`,
+    );
 
   const saveCheckpoint = async (s: number) => {
     const state = `state-${s}.gguf`;
@@ -231,7 +244,8 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
   let orderEpoch = -1;
   for (; step < totalSteps; step++) {
     if (o.signal?.aborted) throw new AbortError();
-    if (o.stopAfterSteps !== undefined && resumedFrom === undefined && step >= o.stopAfterSteps) throw new AbortError('stopped by stopAfterSteps');
+    if (o.stopAfterSteps !== undefined && resumedFrom === undefined && step >= o.stopAfterSteps)
+      throw new AbortError('stopped by stopAfterSteps');
     const epoch = Math.floor(step / stepsPerEpoch);
     if (orderEpoch !== epoch) {
       order = epochOrder(pairs.length, o.seed, epoch);
@@ -283,7 +297,14 @@ async function trainLoop(o: TrainRunOptions, trainer: Trainer, pairs: TokenizedP
     }
     let gradNorm: number;
     try {
-      gradNorm = await trainer.step({ lr, beta1: o.beta1 ?? 0.9, beta2: o.beta2 ?? 0.999, eps: o.eps ?? 1e-8, weightDecay: o.weightDecay ?? D.weightDecay, maxGradNorm: o.maxGradNorm ?? D.maxGradNorm });
+      gradNorm = await trainer.step({
+        lr,
+        beta1: o.beta1 ?? 0.9,
+        beta2: o.beta2 ?? 0.999,
+        eps: o.eps ?? 1e-8,
+        weightDecay: o.weightDecay ?? D.weightDecay,
+        maxGradNorm: o.maxGradNorm ?? D.maxGradNorm,
+      });
     } catch (e) {
       throw stopped(e, step, progressPath);
     }
@@ -332,6 +353,8 @@ function appendLine(path: string, record: unknown): void {
 function stopped(e: unknown, step: number, progressPath: string): GeniusError {
   const at = existsSync(progressPath) ? (JSON.parse(readFileSync(progressPath, 'utf8')) as Progress).step : 0;
   const msg = e instanceof Error ? e.message : String(e);
-  return new GeniusError(`training stopped at step ${step + 1}: ${msg}; the last good checkpoint is step ${at}${at === 0 ? ' (none yet)' : ''}`, { cause: e });
+  return new GeniusError(
+    `training stopped at step ${step + 1}: ${msg}; the last good checkpoint is step ${at}${at === 0 ? ' (none yet)' : ''}`,
+    { cause: e },
+  );
 }
-

@@ -1,5 +1,13 @@
 import { GeniusError, messageOf } from '../errors.js';
-import { native, type NativeBatch, type NativeLossSpec, type NativeMicroResult, type NativeNodeDesc, type NativeTrainer, type NativeTrainerInfo } from '../engine/native.js';
+import {
+  native,
+  type NativeBatch,
+  type NativeLossSpec,
+  type NativeMicroResult,
+  type NativeNodeDesc,
+  type NativeTrainer,
+  type NativeTrainerInfo,
+} from '../engine/native.js';
 
 /** The default LoRA targets: every attention and MLP projection (GGUF names). */
 export const LORA_TARGETS = ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] as const;

@@ -20,7 +20,7 @@ import { makeTemp } from '../helpers.js';
 
 const manifest = JSON.parse(readFileSync(BUILTIN_MANIFEST_PATH, 'utf8')) as TinyModelManifest;
 
-test('the committed model is the manifest\'s file: same sha256, at most 10 MB, the recipe as committed', (t) => {
+test("the committed model is the manifest's file: same sha256, at most 10 MB, the recipe as committed", (t) => {
   const bytes = readFileSync(BUILTIN_MODEL_PATH);
   t.true(statSync(BUILTIN_MODEL_PATH).size <= 10 * 2 ** 20);
   t.is(bytes.subarray(0, 4).toString('latin1'), 'GGUF', 'a GGUF, not a Git LFS pointer');
@@ -28,7 +28,10 @@ test('the committed model is the manifest\'s file: same sha256, at most 10 MB, t
   t.is(manifest.bytes, bytes.length);
   t.deepEqual(manifest.recipe, TINY_RECIPE, 'models/genius-tiny.json was made by the recipe in src/builtin/recipe.ts');
   t.deepEqual(manifest.foresight, BUILTIN_FORESIGHT);
-  t.true(manifest.test !== null && manifest.test.accuracy >= 0.2 && manifest.test.accuracy <= 0.6, `recorded test accuracy ${manifest.test?.accuracy}`);
+  t.true(
+    manifest.test !== null && manifest.test.accuracy >= 0.2 && manifest.test.accuracy <= 0.6,
+    `recorded test accuracy ${manifest.test?.accuracy}`,
+  );
 });
 
 test('the committed model loads and solves some held-out test problems greedily, ending its turn after the answer', async (t) => {
@@ -47,7 +50,7 @@ test('the committed model loads and solves some held-out test problems greedily,
   t.true(answered >= 0.9 * samples.length, `${answered}/${samples.length} responses end with a marked answer and EOT`);
 });
 
-test('an SFT sequence is the sampler\'s prompt and the solution ending in EOT', async (t) => {
+test("an SFT sequence is the sampler's prompt and the solution ending in EOT", async (t) => {
   const path = await makeTemp({ shape: 'tiny', vocab: 'builtin', seed: 3 });
   const model = await Model.load(path);
   try {
@@ -60,13 +63,19 @@ test('an SFT sequence is the sampler\'s prompt and the solution ending in EOT', 
     t.is(model.detokenize(seq.response.slice(0, -1)), record!.answer);
     t.regex(record!.answer, /\n#### \d+$/);
     // Prompt and response tokenized apart are the tokens of the whole text: what the sampler continues.
-    t.deepEqual([...seq.prompt, ...seq.response.slice(0, -1)], model.tokenize(model.detokenize(seq.prompt, { special: true }).replace(/^<s>/, '') + record!.answer, { addSpecial: true, parseSpecial: true }));
+    t.deepEqual(
+      [...seq.prompt, ...seq.response.slice(0, -1)],
+      model.tokenize(model.detokenize(seq.prompt, { special: true }).replace(/^<s>/, '') + record!.answer, {
+        addSpecial: true,
+        parseSpecial: true,
+      }),
+    );
   } finally {
     model.dispose();
   }
 });
 
-test('the recipe\'s validation problems are train-split and disjoint from the training problems', (t) => {
+test("the recipe's validation problems are train-split and disjoint from the training problems", (t) => {
   const small = { ...TINY_RECIPE, trainProblems: 300, validationProblems: 50, testProblems: 50 };
   const { train, validation, test: testSet } = recipeProblems(small);
   t.is(train.length, 300);
@@ -85,10 +94,12 @@ test('BUILTIN_FORESIGHT is a valid sampler config whose stop strings never cut t
   t.is(c.stepSeparator, '\n');
 });
 
-test('the model\'s context holds the longest test prompt plus a full rollout', async (t) => {
+test("the model's context holds the longest test prompt plus a full rollout", async (t) => {
   const model = await Model.load(BUILTIN_MODEL_PATH);
   try {
-    const longest = Math.max(...recipeProblems(TINY_RECIPE).test.map((r) => promptFor(model, r.question, resolveForesightConfig(BUILTIN_FORESIGHT)).length));
+    const longest = Math.max(
+      ...recipeProblems(TINY_RECIPE).test.map((r) => promptFor(model, r.question, resolveForesightConfig(BUILTIN_FORESIGHT)).length),
+    );
     t.true(longest + (BUILTIN_FORESIGHT.maxRolloutTokens ?? 0) <= TINY_RECIPE.shape.contextLength, `longest prompt ${longest} tokens`);
   } finally {
     model.dispose();

@@ -31,7 +31,22 @@ test('tokenize prints a JSON array, --special adds BOS', (t) => {
 
 test('make-model writes a model that info reads back', (t) => {
   const out = join(tempDir(), 'm.gguf');
-  const r = genius('make-model', '--arch', 'qwen3', '--shape', 'tiny', '--vocab', 'builtin', '--dtype', 'f16', '--seed', '4', '--out', out, '--json');
+  const r = genius(
+    'make-model',
+    '--arch',
+    'qwen3',
+    '--shape',
+    'tiny',
+    '--vocab',
+    'builtin',
+    '--dtype',
+    'f16',
+    '--seed',
+    '4',
+    '--out',
+    out,
+    '--json',
+  );
   t.is(r.code, 0, r.stderr);
   t.true(existsSync(out));
   const info = JSON.parse(genius('info', '--model', out, '--json').stdout);
@@ -66,9 +81,26 @@ test('failures exit non-zero with one line naming the cause, no stack trace', (t
 test('generate --json prints one object per completion with per-token log-probs', async (t) => {
   const { makeTemp } = await import('../helpers.js');
   const model = await makeTemp({ shape: 'tiny', seed: 8 });
-  const r = genius('generate', '--model', model, '--prompt', 'Tom has 3 apples.', '--chat', '--n', '3', '--max-tokens', '6', '--seed', '2', '--json');
+  const r = genius(
+    'generate',
+    '--model',
+    model,
+    '--prompt',
+    'Tom has 3 apples.',
+    '--chat',
+    '--n',
+    '3',
+    '--max-tokens',
+    '6',
+    '--seed',
+    '2',
+    '--json',
+  );
   t.is(r.code, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.is(lines.length, 3);
   for (const c of lines) {
     t.true(['stop', 'eos', 'length'].includes(c.finish));
@@ -77,7 +109,24 @@ test('generate --json prints one object per completion with per-token log-probs'
     t.true(c.logprobs.every((x: number) => x <= 0));
   }
   // completion i uses seed + i: a re-run gives the same file
-  t.is(genius('generate', '--model', model, '--prompt', 'Tom has 3 apples.', '--chat', '--n', '3', '--max-tokens', '6', '--seed', '2', '--json').stdout, r.stdout);
+  t.is(
+    genius(
+      'generate',
+      '--model',
+      model,
+      '--prompt',
+      'Tom has 3 apples.',
+      '--chat',
+      '--n',
+      '3',
+      '--max-tokens',
+      '6',
+      '--seed',
+      '2',
+      '--json',
+    ).stdout,
+    r.stdout,
+  );
 });
 
 test('score --json gives the log-prob of every token after the first', async (t) => {
@@ -108,7 +157,24 @@ test('sample, pairs and join work end to end from the CLI', async (t) => {
   const dir = tempDir();
   const queries = join(dir, 'q.jsonl');
   writeFileSync(queries, '{"instruction": "Tom has 3 apples and buys 4 more."}\nbroken\n{"instruction": "Ann has 10 coins."}\n');
-  const common = ['--model', model, '--queries', queries, '--beams', '2', '--rollouts', '2', '--steps', '2', '--max-step-tokens', '8', '--max-rollout-tokens', '8', '--seed', '3'];
+  const common = [
+    '--model',
+    model,
+    '--queries',
+    queries,
+    '--beams',
+    '2',
+    '--rollouts',
+    '2',
+    '--steps',
+    '2',
+    '--max-step-tokens',
+    '8',
+    '--max-rollout-tokens',
+    '8',
+    '--seed',
+    '3',
+  ];
   const out = join(dir, 'ex.jsonl');
   const r = genius('sample', ...common, '--out', out);
   t.is(r.code, 0, r.stderr);
@@ -123,14 +189,32 @@ test('sample, pairs and join work end to end from the CLI', async (t) => {
   for (const [i, s] of shards.entries()) t.is(genius('sample', ...common, '--out', s, '--shard', `${i}/2`).code, 0);
   const joined = join(dir, 'joined.jsonl');
   t.is(genius('join', '--out', joined, ...shards).code, 0);
-  const strip = (p: string) => readFileSync(p, 'utf8').trim().split('\n').map((l) => ({ ...JSON.parse(l), seconds: 0 }));
+  const strip = (p: string) =>
+    readFileSync(p, 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => ({ ...JSON.parse(l), seconds: 0 }));
   t.deepEqual(strip(joined), strip(out));
   const pairs = join(dir, 'pairs.jsonl');
   const p = genius('pairs', '--in', out, '--out', pairs, '--rejected', 'uniform');
   t.is(p.code, 0, p.stderr);
-  const lines = readFileSync(pairs, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const lines = readFileSync(pairs, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.is(lines.length, 4);
-  t.deepEqual(Object.keys(lines[0]).sort(), ['chosen', 'chosen_average_weights', 'chosen_ids', 'chosen_weights', 'prompt', 'prompt_ids', 'rejected', 'rejected_ids', 'rejected_weights', 'step']);
+  t.deepEqual(Object.keys(lines[0]).sort(), [
+    'chosen',
+    'chosen_average_weights',
+    'chosen_ids',
+    'chosen_weights',
+    'prompt',
+    'prompt_ids',
+    'rejected',
+    'rejected_ids',
+    'rejected_weights',
+    'step',
+  ]);
   const bad = genius('sample', ...common, '--out', join(dir, 'x.jsonl'), '--shard', '3/2');
   t.not(bad.code, 0);
   t.regex(bad.stderr, /outside/);
@@ -145,5 +229,8 @@ test('--chat-template names a template where the model has none, and the error s
   t.is(named.code, 0, named.stderr);
   t.is(JSON.parse(named.stdout).tokens.length, 2);
   // Without --chat there is no template to name.
-  t.regex(genius('generate', '--model', tinyRandomLlama2, '--prompt', 'hi', '--chat-template', 'chatml').stderr, /--chat-template needs --chat/);
+  t.regex(
+    genius('generate', '--model', tinyRandomLlama2, '--prompt', 'hi', '--chat-template', 'chatml').stderr,
+    /--chat-template needs --chat/,
+  );
 });

@@ -54,32 +54,32 @@ async function assertClean(t: import('ava').ExecutionContext, ctx: Context) {
 
 for (const kvUnified of [false, true]) {
   test(`forked continuation equals a re-prefilled one (exact config, tolerance 1e-5, kvUnified ${kvUnified})`, async (t) => {
-  const ctx = await Context.create(model, { ...EXACT, kvUnified, contextSize: 8 * 512, maxSequences: 8 });
-  const prefix = randomTokens(40, 1);
-  const cont = randomTokens(12, 2);
-  const parent = await ctx.sequence(prefix);
-  const kids = await parent.fork(3);
-  // unified: children share the parent's cells; split: each child holds a copy
-  t.is(ctx.stats().kvCellsUsed, (prefix.length - 1) * (kvUnified ? 1 : 4));
-  const fresh = await ctx.sequence(prefix);
-  t.true(maxAbsDiff(await kids[1]!.logits(), await fresh.logits()) < 1e-4, 'next-token logits');
-  const forked = await kids[1]!.score(cont);
-  const direct = await fresh.score(cont);
-  t.true(maxAbsDiff(forked, direct) < 1e-5, `max diff ${maxAbsDiff(forked, direct)}`);
+    const ctx = await Context.create(model, { ...EXACT, kvUnified, contextSize: 8 * 512, maxSequences: 8 });
+    const prefix = randomTokens(40, 1);
+    const cont = randomTokens(12, 2);
+    const parent = await ctx.sequence(prefix);
+    const kids = await parent.fork(3);
+    // unified: children share the parent's cells; split: each child holds a copy
+    t.is(ctx.stats().kvCellsUsed, (prefix.length - 1) * (kvUnified ? 1 : 4));
+    const fresh = await ctx.sequence(prefix);
+    t.true(maxAbsDiff(await kids[1]!.logits(), await fresh.logits()) < 1e-4, 'next-token logits');
+    const forked = await kids[1]!.score(cont);
+    const direct = await fresh.score(cont);
+    t.true(maxAbsDiff(forked, direct) < 1e-5, `max diff ${maxAbsDiff(forked, direct)}`);
 
-  // Siblings write their own cells after the fork and must not see each other's tokens.
-  const gens = await Promise.all(kids.map((k, i) => k.generate({ maxTokens: 8, temperature: 1, seed: 100 + i, stopAtEog: false })));
-  const probe = randomTokens(6, 3);
-  for (let i = 0; i < kids.length; i++) {
-    const viaFork = await kids[i]!.score(probe);
-    const before = i === 1 ? cont : []; // kid 1 scored `cont` above, so holds it
-    const viaPrefill = await ctx.score([...prefix, ...before, ...gens[i]!.tokens], probe);
-    t.true(maxAbsDiff(viaFork, viaPrefill) < 1e-5, `sibling ${i}`);
-  }
-  for (const s of [parent, fresh, ...kids]) await s.release();
-  await assertClean(t, ctx);
-  ctx.dispose();
-});
+    // Siblings write their own cells after the fork and must not see each other's tokens.
+    const gens = await Promise.all(kids.map((k, i) => k.generate({ maxTokens: 8, temperature: 1, seed: 100 + i, stopAtEog: false })));
+    const probe = randomTokens(6, 3);
+    for (let i = 0; i < kids.length; i++) {
+      const viaFork = await kids[i]!.score(probe);
+      const before = i === 1 ? cont : []; // kid 1 scored `cont` above, so holds it
+      const viaPrefill = await ctx.score([...prefix, ...before, ...gens[i]!.tokens], probe);
+      t.true(maxAbsDiff(viaFork, viaPrefill) < 1e-5, `sibling ${i}`);
+    }
+    for (const s of [parent, fresh, ...kids]) await s.release();
+    await assertClean(t, ctx);
+    ctx.dispose();
+  });
 }
 
 test('fork and re-prefill agree within 1e-2 under llama.cpp defaults (flash attention auto, F16 KV)', async (t) => {
@@ -138,7 +138,9 @@ test('raw log-probs equal a float64 log-softmax of the logits; sampling log-prob
 
   const [c] = await seq.fork(1);
   const topk = await c!.generate({ maxTokens: 1, temperature: 1, topK: 5, seed: 9 });
-  const order = Array.from(logits.keys()).sort((x, y) => logits[y]! - logits[x]!).slice(0, 5);
+  const order = Array.from(logits.keys())
+    .sort((x, y) => logits[y]! - logits[x]!)
+    .slice(0, 5);
   t.true(order.includes(topk.tokens[0]!));
   const z = order.reduce((acc, i) => acc + Math.exp(raw[i]!), 0);
   t.true(Math.abs(topk.sampleLogprobs[0]! - (raw[topk.tokens[0]!]! - Math.log(z))) < 1e-5);
@@ -189,48 +191,48 @@ test('a stop string spanning two tokens stops generation and is excluded from th
 
 for (const kvUnified of [false, true]) {
   test(`200 concurrent requests with random fork/release/cancel patterns leak no slots or cells (kvUnified ${kvUnified})`, async (t) => {
-  const ctx = await Context.create(model, { contextSize: 64 * 256, maxSequences: 64, waitMs: 5000, kvUnified });
-  let rng = 12345;
-  const rand = (n: number) => {
-    rng = (Math.imul(rng, 1103515245) + 12345) >>> 0;
-    return (rng >>> 8) % n;
-  };
-  const roots = await Promise.all(Array.from({ length: 6 }, (_, i) => ctx.sequence(randomTokens(8 + 5 * i, 200 + i))));
-  const outcomes = { done: 0, aborted: 0 };
-  const job = async (k: number) => {
-    const kids = await roots[rand(roots.length)]!.fork(1 + rand(3));
-    await Promise.all(
-      kids.map(async (kid, j) => {
-        const controller = new AbortController();
-        const mode = rand(4);
-        const work =
-          mode === 0
-            ? kid.score(randomTokens(1 + rand(12), k * 10 + j), { signal: controller.signal })
-            : kid.generate({ maxTokens: 1 + rand(16), temperature: 1, seed: k * 10 + j, signal: controller.signal });
-        if (mode === 2) setTimeout(() => controller.abort(), rand(5));
-        if (mode === 3 && rand(2) === 0) setTimeout(() => void kid.release(), rand(5));
-        try {
-          await work;
-          outcomes.done++;
-        } catch (err) {
-          if ((err as Error).name === 'AbortError' || /released/.test((err as Error).message)) outcomes.aborted++;
-          else throw err;
-        }
-        await kid.release();
-      }),
-    );
-  };
-  await Promise.all(Array.from({ length: 200 }, (_, k) => job(k)));
-  t.log(outcomes);
-  t.true(outcomes.done > 100);
-  for (const r of roots) await r.release();
-  await assertClean(t, ctx);
-  // The cache itself is empty too: a sequence filling every cell fits.
-  const full = await ctx.sequence(randomTokens(ctx.info.sequenceContextSize, 9));
-  t.is(ctx.stats().kvCellsUsed, ctx.info.sequenceContextSize - 1);
-  await full.release();
-  ctx.dispose();
-});
+    const ctx = await Context.create(model, { contextSize: 64 * 256, maxSequences: 64, waitMs: 5000, kvUnified });
+    let rng = 12345;
+    const rand = (n: number) => {
+      rng = (Math.imul(rng, 1103515245) + 12345) >>> 0;
+      return (rng >>> 8) % n;
+    };
+    const roots = await Promise.all(Array.from({ length: 6 }, (_, i) => ctx.sequence(randomTokens(8 + 5 * i, 200 + i))));
+    const outcomes = { done: 0, aborted: 0 };
+    const job = async (k: number) => {
+      const kids = await roots[rand(roots.length)]!.fork(1 + rand(3));
+      await Promise.all(
+        kids.map(async (kid, j) => {
+          const controller = new AbortController();
+          const mode = rand(4);
+          const work =
+            mode === 0
+              ? kid.score(randomTokens(1 + rand(12), k * 10 + j), { signal: controller.signal })
+              : kid.generate({ maxTokens: 1 + rand(16), temperature: 1, seed: k * 10 + j, signal: controller.signal });
+          if (mode === 2) setTimeout(() => controller.abort(), rand(5));
+          if (mode === 3 && rand(2) === 0) setTimeout(() => void kid.release(), rand(5));
+          try {
+            await work;
+            outcomes.done++;
+          } catch (err) {
+            if ((err as Error).name === 'AbortError' || /released/.test((err as Error).message)) outcomes.aborted++;
+            else throw err;
+          }
+          await kid.release();
+        }),
+      );
+    };
+    await Promise.all(Array.from({ length: 200 }, (_, k) => job(k)));
+    t.log(outcomes);
+    t.true(outcomes.done > 100);
+    for (const r of roots) await r.release();
+    await assertClean(t, ctx);
+    // The cache itself is empty too: a sequence filling every cell fits.
+    const full = await ctx.sequence(randomTokens(ctx.info.sequenceContextSize, 9));
+    t.is(ctx.stats().kvCellsUsed, ctx.info.sequenceContextSize - 1);
+    await full.release();
+    ctx.dispose();
+  });
 }
 
 test('cancellation rejects with AbortError and frees the request', async (t) => {

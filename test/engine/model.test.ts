@@ -53,7 +53,9 @@ test('built-in model applies its ChatML template and parses its special tokens',
   t.is(ids[0], 3); // <|im_start|> is a single control token
   t.true(model.info.specialTokens.endOfGeneration.includes(4)); // <|im_end|> ends generation
   t.is(model.detokenize(ids, { special: true }), prompt);
-  t.throws(() => model.applyChatTemplate([{ role: 'user', content: 'x' }], { template: 'no-such-template{{' }), { message: /unsupported chat template/ });
+  t.throws(() => model.applyChatTemplate([{ role: 'user', content: 'x' }], { template: 'no-such-template{{' }), {
+    message: /unsupported chat template/,
+  });
   model.dispose();
 });
 

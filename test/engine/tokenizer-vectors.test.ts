@@ -10,7 +10,7 @@ function readVectors(vocab: string): { text: string; ids: number[] }[] {
   const sep = '\n__ggml_vocab_test__\n';
   // Same splitting as llama.cpp's reader: a trailing separator opens no further case.
   const inputs: string[] = [];
-  for (let pos = 0; pos < raw.length; ) {
+  for (let pos = 0; pos < raw.length;) {
     const next = raw.indexOf(sep, pos);
     inputs.push(next < 0 ? raw.slice(pos) : raw.slice(pos, next));
     pos = next < 0 ? raw.length : next + sep.length;

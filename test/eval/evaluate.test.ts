@@ -22,7 +22,12 @@ test.before(async () => {
   modelPath = await makeTemp({ shape: 'tiny', seed: 31 });
   dir = tempDir();
   taskPath = join(dir, 'task.jsonl');
-  writeFileSync(taskPath, generateTask({ split: 'test', n: 16, seed: 1 }).map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(
+    taskPath,
+    generateTask({ split: 'test', n: 16, seed: 1 })
+      .map((r) => JSON.stringify(r))
+      .join('\n') + '\n',
+  );
   model = await Model.load(modelPath);
   ctx = await Context.create(model, { sequenceContextSize: 512, maxSequences: 32 });
 });
@@ -31,7 +36,11 @@ test.after.always(() => {
   model?.dispose();
 });
 
-const readRecords = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as EvalRecord);
+const readRecords = (path: string) =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as EvalRecord);
 const withGold = (items: EvalItem[], gold: (q: EvalItem, i: number) => string) => items.map((q, i) => ({ ...q, gold: gold(q, i) }));
 
 test.serial('per-question JSONL holds each sample graded from its extracted answer', async (t) => {
@@ -42,7 +51,11 @@ test.serial('per-question JSONL holds each sample graded from its extracted answ
   const r = await evaluate(ctx, model, items, { ...GEN, out });
   const lines = readRecords(out);
   t.deepEqual(lines, r.records);
-  t.deepEqual(lines.map((l) => l.id), items.map((q) => q.id), 'task order');
+  t.deepEqual(
+    lines.map((l) => l.id),
+    items.map((q) => q.id),
+    'task order',
+  );
   for (const [i, rec] of lines.entries()) {
     t.is(rec.question, items[i]!.question);
     t.is(rec.gold, items[i]!.gold);
@@ -68,11 +81,21 @@ test.serial('accuracy: gold = the greedy answers gives 100%, a fake gold 0%, hal
   t.is(all.high, 1);
   t.true(all.low > 0.3 && all.low < 1);
   t.is(all.correct, items.length);
-  const none = await evaluate(ctx, model, withGold(items, () => '-99999'), GEN);
+  const none = await evaluate(
+    ctx,
+    model,
+    withGold(items, () => '-99999'),
+    GEN,
+  );
   t.is(none.accuracy, 0);
   t.is(none.low, 0);
   t.is(none.correct, 0);
-  const half = await evaluate(ctx, model, withGold(items, (q, i) => (i % 2 === 0 ? q.gold : '-99999')), GEN);
+  const half = await evaluate(
+    ctx,
+    model,
+    withGold(items, (q, i) => (i % 2 === 0 ? q.gold : '-99999')),
+    GEN,
+  );
   t.is(half.correct, Math.ceil(items.length / 2));
   t.is(half.accuracy, Math.ceil(items.length / 2) / items.length);
   t.true(half.low < half.accuracy && half.accuracy < half.high);
@@ -87,18 +110,33 @@ test.serial('several samples per question: per-question shares, seeded and repro
     t.is(rec.samples.length, 3);
     t.is(rec.accuracy, rec.samples.filter((s) => s.correct).length / 3);
   }
-  t.is(a.correct, a.records.reduce((s, r) => s + r.samples.filter((x) => x.correct).length, 0));
+  t.is(
+    a.correct,
+    a.records.reduce((s, r) => s + r.samples.filter((x) => x.correct).length, 0),
+  );
   t.is(a.accuracy, a.records.reduce((s, r) => s + r.accuracy, 0) / items.length);
-  t.true(a.records.some((r) => new Set(r.samples.map((s) => s.text)).size > 1), 'samples differ at temperature 1');
+  t.true(
+    a.records.some((r) => new Set(r.samples.map((s) => s.text)).size > 1),
+    'samples differ at temperature 1',
+  );
   const b = await evaluate(ctx, model, items, opts);
-  t.deepEqual(b.records.map((r) => r.samples.map((s) => s.text)), a.records.map((r) => r.samples.map((s) => s.text)));
+  t.deepEqual(
+    b.records.map((r) => r.samples.map((s) => s.text)),
+    a.records.map((r) => r.samples.map((s) => s.text)),
+  );
 });
 
 test.serial('resumes a killed run and refuses other settings', async (t) => {
   const items = loadEvalTask(taskPath).slice(0, 8);
   const full = await evaluate(ctx, model, items, GEN);
   const out = join(dir, 'resume.jsonl');
-  writeFileSync(out, full.records.slice(0, 3).map((r) => JSON.stringify(r)).join('\n') + '\n');
+  writeFileSync(
+    out,
+    full.records
+      .slice(0, 3)
+      .map((r) => JSON.stringify(r))
+      .join('\n') + '\n',
+  );
   appendFileSync(out, '{"id":"torn');
   const logs: string[] = [];
   const resumed = await evaluate(ctx, model, items, { ...GEN, out, log: (m) => logs.push(m) });
@@ -113,7 +151,10 @@ test.serial('an adapter is attached for the evaluation and detached after', asyn
   const lora = await makeLora({ base: modelPath, out: join(dir, 'lora.gguf'), rank: 4, alpha: 64, seed: 3 });
   const base = await evaluate(ctx, model, items, GEN);
   const adapted = await evaluate(ctx, model, items, { ...GEN, adapter: lora.path });
-  t.notDeepEqual(adapted.records.map((r) => r.samples[0]!.text), base.records.map((r) => r.samples[0]!.text));
+  t.notDeepEqual(
+    adapted.records.map((r) => r.samples[0]!.text),
+    base.records.map((r) => r.samples[0]!.text),
+  );
   t.not(adapted.records[0]!.config_hash, base.records[0]!.config_hash);
   const after = await evaluate(ctx, model, items, GEN);
   t.deepEqual(after.records, base.records);
@@ -127,7 +168,11 @@ function genius(...args: string[]) {
 test('genius eval reads GSM8K-format JSONL and prints accuracy with its interval', (t) => {
   const questions = generateTask({ split: 'test', n: 10, seed: 9 }).map((r) => r.question);
   const gsm = join(dir, 'gsm8k.jsonl');
-  const write = (golds: string[]) => writeFileSync(gsm, questions.map((question, i) => JSON.stringify({ question, answer: `Step one.\nStep two.\n#### ${golds[i]}` })).join('\n') + '\n');
+  const write = (golds: string[]) =>
+    writeFileSync(
+      gsm,
+      questions.map((question, i) => JSON.stringify({ question, answer: `Step one.\nStep two.\n#### ${golds[i]}` })).join('\n') + '\n',
+    );
   write(questions.map(() => '-99999'));
   const firstOut = join(dir, 'cli-first.jsonl');
   const first = genius('eval', '--model', modelPath, '--task', gsm, '--max-tokens', '32', '--last-number', '--out', firstOut, '--json');
@@ -138,7 +183,10 @@ test('genius eval reads GSM8K-format JSONL and prints accuracy with its interval
   const second = genius('eval', '--model', modelPath, '--task', gsm, '--max-tokens', '32', '--last-number');
   t.is(second.code, 0, second.stderr);
   const expected = golds.filter((g) => g !== 'none').length / 10;
-  t.regex(second.stdout, new RegExp(`^accuracy ${expected.toFixed(4)} \\(95% CI 0\\.\\d{4}-[01]\\.\\d{4}\\) on 10 questions x 1 samples\\n$`));
+  t.regex(
+    second.stdout,
+    new RegExp(`^accuracy ${expected.toFixed(4)} \\(95% CI 0\\.\\d{4}-[01]\\.\\d{4}\\) on 10 questions x 1 samples\\n$`),
+  );
 });
 
 test('genius eval: malformed input and missing gold answers are one-line errors', (t) => {

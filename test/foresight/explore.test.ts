@@ -34,7 +34,11 @@ test.before(async () => {
   writeFileSync(queries, QUESTIONS.map((q, i) => JSON.stringify({ instruction: q, response: String(i) })).join('\n') + '\n');
 });
 
-const read = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as ExplorationRecord);
+const read = (path: string) =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as ExplorationRecord);
 /** Records without their one timing field: what "the same file" means. */
 const timeless = (path: string) => read(path).map(({ seconds: _, ...r }) => r);
 
@@ -93,10 +97,16 @@ test('the same seed gives the same file; K pairs per query; shards join to the s
   await runSampling({ ...base, out: a });
   await runSampling({ ...base, concurrency: 1, out: b });
   t.deepEqual(timeless(a), timeless(b));
-  t.deepEqual(read(a).map((r) => r.index), [0, 1, 2, 3, 4, 5]);
+  t.deepEqual(
+    read(a).map((r) => r.index),
+    [0, 1, 2, 3, 4, 5],
+  );
   const shards = [0, 1, 2].map((i) => join(dir, `s${i}.jsonl`));
   for (const [i, s] of shards.entries()) await runSampling({ ...base, out: s, shard: { index: i, count: 3 } });
-  t.deepEqual(read(shards[1]!).map((r) => r.index), [1, 4]);
+  t.deepEqual(
+    read(shards[1]!).map((r) => r.index),
+    [1, 4],
+  );
   const joined = join(dir, 'joined.jsonl');
   joinShards(joined, shards);
   t.deepEqual(timeless(joined), timeless(a));
@@ -109,8 +119,32 @@ test('the same seed gives the same file; K pairs per query; shards join to the s
 });
 
 test('kill -9 at any point, then resume, gives the same file as an uninterrupted run', async (t) => {
-  const args = (out: string) => [cliPath, 'sample', '--model', modelPath, '--queries', queries, '--out', out, '--beams', '2', '--rollouts', '3', '--steps', '2', '--max-step-tokens', '12', '--max-rollout-tokens', '24', '--concurrency', '2', '--seed', '5'];
-  const run = (out: string) => new Promise<number | null>((resolve) => spawn(process.execPath, args(out), { stdio: 'ignore' }).on('exit', resolve));
+  const args = (out: string) => [
+    cliPath,
+    'sample',
+    '--model',
+    modelPath,
+    '--queries',
+    queries,
+    '--out',
+    out,
+    '--beams',
+    '2',
+    '--rollouts',
+    '3',
+    '--steps',
+    '2',
+    '--max-step-tokens',
+    '12',
+    '--max-rollout-tokens',
+    '24',
+    '--concurrency',
+    '2',
+    '--seed',
+    '5',
+  ];
+  const run = (out: string) =>
+    new Promise<number | null>((resolve) => spawn(process.execPath, args(out), { stdio: 'ignore' }).on('exit', resolve));
   const full = join(dir, 'full.jsonl');
   t.is(await run(full), 0);
   for (const killAfter of [1, 3]) {
@@ -138,7 +172,13 @@ test('malformed query lines are reported by line number and skipped, or stop the
   writeFileSync(path, '{"query": "a"}\n{oops\n\n[1,2]\n{"question": "b", "id": "x"}\n{"other": 1}\n');
   const notes: string[] = [];
   const qs = readQueries(path, { onSkip: (m) => notes.push(m) });
-  t.deepEqual(qs.map((q) => [q.id, q.index, q.question]), [[0, 0, 'a'], ['x', 3, 'b']]);
+  t.deepEqual(
+    qs.map((q) => [q.id, q.index, q.question]),
+    [
+      [0, 0, 'a'],
+      ['x', 3, 'b'],
+    ],
+  );
   t.is(notes.length, 3);
   t.regex(notes[0]!, /bad\.jsonl:2: malformed JSON/);
   t.regex(notes[1]!, /bad\.jsonl:4: not a JSON object/);
@@ -146,7 +186,13 @@ test('malformed query lines are reported by line number and skipped, or stop the
   t.throws(() => readQueries(path, { strict: true }), { message: /bad\.jsonl:2: malformed JSON/ });
   const arr = join(dir, 'arr.json');
   writeFileSync(arr, JSON.stringify([{ instruction: 'x' }, { instruction: 'y', answer: 3 }]));
-  t.deepEqual(readQueries(arr).map((q) => [q.index, q.question, q.groundTruth]), [[0, 'x', undefined], [1, 'y', 3]]);
+  t.deepEqual(
+    readQueries(arr).map((q) => [q.index, q.question, q.groundTruth]),
+    [
+      [0, 'x', undefined],
+      [1, 'y', 3],
+    ],
+  );
   t.throws(() => readQueries(join(dir, 'missing.jsonl')), { message: /cannot read queries file/ });
   writeFileSync(join(dir, 'dup.jsonl'), '{"id":1,"query":"a"}\n{"id":1,"query":"b"}\n');
   t.throws(() => readQueries(join(dir, 'dup.jsonl')), { message: /duplicate query id 1/ });
@@ -154,21 +200,46 @@ test('malformed query lines are reported by line number and skipped, or stop the
 
 test('a query too long for the context fails alone with a clear error', async (t) => {
   const path = join(dir, 'long.jsonl');
-  writeFileSync(path, [JSON.stringify({ query: 'short one' }), JSON.stringify({ query: 'word '.repeat(400) }), JSON.stringify({ query: 'another short' })].join('\n'));
+  writeFileSync(
+    path,
+    [
+      JSON.stringify({ query: 'short one' }),
+      JSON.stringify({ query: 'word '.repeat(400) }),
+      JSON.stringify({ query: 'another short' }),
+    ].join('\n'),
+  );
   const notes: string[] = [];
   const out = join(dir, 'long-out.jsonl');
-  const s = await runSampling({ model: modelPath, queries: path, out, config: small, concurrency: 2, seed: 1, sequenceContextSize: 256, log: (m) => notes.push(m) });
+  const s = await runSampling({
+    model: modelPath,
+    queries: path,
+    out,
+    config: small,
+    concurrency: 2,
+    seed: 1,
+    sequenceContextSize: 256,
+    log: (m) => notes.push(m),
+  });
   t.is(s.written, 2);
   t.is(s.failed, 1);
-  t.true(notes.some((n) => /query 1 failed: .*does not fit the context/.test(n)), notes.join('\n'));
-  t.deepEqual(read(out).map((r) => r.index), [0, 2]);
+  t.true(
+    notes.some((n) => /query 1 failed: .*does not fit the context/.test(n)),
+    notes.join('\n'),
+  );
+  t.deepEqual(
+    read(out).map((r) => r.index),
+    [0, 2],
+  );
 });
 
 test('--shard auto reads Kubernetes Indexed Jobs and Slurm arrays', (t) => {
   t.deepEqual(parseShard('2/5'), { index: 2, count: 5 });
   t.deepEqual(parseShard('auto', { JOB_COMPLETION_INDEX: '3', GENIUS_SHARD_COUNT: '4' }), { index: 3, count: 4 });
   t.deepEqual(parseShard('auto', { JOB_COMPLETION_INDEX: '1' }, 2), { index: 1, count: 2 });
-  t.deepEqual(parseShard('auto', { SLURM_ARRAY_TASK_ID: '7', SLURM_ARRAY_TASK_MIN: '5', SLURM_ARRAY_TASK_COUNT: '3' }), { index: 2, count: 3 });
+  t.deepEqual(parseShard('auto', { SLURM_ARRAY_TASK_ID: '7', SLURM_ARRAY_TASK_MIN: '5', SLURM_ARRAY_TASK_COUNT: '3' }), {
+    index: 2,
+    count: 3,
+  });
   t.throws(() => parseShard('auto', { JOB_COMPLETION_INDEX: '1' }), { message: /shard count/ });
   t.throws(() => parseShard('auto', {}), { message: /neither/ });
   t.throws(() => parseShard('5/5'), { message: /outside/ });

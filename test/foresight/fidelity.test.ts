@@ -18,7 +18,11 @@ import { generateTask } from '../../src/task/index.js';
 import { loadPairs } from '../../src/train/data.js';
 import { cliPath, tempDir } from '../helpers.js';
 
-const readLines = <T>(path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as T);
+const readLines = <T>(path: string) =>
+  readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as T);
 // More steps than any solution has lines: every beam ends before K.
 const config = resolveForesightConfig({ ...BUILTIN_FORESIGHT, beams: 2, rollouts: 3, steps: 8 });
 const problems = generateTask({ split: 'train', n: 6, seed: 4242, difficulty: BUILTIN_DIFFICULTY });
@@ -43,14 +47,20 @@ test('a beam whose step ended the response is finished: no step, rollout or comp
       t.true(S < config.steps, 'every beam ended before K steps');
       t.deepEqual(rec.traj_pool[S], []);
       t.is(rec.beam_finished_at!.length, config.beams);
-      t.true(rec.beam_finished_at!.every((k) => k !== null && k < S), 'finished beams say when');
+      t.true(
+        rec.beam_finished_at!.every((k) => k !== null && k < S),
+        'finished beams say when',
+      );
       let open = config.beams;
       for (let k = 0; k < S; k++) {
         t.is(rec.traj_pool[k]!.length, open * config.rollouts, `N candidates per open beam at step ${k}`);
         rec.terminal_pool![k]!.forEach((terminal, c) => {
           const ids = rec.token_pool![k]![c]!;
           // No rollout followed a terminal candidate, and every trajectory stops at its end token.
-          t.is(seen.some((e) => e.step === k && e.candidate === c), !terminal);
+          t.is(
+            seen.some((e) => e.step === k && e.candidate === c),
+            !terminal,
+          );
           if (rec.ended_pool![k]![c]) t.is(ids.at(-1), eot);
           t.false(ids.slice(0, -1).includes(eot), 'nothing after the end of turn');
           t.false(/####[^\n]*\n./s.test(rec.traj_pool[k]![c]!), 'no text after the answer line');
@@ -116,7 +126,10 @@ test('pairs built from a real exploration file train on the ids the engine gener
       t.deepEqual(p.prompt, rec.prompt_ids);
       t.deepEqual(p.prompt, promptFor(model, rec.question, config));
       for (const side of [p.chosen, p.rejected]) {
-        t.true(rec.token_pool![k]!.some((ids) => JSON.stringify(ids) === JSON.stringify(side)), 'a response the engine generated at that step');
+        t.true(
+          rec.token_pool![k]!.some((ids) => JSON.stringify(ids) === JSON.stringify(side)),
+          'a response the engine generated at that step',
+        );
         t.notDeepEqual(side.slice(0, prefixIds.length), prefixIds, 'the reasoning prefix is in the prompt only');
         t.is(side.at(-1), eot, 'the decision to stop is part of the response');
       }
@@ -126,21 +139,41 @@ test('pairs built from a real exploration file train on the ids the engine gener
     const rec = records[0]!;
     const ctx = await Context.create(model, { sequenceContextSize: 512, maxSequences: 32 });
     const seen: { step: number; candidate: number; context: number[]; rollout: number[] }[] = [];
-    const again = await exploreQuery(ctx, model, { id: rec.id, index: 0, question: rec.question, groundTruth: rec.ground_truth }, config, 1, { observe: (e) => seen.push(e) });
+    const again = await exploreQuery(
+      ctx,
+      model,
+      { id: rec.id, index: 0, question: rec.question, groundTruth: rec.ground_truth },
+      config,
+      1,
+      { observe: (e) => seen.push(e) },
+    );
     ctx.dispose();
     t.deepEqual(again.token_pool, rec.token_pool, 'the record is reproducible');
     for (const e of seen) t.deepEqual(rec.token_pool![e.step]![e.candidate], [...e.context.slice(rec.prompt_ids!.length), ...e.rollout]);
 
     // The TRL export carries exactly these ids, and its reference log-probs are of exactly them.
     const trl = join(dir, 'trl.jsonl');
-    const r = spawnSync(process.execPath, [cliPath, 'export', '--pairs', pairsPath, '--out', trl, '--format', 'trl', '--model', BUILTIN_MODEL_PATH, '--reference', 'engine'], { encoding: 'utf8' });
+    const r = spawnSync(
+      process.execPath,
+      [cliPath, 'export', '--pairs', pairsPath, '--out', trl, '--format', 'trl', '--model', BUILTIN_MODEL_PATH, '--reference', 'engine'],
+      { encoding: 'utf8' },
+    );
     t.is(r.status, 0, r.stderr);
-    const rows = readLines<{ prompt: string; prompt_input_ids: number[]; chosen_input_ids: number[]; rejected_input_ids: number[]; ref_chosen_logps: number }>(trl);
+    const rows = readLines<{
+      prompt: string;
+      prompt_input_ids: number[];
+      chosen_input_ids: number[];
+      rejected_input_ids: number[];
+      ref_chosen_logps: number;
+    }>(trl);
     t.is(rows.length, data.pairs.length);
     const scorer = await Context.create(model, { flashAttention: 'off', kvType: 'f32', sequenceContextSize: 512, maxSequences: 4 });
     try {
       for (const [i, row] of rows.slice(0, 6).entries()) {
-        t.deepEqual([row.prompt_input_ids, row.chosen_input_ids, row.rejected_input_ids], [data.pairs[i]!.prompt, data.pairs[i]!.chosen, data.pairs[i]!.rejected]);
+        t.deepEqual(
+          [row.prompt_input_ids, row.chosen_input_ids, row.rejected_input_ids],
+          [data.pairs[i]!.prompt, data.pairs[i]!.chosen, data.pairs[i]!.rejected],
+        );
         t.is(row.prompt, model.detokenize(row.prompt_input_ids, { special: true }));
         const sum = (await scorer.score(row.prompt_input_ids, row.chosen_input_ids)).reduce((a, b) => a + b, 0);
         t.true(Math.abs(sum - row.ref_chosen_logps) < 1e-3, `${sum} vs ${row.ref_chosen_logps}`);
@@ -158,12 +191,24 @@ test('text-only pairs (the reference format) load with the reasoning prefix once
   try {
     const path = join(dir, 'text-pairs.jsonl');
     const traj = `${config.reasoningPrefix}3 + 4 = 7\n#### 7`;
-    writeFileSync(path, JSON.stringify({ prompt: 'what is 3 plus 4?', chosen: [{ role: 'assistant', content: traj }], rejected: [{ role: 'assistant', content: `${config.reasoningPrefix}3 + 4 = 8\n#### 8` }], chosen_weights: 0.1, rejected_weights: -0.1 }) + '\n');
+    writeFileSync(
+      path,
+      JSON.stringify({
+        prompt: 'what is 3 plus 4?',
+        chosen: [{ role: 'assistant', content: traj }],
+        rejected: [{ role: 'assistant', content: `${config.reasoningPrefix}3 + 4 = 8\n#### 8` }],
+        chosen_weights: 0.1,
+        rejected_weights: -0.1,
+      }) + '\n',
+    );
     const [p] = loadPairs(path, model, { maxSeqLen: 512, truncation: 'drop' }).pairs;
     t.deepEqual(p!.prompt, promptFor(model, 'what is 3 plus 4?', config));
     t.deepEqual(p!.chosen, [...model.tokenize('3 + 4 = 7\n#### 7'), endOfTurnToken(model)]);
     // Ids from another vocabulary are refused by name.
-    writeFileSync(path, JSON.stringify({ prompt: 'q', chosen: 'a', rejected: 'b', prompt_ids: [1], chosen_ids: [1e9], rejected_ids: [2] }) + '\n');
+    writeFileSync(
+      path,
+      JSON.stringify({ prompt: 'q', chosen: 'a', rejected: 'b', prompt_ids: [1], chosen_ids: [1e9], rejected_ids: [2] }) + '\n',
+    );
     t.throws(() => loadPairs(path, model, { maxSeqLen: 512, truncation: 'drop' }), { message: /chosen_ids must be a list of token ids/ });
   } finally {
     model.dispose();
@@ -180,7 +225,10 @@ test('the probe grades records: diversity, AUROC, pair quality', (t) => {
     response_all_beams: ['#### 5'],
     foresight_steps: 2,
     traj_pool: [['a\n#### 5', 'b\n#### 5', 'c\n#### 6', 'd\n#### 7'], ['#### 5', '#### 5', '#### 5', '#### 5'], []],
-    candidate_pool: [['a', 'b', 'c', 'd'], ['x', 'x', 'x', 'x']],
+    candidate_pool: [
+      ['a', 'b', 'c', 'd'],
+      ['x', 'x', 'x', 'x'],
+    ],
     step_pool: [[], []],
     prob_pool: [scores, [-1, -1, -1, -1], [0]],
     adv_pool: [[0, 0, 0, 0], [0, 0, 0, 0], [0]],

@@ -37,7 +37,7 @@ test('sampling without replacement matches its distribution (20,000 draws, 4 sta
   }
 });
 
-test('advantages subtract the Q value of each candidate\'s beam', (t) => {
+test("advantages subtract the Q value of each candidate's beam", (t) => {
   t.deepEqual(advantages([-1, -2, -0.5, -3], [0, 0, 1, 1], [-1.5, -0.25]), [0.5, -0.5, -0.25, -2.75]);
 });
 

@@ -8,9 +8,17 @@ import { exportPairs } from '../../src/pairs/export.js';
 
 function smallRun(model: string, dir: string, extra: Partial<LoopConfigInput> = {}): LoopConfigInput {
   const queries = join(dir, 'queries.jsonl');
-  writeFileSync(queries, ['what is one and two?', 'add three to four.', 'how many is five?'].map((q, i) => JSON.stringify({ id: `q${i}`, question: q })).join('\n') + '\n');
+  writeFileSync(
+    queries,
+    ['what is one and two?', 'add three to four.', 'how many is five?']
+      .map((q, i) => JSON.stringify({ id: `q${i}`, question: q }))
+      .join('\n') + '\n',
+  );
   const evalSet = join(dir, 'eval.jsonl');
-  writeFileSync(evalSet, [1, 2, 3, 4].map((n) => JSON.stringify({ question: `what is ${n}?`, answer: `${n}\n#### ${n}` })).join('\n') + '\n');
+  writeFileSync(
+    evalSet,
+    [1, 2, 3, 4].map((n) => JSON.stringify({ question: `what is ${n}?`, answer: `${n}\n#### ${n}` })).join('\n') + '\n',
+  );
   return {
     model,
     queries,
@@ -35,7 +43,8 @@ test('the loop runs sample -> pairs -> train -> eval per round, carries the adap
   t.is(s.rounds.length, 2);
   for (const r of [0, 1]) {
     const rd = join(config.out, `round-${r}`);
-    for (const f of ['exploration.jsonl', 'pairs.jsonl', 'train/adapter.gguf', 'train/metrics.jsonl', 'eval.jsonl']) t.true(existsSync(join(rd, f)), `round ${r}: ${f}`);
+    for (const f of ['exploration.jsonl', 'pairs.jsonl', 'train/adapter.gguf', 'train/metrics.jsonl', 'eval.jsonl'])
+      t.true(existsSync(join(rd, f)), `round ${r}: ${f}`);
     t.true(s.rounds[r]!.pairs! > 0);
     t.is(s.rounds[r]!.eval!.n, 4);
     // Each stage's wall time is recorded; together they make up (nearly) the whole round.
@@ -44,18 +53,27 @@ test('the loop runs sample -> pairs -> train -> eval per round, carries the adap
     t.true(st.sample! + st.reference! + st.train! + st.eval! <= s.rounds[r]!.seconds!);
   }
   // Round 1 sampled and trained on top of round 0's adapter.
-  const sidecar = JSON.parse(readFileSync(join(config.out, 'round-1', 'exploration.jsonl.config.json'), 'utf8')) as { adapter?: string; adapterBytes?: number };
+  const sidecar = JSON.parse(readFileSync(join(config.out, 'round-1', 'exploration.jsonl.config.json'), 'utf8')) as {
+    adapter?: string;
+    adapterBytes?: number;
+  };
   t.is(sidecar.adapter, 'adapter.gguf');
   t.is(sidecar.adapterBytes, statSync(join(config.out, 'round-0', 'train', 'adapter.gguf')).size);
   t.is(s.adapter, join(config.out, 'round-1', 'train', 'adapter.gguf'));
-  const steps = readFileSync(join(config.out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { round: number });
+  const steps = readFileSync(join(config.out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { round: number });
   t.deepEqual([...new Set(steps.map((m) => m.round))], [0, 1]);
   t.true(existsSync(s.report));
   t.regex(readFileSync(s.report, 'utf8'), /<svg/);
 
   // A rerun of the same config finds every artifact and redoes nothing.
   const again = await runLoop(config);
-  t.deepEqual(again.rounds.map((r) => [r.pairs, r.eval]), s.rounds.map((r) => [r.pairs, r.eval]));
+  t.deepEqual(
+    again.rounds.map((r) => [r.pairs, r.eval]),
+    s.rounds.map((r) => [r.pairs, r.eval]),
+  );
   t.true(again.seconds < s.seconds);
   // Another config may not take over the directory.
   await t.throwsAsync(runLoop(parseLoopConfig({ ...smallRun(model, dir), seed: 5 })), { message: /holds a run with another config/ });
@@ -84,17 +102,30 @@ test('run configs: YAML or JSON, every bad field named, unknown keys refused', (
 test('export: open-instruct conversations with advantages, TRL with reference log-probs', (t) => {
   const dir = tempDir();
   const pairs = join(dir, 'pairs.jsonl');
-  const rec = { prompt: 'q?', chosen: [{ role: 'assistant', content: 'good' }], rejected: [{ role: 'assistant', content: 'bad' }], chosen_weights: 0.2, rejected_weights: 0.5, chosen_average_weights: 0.3 };
+  const rec = {
+    prompt: 'q?',
+    chosen: [{ role: 'assistant', content: 'good' }],
+    rejected: [{ role: 'assistant', content: 'bad' }],
+    chosen_weights: 0.2,
+    rejected_weights: 0.5,
+    chosen_average_weights: 0.3,
+  };
   writeFileSync(pairs, `${JSON.stringify(rec)}\n${JSON.stringify({ ...rec, prompt: 'r?' })}\n`);
   const oi = join(dir, 'oi.jsonl');
   exportPairs({ pairs, out: oi, format: 'open-instruct' });
   const o = JSON.parse(readFileSync(oi, 'utf8').split('\n')[0]!);
-  t.deepEqual(o.chosen, [{ role: 'user', content: 'q?' }, { role: 'assistant', content: 'good' }]);
+  t.deepEqual(o.chosen, [
+    { role: 'user', content: 'q?' },
+    { role: 'assistant', content: 'good' },
+  ]);
   t.is(o.rejected_weights, 0.5);
   const trl = join(dir, 'trl.jsonl');
   const r = exportPairs({ pairs, out: trl, format: 'trl', reference: [{ chosen: -3, rejected: -4 }, null], weights: [0.74, 1] });
   t.is(r.withReference, 1);
-  const [a, b] = readFileSync(trl, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const [a, b] = readFileSync(trl, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
   t.deepEqual(a.prompt, [{ role: 'user', content: 'q?' }]);
   t.is(a.ref_chosen_logps, -3);
   t.is(a.calibration_weight, 0.74);

@@ -26,7 +26,11 @@ test("reference calibration (the released code's torch.max) differs exactly wher
 test('ACO equals DPO as alpha goes to infinity', (t) => {
   const p = { chosen: -12, rejected: -15, refChosen: -13, refRejected: -14 };
   const dpo = pairLoss(resolveLossConfig('dpo'), p);
-  for (const [aw, al] of [[0.1, 0.9], [0.9, 0.1], [-2, 3]] as const) {
+  for (const [aw, al] of [
+    [0.1, 0.9],
+    [0.9, 0.1],
+    [-2, 3],
+  ] as const) {
     const aco = resolveLossConfig('aco', { alpha: 1e12 });
     const w = calibrationWeight(aco, aw, al);
     t.true(Math.abs(w - 1) < 1e-9);

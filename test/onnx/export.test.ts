@@ -45,7 +45,17 @@ test('the export records its source and conventions', async (t) => {
   const g = readGguf(gguf);
   t.is(made.vocabSize, g.tensors.get('token_embd.weight')!.ne[1]);
   const text = readFileSync(out).toString('latin1');
-  for (const s of ['genius.rope', 'neox', 'input_ids', 'attention_mask', 'position_ids', 'past_key_values.1.value', 'present.0.key', 'logits']) t.true(text.includes(s), s);
+  for (const s of [
+    'genius.rope',
+    'neox',
+    'input_ids',
+    'attention_mask',
+    'position_ids',
+    'past_key_values.1.value',
+    'present.0.key',
+    'logits',
+  ])
+    t.true(text.includes(s), s);
   const noCache = await exportOnnx({ model: gguf, out: join(tempDir(), 'nc.onnx'), kvCache: false });
   t.false(readFileSync(noCache.path).toString('latin1').includes('past_key_values'));
 });
@@ -64,7 +74,9 @@ test('bad GGUF input: missing, not GGUF, quantized, unsupported architecture, no
     const at = b.indexOf(name) + name.length + 4 + 16;
     b.writeUInt32LE(8, at); // Q8_0
   });
-  await t.throwsAsync(exportOnnx({ model: quantized, out }), { message: /tensor blk\.0\.attn_q\.weight is Q8_0: only F32, F16 and BF16 models can be exported/ });
+  await t.throwsAsync(exportOnnx({ model: quantized, out }), {
+    message: /tensor blk\.0\.attn_q\.weight is Q8_0: only F32, F16 and BF16 models can be exported/,
+  });
 
   const mamba = patched((b) => {
     const key = Buffer.from('general.architecture');
@@ -72,9 +84,13 @@ test('bad GGUF input: missing, not GGUF, quantized, unsupported architecture, no
     t.is(b.toString('latin1', at, at + 5), 'qwen2');
     b.write('mamba', at, 'latin1');
   });
-  await t.throwsAsync(exportOnnx({ model: mamba, out }), { message: /architecture 'mamba' cannot be exported to ONNX \(supported: llama, qwen2, qwen3\)/ });
+  await t.throwsAsync(exportOnnx({ model: mamba, out }), {
+    message: /architecture 'mamba' cannot be exported to ONNX \(supported: llama, qwen2, qwen3\)/,
+  });
 
-  await t.throwsAsync(exportOnnx({ model: join(vendoredModels, 'ggml-vocab-llama-bpe.gguf'), out }), { message: /lacks a 2-D token_embd\.weight/ });
+  await t.throwsAsync(exportOnnx({ model: join(vendoredModels, 'ggml-vocab-llama-bpe.gguf'), out }), {
+    message: /lacks a 2-D token_embd\.weight/,
+  });
   t.false(existsSync(out));
   t.deepEqual(readdirSync(join(out, '..')), [], 'no temporary files left behind');
 });

@@ -5,15 +5,27 @@ import { halfToFloat, readGguf, readTensorF32 } from '../../src/onnx/gguf-reader
 import { makeTemp, tempDir, tinyRandomLlama2 } from '../helpers.js';
 
 /** A minimal GGUF v3 writer for the reader's tests: typed metadata and raw tensors. */
-function gguf(kv: [string, number, Uint8Array][], tensors: { name: string; ne: number[]; type: number; data: Uint8Array }[], alignment = 32): Buffer {
+function gguf(
+  kv: [string, number, Uint8Array][],
+  tensors: { name: string; ne: number[]; type: number; data: Uint8Array }[],
+  alignment = 32,
+): Buffer {
   const str = (s: string) => {
     const b = Buffer.from(s);
     const n = Buffer.alloc(8);
     n.writeBigUInt64LE(BigInt(b.length));
     return Buffer.concat([n, b]);
   };
-  const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-  const u64 = (v: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(v)); return b; };
+  const u32 = (v: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    return b;
+  };
+  const u64 = (v: number) => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    return b;
+  };
   const parts: Uint8Array[] = [Buffer.from('GGUF'), u32(3), u64(tensors.length), u64(kv.length)];
   for (const [k, type, value] of kv) parts.push(str(k), u32(type), value);
   let offset = 0;
@@ -32,24 +44,31 @@ const f32 = (xs: number[]) => Buffer.from(Float32Array.from(xs).buffer);
 const u16 = (xs: number[]) => Buffer.from(Uint16Array.from(xs).buffer);
 
 test('reads typed metadata and F32, F16 and BF16 tensors', async (t) => {
-  const strArray = Buffer.concat([Buffer.from(Uint32Array.of(8).buffer), Buffer.from(BigUint64Array.of(2n).buffer), ...['ab', 'c'].map((s) => Buffer.concat([Buffer.from(BigUint64Array.of(BigInt(s.length)).buffer), Buffer.from(s)]))]);
+  const strArray = Buffer.concat([
+    Buffer.from(Uint32Array.of(8).buffer),
+    Buffer.from(BigUint64Array.of(2n).buffer),
+    ...['ab', 'c'].map((s) => Buffer.concat([Buffer.from(BigUint64Array.of(BigInt(s.length)).buffer), Buffer.from(s)])),
+  ]);
   const path = join(tempDir(), 'x.gguf');
-  writeFileSync(path, gguf(
-    [
-      ['general.architecture', 8, Buffer.concat([Buffer.from(BigUint64Array.of(5n).buffer), Buffer.from('llama')])],
-      ['a.u32', 4, Buffer.from(Uint32Array.of(7).buffer)],
-      ['a.f32', 6, f32([0.5])],
-      ['a.bool', 7, Buffer.of(1)],
-      ['a.u64', 10, Buffer.from(BigUint64Array.of(2n ** 60n).buffer)],
-      ['a.strs', 9, strArray],
-    ],
-    [
-      { name: 'w32', ne: [3, 2], type: 0, data: f32([1, 2, 3, 4, 5, -6.5]) },
-      { name: 'w16', ne: [4], type: 1, data: u16([0x3c00, 0xc000, 0x7bff, 0x0001]) },
-      { name: 'wbf', ne: [2], type: 30, data: u16([0x3f80, 0xc0a0]) },
-      { name: 'q8', ne: [32], type: 8, data: Buffer.alloc(34) },
-    ],
-  ));
+  writeFileSync(
+    path,
+    gguf(
+      [
+        ['general.architecture', 8, Buffer.concat([Buffer.from(BigUint64Array.of(5n).buffer), Buffer.from('llama')])],
+        ['a.u32', 4, Buffer.from(Uint32Array.of(7).buffer)],
+        ['a.f32', 6, f32([0.5])],
+        ['a.bool', 7, Buffer.of(1)],
+        ['a.u64', 10, Buffer.from(BigUint64Array.of(2n ** 60n).buffer)],
+        ['a.strs', 9, strArray],
+      ],
+      [
+        { name: 'w32', ne: [3, 2], type: 0, data: f32([1, 2, 3, 4, 5, -6.5]) },
+        { name: 'w16', ne: [4], type: 1, data: u16([0x3c00, 0xc000, 0x7bff, 0x0001]) },
+        { name: 'wbf', ne: [2], type: 30, data: u16([0x3f80, 0xc0a0]) },
+        { name: 'q8', ne: [32], type: 8, data: Buffer.alloc(34) },
+      ],
+    ),
+  );
   const g = readGguf(path);
   t.is(g.version, 3);
   t.is(g.metadata.get('general.architecture'), 'llama');

@@ -21,7 +21,12 @@ async function withEngine<T>(path: string, fn: (scorer: EngineScorer, model: Mod
   }
 }
 
-async function withOnnx<T>(gguf: string, exportOptions: Partial<ExportOnnxOptions>, scorerOptions: OnnxScorerOptions, fn: (s: OnnxScorer) => Promise<T>): Promise<T> {
+async function withOnnx<T>(
+  gguf: string,
+  exportOptions: Partial<ExportOnnxOptions>,
+  scorerOptions: OnnxScorerOptions,
+  fn: (s: OnnxScorer) => Promise<T>,
+): Promise<T> {
   const out = join(dirname(gguf), `${Math.random().toString(36).slice(2)}.onnx`);
   await exportOnnx({ model: gguf, out, ...exportOptions });
   const scorer = await OnnxScorer.create(out, { threads: 1, ...scorerOptions });
@@ -34,7 +39,10 @@ async function withOnnx<T>(gguf: string, exportOptions: Partial<ExportOnnxOption
 
 const measured: number[] = [];
 test.after.always(() => {
-  if (measured.length > 0) console.log(`  ONNX oracle: largest native vs ONNX difference over all F32 cases ${Math.max(...measured).toExponential(2)} (tolerance ${TOLERANCE})`);
+  if (measured.length > 0)
+    console.log(
+      `  ONNX oracle: largest native vs ONNX difference over all F32 cases ${Math.max(...measured).toExponential(2)} (tolerance ${TOLERANCE})`,
+    );
 });
 
 /** The oracle on one model: right padding, left padding, and the export without a KV cache. */
@@ -70,7 +78,9 @@ test('oracle: Llama 3 RoPE frequency factors (rope_freqs.weight) divide the freq
   const plain = await makeTemp({ arch: 'llama', shape: SHAPES.tiny, seed: 8 });
   const scaled = join(dirname(plain), 'freqs.gguf');
   const hd = SHAPES.tiny.embeddingLength / SHAPES.tiny.headCount;
-  extendGguf(plain, scaled, { tensors: [['rope_freqs.weight', Float32Array.from({ length: hd / 2 }, (_, i) => 1 + (7 * i) / (hd / 2 - 1))]] });
+  extendGguf(plain, scaled, {
+    tensors: [['rope_freqs.weight', Float32Array.from({ length: hd / 2 }, (_, i) => 1 + (7 * i) / (hd / 2 - 1))]],
+  });
   await oracle(t, scaled);
   // The factors matter: the engine on the scaled model disagrees with the plain model's export.
   await withEngine(scaled, async (engine, model) => {
@@ -82,7 +92,12 @@ test('oracle: Llama 3 RoPE frequency factors (rope_freqs.weight) divide the freq
 test('oracle: linear RoPE scaling (rope.scaling.factor), as llama.cpp applies it', async (t) => {
   const plain = await makeTemp({ arch: 'qwen3', shape: SHAPES.tiny, seed: 10 });
   const scaled = join(dirname(plain), 'linear.gguf');
-  extendGguf(plain, scaled, { kv: [['qwen3.rope.scaling.type', 'linear'], ['qwen3.rope.scaling.factor', 4]] });
+  extendGguf(plain, scaled, {
+    kv: [
+      ['qwen3.rope.scaling.type', 'linear'],
+      ['qwen3.rope.scaling.factor', 4],
+    ],
+  });
   await oracle(t, scaled);
   await withEngine(scaled, async (engine, model) => {
     const d = await withOnnx(plain, {}, {}, (onnx) => maxDiff(engine, onnx, batch(model.info.vocabSize)));
@@ -90,7 +105,9 @@ test('oracle: linear RoPE scaling (rope.scaling.factor), as llama.cpp applies it
   });
   const yarn = join(dirname(plain), 'yarn.gguf');
   extendGguf(plain, yarn, { kv: [['qwen3.rope.scaling.type', 'yarn']] });
-  await t.throwsAsync(exportOnnx({ model: yarn, out: join(dirname(plain), 'yarn.onnx') }), { message: /RoPE scaling 'yarn' is not supported/ });
+  await t.throwsAsync(exportOnnx({ model: yarn, out: join(dirname(plain), 'yarn.onnx') }), {
+    message: /RoPE scaling 'yarn' is not supported/,
+  });
 });
 
 test('oracle: third-party F16 llama GGUF (llama-2-tiny-random), looser tolerance for F16 math', async (t) => {
@@ -101,7 +118,13 @@ test('oracle: third-party F16 llama GGUF (llama-2-tiny-random), looser tolerance
 });
 
 // The oracle has teeth: each broken export must make the very assertion above fail.
-async function assertOracleFails(t: ExecutionContext, gguf: string, faults: ExportOnnxOptions['faults'], scorerOptions: OnnxScorerOptions, items: (vocab: number) => ScoreItem[] = batch) {
+async function assertOracleFails(
+  t: ExecutionContext,
+  gguf: string,
+  faults: ExportOnnxOptions['faults'],
+  scorerOptions: OnnxScorerOptions,
+  items: (vocab: number) => ScoreItem[] = batch,
+) {
   await withEngine(gguf, async (engine, model) => {
     await withOnnx(gguf, { faults }, scorerOptions, async (onnx) => {
       const d = await maxDiff(engine, onnx, items(model.info.vocabSize));

@@ -30,15 +30,27 @@ export function tokens(n: number, seed: number, vocabSize: number): number[] {
 
 /** A batch with prompts of different lengths (1 to 64 tokens), and one item with nothing to score. */
 export function batch(vocabSize: number, seed = 1): ScoreItem[] {
-  const shapes: [number, number][] = [[1, 9], [7, 5], [33, 16], [64, 8], [12, 1], [20, 0], [3, 24]];
-  return shapes.map(([p, c], i) => ({ prefix: tokens(p, seed * 100 + i, vocabSize), continuation: tokens(c, seed * 100 + 50 + i, vocabSize) }));
+  const shapes: [number, number][] = [
+    [1, 9],
+    [7, 5],
+    [33, 16],
+    [64, 8],
+    [12, 1],
+    [20, 0],
+    [3, 24],
+  ];
+  return shapes.map(([p, c], i) => ({
+    prefix: tokens(p, seed * 100 + i, vocabSize),
+    continuation: tokens(c, seed * 100 + 50 + i, vocabSize),
+  }));
 }
 
 export async function maxDiff(a: Scorer, b: Scorer, items: readonly ScoreItem[]): Promise<number> {
   const [x, y] = [await a.scoreBatch(items), await b.scoreBatch(items)];
   let m = 0;
   items.forEach((it, i) => {
-    if (x[i]!.length !== it.continuation.length || y[i]!.length !== it.continuation.length) throw new Error(`item ${i}: wrong number of log-probs`);
+    if (x[i]!.length !== it.continuation.length || y[i]!.length !== it.continuation.length)
+      throw new Error(`item ${i}: wrong number of log-probs`);
     x[i]!.forEach((v, j) => {
       const d = Math.abs(v - y[i]![j]!);
       m = Number.isNaN(d) ? Infinity : Math.max(m, d);
@@ -48,7 +60,13 @@ export async function maxDiff(a: Scorer, b: Scorer, items: readonly ScoreItem[])
 }
 
 /** The oracle assertion: native == ONNX within TOLERANCE. Returns the measured difference. */
-export async function assertAgree(t: ExecutionContext, native: Scorer, onnx: Scorer, items: readonly ScoreItem[], tolerance = TOLERANCE): Promise<number> {
+export async function assertAgree(
+  t: ExecutionContext,
+  native: Scorer,
+  onnx: Scorer,
+  items: readonly ScoreItem[],
+  tolerance = TOLERANCE,
+): Promise<number> {
   const d = await maxDiff(native, onnx, items);
   t.true(d <= tolerance, `native vs ONNX log-probs: max |diff| ${d} > ${tolerance}`);
   return d;
@@ -74,7 +92,9 @@ export function extendGguf(src: string, dst: string, extra: { kv?: ExtraKv[]; te
   };
   const u32 = (v: number) => Buffer.from(Uint32Array.of(v).buffer);
   const u64 = (v: number) => Buffer.from(BigUint64Array.of(BigInt(v)).buffer);
-  const kvs = (extra.kv ?? []).map(([k, v]) => Buffer.concat(typeof v === 'string' ? [str(k), u32(8), str(v)] : [str(k), u32(6), Buffer.from(Float32Array.of(v).buffer)]));
+  const kvs = (extra.kv ?? []).map(([k, v]) =>
+    Buffer.concat(typeof v === 'string' ? [str(k), u32(8), str(v)] : [str(k), u32(6), Buffer.from(Float32Array.of(v).buffer)]),
+  );
   let dataEnd = g.dataStart;
   for (const t of g.tensors.values()) dataEnd = Math.max(dataEnd, t.offset + t.bytes);
   const blobs: Buffer[] = [Buffer.alloc(align(dataEnd) - dataEnd)];

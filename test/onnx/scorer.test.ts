@@ -71,9 +71,13 @@ test('vocabulary checks: declared size, symbolic size learnt on the first run, i
   const gguf = await makeTemp({ shape: 'tiny', seed: 5 });
   const onnxPath = join(tempDir(), 'tiny.onnx');
   const { vocabSize } = await exportOnnx({ model: gguf, out: onnxPath });
-  await t.throwsAsync(OnnxScorer.create(onnxPath, { vocabSize: 32000 }), { message: new RegExp(`vocabulary of ${vocabSize} tokens \\(logits\\), expected 32000`) });
+  await t.throwsAsync(OnnxScorer.create(onnxPath, { vocabSize: 32000 }), {
+    message: new RegExp(`vocabulary of ${vocabSize} tokens \\(logits\\), expected 32000`),
+  });
   const s = await OnnxScorer.create(onnxPath, { vocabSize });
-  await t.throwsAsync(s.scoreBatch([{ prefix: [1, 2], continuation: [vocabSize] }]), { message: new RegExp(`token ${vocabSize} is outside the ONNX model's vocabulary \\(0\\.\\.${vocabSize - 1}\\)`) });
+  await t.throwsAsync(s.scoreBatch([{ prefix: [1, 2], continuation: [vocabSize] }]), {
+    message: new RegExp(`token ${vocabSize} is outside the ONNX model's vocabulary \\(0\\.\\.${vocabSize - 1}\\)`),
+  });
   await t.throwsAsync(s.scoreBatch([{ prefix: [], continuation: [3] }]), { message: /prefix must hold at least one token/ });
   await t.throwsAsync(s.scoreBatch([{ prefix: [1], continuation: [2] }], { signal: AbortSignal.abort() }), { instanceOf: AbortError });
   await s.dispose();
@@ -85,10 +89,14 @@ test('vocabulary checks: declared size, symbolic size learnt on the first run, i
   await wrong.dispose();
   const learn = await OnnxScorer.create(toyPath);
   // Id 7 is inside the embedding table (10 rows) but not the 6-token vocabulary.
-  await t.throwsAsync(learn.scoreBatch([{ prefix: [1], continuation: [7] }]), { message: /token 7 is outside the ONNX model's vocabulary \(0\.\.5\)/ });
+  await t.throwsAsync(learn.scoreBatch([{ prefix: [1], continuation: [7] }]), {
+    message: /token 7 is outside the ONNX model's vocabulary \(0\.\.5\)/,
+  });
   // Id 12 is past the table: ONNX Runtime's own failure, with the file and batch named.
   const fresh = await OnnxScorer.create(toyPath);
-  await t.throwsAsync(fresh.scoreBatch([{ prefix: [12], continuation: [1] }]), { message: /^ONNX Runtime failed on .*toy\.onnx \(batch 1 x 1 tokens\): .*Gather/ });
+  await t.throwsAsync(fresh.scoreBatch([{ prefix: [12], continuation: [1] }]), {
+    message: /^ONNX Runtime failed on .*toy\.onnx \(batch 1 x 1 tokens\): .*Gather/,
+  });
   await fresh.dispose();
   await learn.dispose();
 });
@@ -96,7 +104,9 @@ test('vocabulary checks: declared size, symbolic size learnt on the first run, i
 test('bad ONNX input gives an error naming the cause', async (t) => {
   await t.throwsAsync(OnnxScorer.create('/nonexistent/model.onnx'), { message: 'ONNX model not found: /nonexistent/model.onnx' });
   await t.throwsAsync(OnnxScorer.create(tempDir()), { message: /ONNX model is not a file/ });
-  await t.throwsAsync(OnnxScorer.create(tinyRandomLlama2), { message: /^cannot load ONNX model .*llama-2-tiny-random\.gguf: .*Protobuf parsing failed/ });
+  await t.throwsAsync(OnnxScorer.create(tinyRandomLlama2), {
+    message: /^cannot load ONNX model .*llama-2-tiny-random\.gguf: .*Protobuf parsing failed/,
+  });
 
   const noIds = toy((gb) => {
     gb.input('tokens', DT.INT64, ['b', 's']);

@@ -11,7 +11,9 @@ import { inflateSync } from 'node:zlib';
 export function chromiumPath(): string {
   const path = process.env.CHROMIUM ?? '/usr/bin/chromium';
   if (!existsSync(path)) {
-    throw new Error(`headless Chromium not found at ${path}: the report test renders the page in it; install it with \`apt-get install -y chromium\` (Debian) or set CHROMIUM to its path`);
+    throw new Error(
+      `headless Chromium not found at ${path}: the report test renders the page in it; install it with \`apt-get install -y chromium\` (Debian) or set CHROMIUM to its path`,
+    );
   }
   return path;
 }
@@ -19,7 +21,17 @@ export function chromiumPath(): string {
 function chromium(args: string[]): string {
   const profile = mkdtempSync(join(tmpdir(), 'genius-chromium-'));
   try {
-    const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`];
+    const flags = [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      `--user-data-dir=${profile}`,
+    ];
     const r = spawnSync(chromiumPath(), [...flags, ...args], { encoding: 'utf8', timeout: 120_000, maxBuffer: 64 << 20 });
     if (r.status !== 0) throw new Error(`chromium exited ${r.status ?? r.signal}: ${r.stderr.slice(-2000)}`);
     return r.stdout;
@@ -53,7 +65,7 @@ export function decodePng(png: Buffer): Image {
   let height = 0;
   let channels = 0;
   const idat: Buffer[] = [];
-  for (let at = 8; at < png.length; ) {
+  for (let at = 8; at < png.length;) {
     const length = png.readUInt32BE(at);
     const type = png.toString('latin1', at + 4, at + 8);
     const data = png.subarray(at + 8, at + 8 + length);
@@ -61,7 +73,8 @@ export function decodePng(png: Buffer): Image {
       width = data.readUInt32BE(0);
       height = data.readUInt32BE(4);
       const [depth, color, , , interlace] = [data[8], data[9], data[10], data[11], data[12]];
-      if (depth !== 8 || interlace !== 0 || (color !== 2 && color !== 6)) throw new Error(`unsupported PNG (depth ${depth}, color ${color}, interlace ${interlace})`);
+      if (depth !== 8 || interlace !== 0 || (color !== 2 && color !== 6))
+        throw new Error(`unsupported PNG (depth ${depth}, color ${color}, interlace ${interlace})`);
       channels = color === 6 ? 4 : 3;
     } else if (type === 'IDAT') idat.push(data);
     at += 12 + length;
@@ -77,7 +90,8 @@ export function decodePng(png: Buffer): Image {
       const b = y > 0 ? out[(y - 1) * stride + i]! : 0;
       const c = i >= channels && y > 0 ? out[(y - 1) * stride + i - channels]! : 0;
       const p = a + b - c;
-      const paeth = Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
+      const paeth =
+        Math.abs(p - a) <= Math.abs(p - b) && Math.abs(p - a) <= Math.abs(p - c) ? a : Math.abs(p - b) <= Math.abs(p - c) ? b : c;
       const predictor = [0, a, b, (a + b) >> 1, paeth][filter];
       if (predictor === undefined) throw new Error(`bad PNG filter ${filter}`);
       out[y * stride + i] = (line[i]! + predictor) & 0xff;
@@ -93,7 +107,12 @@ export function countColor(img: Image, hex: string, tolerance = 24): number {
   const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   let n = 0;
   for (let i = 0; i < img.rgb.length; i += 3) {
-    if (Math.abs(img.rgb[i]! - r!) <= tolerance && Math.abs(img.rgb[i + 1]! - g!) <= tolerance && Math.abs(img.rgb[i + 2]! - b!) <= tolerance) n++;
+    if (
+      Math.abs(img.rgb[i]! - r!) <= tolerance &&
+      Math.abs(img.rgb[i + 1]! - g!) <= tolerance &&
+      Math.abs(img.rgb[i + 2]! - b!) <= tolerance
+    )
+      n++;
   }
   return n;
 }

@@ -5,7 +5,15 @@ import { join } from 'node:path';
 import type { ExplorationRecord } from '../../src/foresight/records.js';
 import { Rng } from '../../src/foresight/selection.js';
 import { buildPairs } from '../../src/pairs/build.js';
-import { readRunDir, renderReport, RUN_FILES, writeReport, type ReportData, type RoundMetrics, type TrainStepMetrics } from '../../src/report/index.js';
+import {
+  readRunDir,
+  renderReport,
+  RUN_FILES,
+  writeReport,
+  type ReportData,
+  type RoundMetrics,
+  type TrainStepMetrics,
+} from '../../src/report/index.js';
 import { cliPath, tempDir } from '../helpers.js';
 import { chromiumPath, countColor, decodePng, dumpDom, screenshot } from './browser.js';
 
@@ -18,7 +26,19 @@ function steps(rounds: number, perRound: number): TrainStepMetrics[] {
     for (let s = 0; s < perRound; s++) {
       const t = r * perRound + s;
       const margin = 0.02 * t + 0.05 * Math.sin(t);
-      out.push({ round: r, step: s, loss: 0.69 - 0.01 * t + 0.02 * Math.cos(t), 'rewards/chosen': margin / 2, 'rewards/rejected': -margin / 2, 'rewards/margins': margin, 'rewards/accuracies': Math.min(1, 0.5 + 0.015 * t), calibration_weight: 0.95 - 0.003 * t, grad_norm: 1 + Math.abs(Math.sin(t)), lr: 1e-6 * Math.min(1, (t + 1) / 5), tokens_per_s: 1000 });
+      out.push({
+        round: r,
+        step: s,
+        loss: 0.69 - 0.01 * t + 0.02 * Math.cos(t),
+        'rewards/chosen': margin / 2,
+        'rewards/rejected': -margin / 2,
+        'rewards/margins': margin,
+        'rewards/accuracies': Math.min(1, 0.5 + 0.015 * t),
+        calibration_weight: 0.95 - 0.003 * t,
+        grad_norm: 1 + Math.abs(Math.sin(t)),
+        lr: 1e-6 * Math.min(1, (t + 1) / 5),
+        tokens_per_s: 1000,
+      });
     }
   }
   return out;
@@ -31,11 +51,28 @@ function exploration(id: number, question: string): ExplorationRecord {
   const K = 2;
   const rng = new Rng(id + 1);
   const prefix = 'The reasoning steps are:\n\n';
-  const rec: ExplorationRecord = { id, question, ground_truth: null, response: '', response_all_beams: [], foresight_steps: K, traj_pool: [], step_pool: [], prob_pool: [], adv_pool: [], step_prob: [], sample_id_pool: [], candidate_pool: [], beam_pool: [] };
+  const rec: ExplorationRecord = {
+    id,
+    question,
+    ground_truth: null,
+    response: '',
+    response_all_beams: [],
+    foresight_steps: K,
+    traj_pool: [],
+    step_pool: [],
+    prob_pool: [],
+    adv_pool: [],
+    step_prob: [],
+    sample_id_pool: [],
+    candidate_pool: [],
+    beam_pool: [],
+  };
   let beams = [prefix, prefix];
   let q = [0, 0];
   for (let k = 0; k < K; k++) {
-    const cands = Array.from({ length: M * N }, (_, i) => (k === 0 && i === 1 ? `step ${k} cand ${i} ${INJECTION}` : `${10 + i} + ${k} = ${11 + i + k}`));
+    const cands = Array.from({ length: M * N }, (_, i) =>
+      k === 0 && i === 1 ? `step ${k} cand ${i} ${INJECTION}` : `${10 + i} + ${k} = ${11 + i + k}`,
+    );
     const f = cands.map(() => -0.5 - rng.next());
     const beam = cands.map((_, i) => Math.floor(i / N));
     rec.candidate_pool!.push(cands);
@@ -60,15 +97,35 @@ function exploration(id: number, question: string): ExplorationRecord {
 }
 
 function syntheticRun(): ReportData {
-  const explorations = [0, 1, 2, 3].map((i) => exploration(i, i === 0 ? `tom has 3 apples. ${INJECTION} how many?` : `question ${i}: ann has ${i} coins. how many now?`));
+  const explorations = [0, 1, 2, 3].map((i) =>
+    exploration(i, i === 0 ? `tom has 3 apples. ${INJECTION} how many?` : `question ${i}: ann has ${i} coins. how many now?`),
+  );
   const rng = new Rng(9);
-  const pairs = explorations.flatMap((r) => buildPairs(r, { rejected: 'categorical', tau: 0.1, maxChars: 10000, keepIdentical: true }, rng).pairs);
+  const pairs = explorations.flatMap(
+    (r) => buildPairs(r, { rejected: 'categorical', tau: 0.1, maxChars: 10000, keepIdentical: true }, rng).pairs,
+  );
   const rounds: RoundMetrics[] = [
-    { round: 0, eval: { accuracy: 0.3, low: 0.22, high: 0.39, n: 100 }, pairs: 120, train_loss: 0.66, stage_seconds: { sample: 61.5, reference: 3.25, train: 40.5, eval: 12.75 } },
+    {
+      round: 0,
+      eval: { accuracy: 0.3, low: 0.22, high: 0.39, n: 100 },
+      pairs: 120,
+      train_loss: 0.66,
+      stage_seconds: { sample: 61.5, reference: 3.25, train: 40.5, eval: 12.75 },
+    },
     { round: 1, eval: null, pairs: 130, train_loss: 0.6, stage_seconds: { sample: 58, reference: 3, train: 41 } },
     { round: 2, eval: { accuracy: 0.45, low: 0.36, high: 0.55, n: 100 }, pairs: 128, train_loss: 0.5 },
   ];
-  return { title: `run ${INJECTION}`, steps: steps(3, 20), rounds, samples: [{ round: 0, explorations: [], pairs: [] }, { round: 2, explorations, pairs }], config: { beams: 2, note: INJECTION }, baseline: { accuracy: 0.25, low: 0.18, high: 0.34, n: 100 } };
+  return {
+    title: `run ${INJECTION}`,
+    steps: steps(3, 20),
+    rounds,
+    samples: [
+      { round: 0, explorations: [], pairs: [] },
+      { round: 2, explorations, pairs },
+    ],
+    config: { beams: 2, note: INJECTION },
+    baseline: { accuracy: 0.25, low: 0.18, high: 0.34, n: 100 },
+  };
 }
 
 const CHART_IDS = ['loss', 'rewards', 'accuracies', 'calibration', 'grad-norm', 'lr', 'eval', 'pairs', 'stage-seconds'];
@@ -88,7 +145,7 @@ test('the page is self-contained, escapes every text and shows every plot', (t) 
   t.is(html.slice(html.indexOf('id="chart-eval"'), html.indexOf('id="chart-pairs"')).match(/class="whisker"/g)?.length, 3);
 });
 
-test('the round table and chart show each stage\'s wall time', (t) => {
+test("the round table and chart show each stage's wall time", (t) => {
   const html = renderReport(syntheticRun());
   const table = html.slice(html.indexOf('<table class="rounds">'));
   t.regex(table, /<th>sample s<\/th><th>reference s<\/th><th>train s<\/th><th>eval s<\/th><th>seconds<\/th>/);
@@ -105,7 +162,14 @@ test('missing data reads as missing, not as an error', (t) => {
   t.regex(html, /no training steps recorded yet/);
   t.regex(html, /No exploration records yet/);
   t.is(html.match(/<svg class="chart-svg empty"/g)?.length, CHART_IDS.length);
-  const partial = renderReport({ steps: [{ round: 0, step: 0, loss: 0.7 }, { round: 0, step: 1, loss: 0.69 }], rounds: [{ round: 0, pairs: 5 }], samples: [] });
+  const partial = renderReport({
+    steps: [
+      { round: 0, step: 0, loss: 0.7 },
+      { round: 0, step: 1, loss: 0.69 },
+    ],
+    rounds: [{ round: 0, pairs: 5 }],
+    samples: [],
+  });
   t.regex(partial, /id="chart-loss"><figcaption>[^<]*<\/figcaption><svg class="chart-svg" /);
   t.regex(partial, /id="chart-calibration"><figcaption>[^<]*<\/figcaption><svg class="chart-svg empty"/);
   t.regex(partial, /no evaluation/);
@@ -132,7 +196,9 @@ test('writeReport reads a run directory (torn last lines included)', (t) => {
   const path = writeReport(run);
   t.is(path, join(run, RUN_FILES.report));
   t.regex(readFileSync(path, 'utf8'), /id="query-2"/);
-  const cli = spawnSync(process.execPath, [cliPath, 'report', '--run', run, '--out', join(run, 'other.html'), '--queries', '1'], { encoding: 'utf8' });
+  const cli = spawnSync(process.execPath, [cliPath, 'report', '--run', run, '--out', join(run, 'other.html'), '--queries', '1'], {
+    encoding: 'utf8',
+  });
   t.is(cli.status, 0, cli.stderr);
   t.is(cli.stdout.trim(), join(run, 'other.html'));
   t.is(readFileSync(join(run, 'other.html'), 'utf8').match(/class="query"/g)?.length, 1);
@@ -145,8 +211,13 @@ test('the report renders in headless Chromium: plots present, screenshot non-tri
   const dir = tempDir();
   const page = writeReport(syntheticRun(), { out: join(dir, 'report.html'), queries: 3 });
   const dom = dumpDom(page);
-  for (const id of CHART_IDS) t.regex(dom, new RegExp(`<figure class="chart" id="chart-${id}"><figcaption>[^<]*</figcaption><svg class="chart-svg"`), id);
-  t.is(dom.match(/<polyline class="series"/g)?.length, 1 + 3 + 1 + 1 + 1 + 1 + 1 + 1 + 4, 'one line per series (the stage chart: sample, reference, train, eval)');
+  for (const id of CHART_IDS)
+    t.regex(dom, new RegExp(`<figure class="chart" id="chart-${id}"><figcaption>[^<]*</figcaption><svg class="chart-svg"`), id);
+  t.is(
+    dom.match(/<polyline class="series"/g)?.length,
+    1 + 3 + 1 + 1 + 1 + 1 + 1 + 1 + 4,
+    'one line per series (the stage chart: sample, reference, train, eval)',
+  );
   t.is(dom.match(/<svg class="tree-svg"/g)?.length, 3, 'a foresight tree per query');
   t.true((dom.match(/class="node candidate/g)?.length ?? 0) === 3 * 2 * 6, 'K x M*N candidates per tree');
   t.false(/<script/i.test(dom));
@@ -166,7 +237,12 @@ test('the report renders in headless Chromium: plots present, screenshot non-tri
   t.true(white / pixels < 0.97, `page is ${((100 * white) / pixels).toFixed(1)}% white`);
   t.true(colors.size > 100, `${colors.size} colours`);
   // The series colours are drawn: loss (blue), rewards chosen (green) / rejected (red), w (orange).
-  for (const [name, hex] of [['blue', '#1f77b4'], ['green', '#2ca02c'], ['red', '#d62728'], ['orange', '#ff7f0e']] as const) {
+  for (const [name, hex] of [
+    ['blue', '#1f77b4'],
+    ['green', '#2ca02c'],
+    ['red', '#d62728'],
+    ['orange', '#ff7f0e'],
+  ] as const) {
     t.true(countColor(img, hex) > 200, `${name} curve pixels: ${countColor(img, hex)}`);
   }
 });

@@ -37,7 +37,16 @@ test('problems are exact, 2-6 mixed operations, one step per line, ending in ###
     t.true(r.ops >= 2 && r.ops <= 6);
     opCounts.add(r.ops);
     for (const line of r.answer.split('\n').slice(0, -1)) symbols.add(line.split(' ')[1]!);
-    if (r.ops >= 2) t.true(new Set(r.answer.split('\n').slice(0, -1).map((l) => l.split(' ')[1])).size >= 2, 'mixed operations');
+    if (r.ops >= 2)
+      t.true(
+        new Set(
+          r.answer
+            .split('\n')
+            .slice(0, -1)
+            .map((l) => l.split(' ')[1]),
+        ).size >= 2,
+        'mixed operations',
+      );
     distractors += r.distractors;
     t.true(r.question.endsWith('now?'));
     t.true(r.question.length + r.answer.length < 400, `${r.question.length + r.answer.length} chars`);
@@ -51,12 +60,19 @@ test('the same options give the same problems; another seed gives others', (t) =
   const a = generateTask({ split: 'test', n: 50, seed: 7 });
   t.deepEqual(generateTask({ split: 'test', n: 50, seed: 7 }), a);
   const b = generateTask({ split: 'test', n: 50, seed: 8 });
-  t.notDeepEqual(a.map((r) => r.question), b.map((r) => r.question));
+  t.notDeepEqual(
+    a.map((r) => r.question),
+    b.map((r) => r.question),
+  );
 });
 
 test('train and test never share a problem, whatever the seeds; no repeats within a split', (t) => {
-  const train = [1, 2].flatMap((seed) => generateTask({ split: 'train', n: 400, seed, difficulty: { minOps: 2, maxOps: 2, maxOperand: 6, maxFactor: 3, maxValue: 40 } }));
-  const test_ = [1, 3].flatMap((seed) => generateTask({ split: 'test', n: 100, seed, difficulty: { minOps: 2, maxOps: 2, maxOperand: 6, maxFactor: 3, maxValue: 40 } }));
+  const train = [1, 2].flatMap((seed) =>
+    generateTask({ split: 'train', n: 400, seed, difficulty: { minOps: 2, maxOps: 2, maxOperand: 6, maxFactor: 3, maxValue: 40 } }),
+  );
+  const test_ = [1, 3].flatMap((seed) =>
+    generateTask({ split: 'test', n: 100, seed, difficulty: { minOps: 2, maxOps: 2, maxOperand: 6, maxFactor: 3, maxValue: 40 } }),
+  );
   const trainKeys = new Set(train.map(canonicalOf));
   for (const r of test_) {
     t.false(trainKeys.has(canonicalOf(r)), r.answer);
@@ -69,7 +85,12 @@ test('train and test never share a problem, whatever the seeds; no repeats withi
 });
 
 test('difficulty knobs bound the problems', (t) => {
-  const records = generateTask({ split: 'train', n: 100, seed: 3, difficulty: { minOps: 3, maxOps: 3, maxOperand: 9, maxValue: 50, minDistractors: 1, maxDistractors: 1, operations: ['add', 'sub'] } });
+  const records = generateTask({
+    split: 'train',
+    n: 100,
+    seed: 3,
+    difficulty: { minOps: 3, maxOps: 3, maxOperand: 9, maxValue: 50, minDistractors: 1, maxDistractors: 1, operations: ['add', 'sub'] },
+  });
   for (const r of records) {
     replay(t, r);
     t.is(r.ops, 3);
@@ -77,9 +98,20 @@ test('difficulty knobs bound the problems', (t) => {
     t.regex(r.answer, /^[\d +\-=\n#]+$/);
     for (const line of r.answer.split('\n').slice(0, -1)) t.true(Number(line.split(' ')[4]) <= 50);
   }
-  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { operations: ['pow' as never] } }), { message: /unknown operation 'pow'/ });
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { operations: ['pow' as never] } }), {
+    message: /unknown operation 'pow'/,
+  });
   t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { minOps: 4, maxOps: 2 } }), { message: /maxOps/ });
-  t.throws(() => generateTask({ split: 'train', n: 500, seed: 0, difficulty: { minOps: 1, maxOps: 1, maxOperand: 2, maxValue: 3, operations: ['add'] } }), { message: /distinct train problems/ });
+  t.throws(
+    () =>
+      generateTask({
+        split: 'train',
+        n: 500,
+        seed: 0,
+        difficulty: { minOps: 1, maxOps: 1, maxOperand: 2, maxValue: 3, operations: ['add'] },
+      }),
+    { message: /distinct train problems/ },
+  );
 });
 
 test('all text uses the small alphabet and the exported word list', (t) => {
@@ -96,9 +128,16 @@ test('all text uses the small alphabet and the exported word list', (t) => {
 
 test('genius task writes GSM8K-format JSONL', (t) => {
   const out = join(tempDir(), 'train.jsonl');
-  const r = spawnSync(process.execPath, [cliPath, 'task', '--split', 'train', '--n', '20', '--seed', '4', '--ops', '2-3', '--distractors', '1', '--out', out], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [cliPath, 'task', '--split', 'train', '--n', '20', '--seed', '4', '--ops', '2-3', '--distractors', '1', '--out', out],
+    { encoding: 'utf8' },
+  );
   t.is(r.status, 0, r.stderr);
-  const lines = readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as TaskRecord);
+  const lines = readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as TaskRecord);
   t.is(lines.length, 20);
   for (const rec of lines) {
     t.regex(rec.answer, /\n#### \d+$/);
@@ -106,10 +145,22 @@ test('genius task writes GSM8K-format JSONL', (t) => {
     t.is(rec.distractors, 1);
   }
   const unlabeled = join(tempDir(), 'queries.jsonl');
-  const q = spawnSync(process.execPath, [cliPath, 'task', '--n', '3', '--seed', '4', '--questions-only', '--out', unlabeled], { encoding: 'utf8' });
+  const q = spawnSync(process.execPath, [cliPath, 'task', '--n', '3', '--seed', '4', '--questions-only', '--out', unlabeled], {
+    encoding: 'utf8',
+  });
   t.is(q.status, 0, q.stderr);
-  const queries = readFileSync(unlabeled, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  t.deepEqual(queries.map((x) => Object.keys(x)), [['id', 'question'], ['id', 'question'], ['id', 'question']]);
+  const queries = readFileSync(unlabeled, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  t.deepEqual(
+    queries.map((x) => Object.keys(x)),
+    [
+      ['id', 'question'],
+      ['id', 'question'],
+      ['id', 'question'],
+    ],
+  );
   const bad = spawnSync(process.execPath, [cliPath, 'task', '--ops', '5-2', '--out', out], { encoding: 'utf8' });
   t.not(bad.status, 0);
   t.regex(bad.stderr.trim(), /^genius: option '--ops <range>' argument '5-2' is invalid\. 2 is below 5$/);

@@ -4,7 +4,13 @@ import type { Trainer, TrainSequence } from '../../src/train/trainer.js';
 import { Rng } from '../../src/foresight/selection.js';
 
 /** Random token sequences inside the vocabulary (ids >= 3 skip the special tokens). */
-export function randomSequences(n: number, vocab: number, seed: number, promptLen: [number, number] = [2, 6], respLen: [number, number] = [2, 7]): TrainSequence[] {
+export function randomSequences(
+  n: number,
+  vocab: number,
+  seed: number,
+  promptLen: [number, number] = [2, 6],
+  respLen: [number, number] = [2, 7],
+): TrainSequence[] {
   const rng = new Rng(seed);
   const between = ([lo, hi]: [number, number]) => lo + rng.int(hi - lo + 1);
   const tokens = (k: number) => Array.from({ length: k }, () => 3 + rng.int(vocab - 3));
@@ -30,7 +36,26 @@ export function lossSpec(type: NativeLossSpec['type'], P: number, extra: Partial
   };
 }
 
-const WORDS = ['one', 'two', 'three', 'add', 'the', 'answer', 'is', 'then', 'we', 'get', 'so', 'four', 'five', 'six', 'seven', 'total', 'left', 'more'];
+const WORDS = [
+  'one',
+  'two',
+  'three',
+  'add',
+  'the',
+  'answer',
+  'is',
+  'then',
+  'we',
+  'get',
+  'so',
+  'four',
+  'five',
+  'six',
+  'seven',
+  'total',
+  'left',
+  'more',
+];
 
 /** A pairs JSONL file in our (the reference's) format with seeded texts and advantages. */
 export function pairsFile(path: string, n: number, seed: number): string {

@@ -22,7 +22,22 @@ async function setup(n = 8, seed = 4) {
 }
 
 function options(model: string, pairs: string, out: string, extra: Partial<TrainRunOptions> = {}): TrainRunOptions {
-  return { model, pairs, out, loss: resolveLossConfig('aco'), lr: 5e-3, epochs: 1, batchPairs: 4, gradAccum: 1, maxSeqLen: 256, seed: 1, threads: 2, lora: { rank: 8 }, warmupRatio: 0, ...extra };
+  return {
+    model,
+    pairs,
+    out,
+    loss: resolveLossConfig('aco'),
+    lr: 5e-3,
+    epochs: 1,
+    batchPairs: 4,
+    gradAccum: 1,
+    maxSeqLen: 256,
+    seed: 1,
+    threads: 2,
+    lora: { rank: 8 },
+    warmupRatio: 0,
+    ...extra,
+  };
 }
 
 const metrics = (out: string) =>
@@ -32,7 +47,10 @@ const metrics = (out: string) =>
     .map((l) => JSON.parse(l) as TrainStepRecord);
 
 test('linear warmup then linear decay, as Hugging Face schedules it', (t) => {
-  t.deepEqual([0, 1, 2, 3, 4, 9].map((s) => linearSchedule(1, s, 10, 0.2)), [0, 0.5, 1, 7 / 8, 6 / 8, 1 / 8]);
+  t.deepEqual(
+    [0, 1, 2, 3, 4, 9].map((s) => linearSchedule(1, s, 10, 0.2)),
+    [0, 0.5, 1, 7 / 8, 6 / 8, 1 / 8],
+  );
   t.is(linearSchedule(2, 0, 5, 0), 2);
 });
 
@@ -109,7 +127,19 @@ test('full-weight training writes a model the engine loads', async (t) => {
 test('a diverging run stops with a clear message and keeps its last good checkpoint', async (t) => {
   const { dir, model, pairs } = await setup(8);
   const out = join(dir, 'nan');
-  const err = await t.throwsAsync(runTraining(options(model, pairs, out, { full: true, lr: 1e12, maxGradNorm: 0, epochs: 30, batchPairs: 8, checkpointEvery: 1, loss: resolveLossConfig('sft') })));
+  const err = await t.throwsAsync(
+    runTraining(
+      options(model, pairs, out, {
+        full: true,
+        lr: 1e12,
+        maxGradNorm: 0,
+        epochs: 30,
+        batchPairs: 8,
+        checkpointEvery: 1,
+        loss: resolveLossConfig('sft'),
+      }),
+    ),
+  );
   t.regex(err!.message, /training stopped at step \d+: .*not finite.*last good checkpoint is step \d+/);
   const progress = JSON.parse(readFileSync(join(out, 'checkpoint', 'progress.json'), 'utf8')) as { step: number; state: string };
   t.true(existsSync(join(out, 'checkpoint', progress.state)));
@@ -121,15 +151,50 @@ test('a diverging run stops with a clear message and keeps its last good checkpo
 test('genius train: CLI end to end and named errors for bad input', async (t) => {
   const { dir, model, pairs } = await setup(4);
   const out = join(dir, 'cli');
-  const { stdout } = await exec('node', [cliPath, 'train', '--model', model, '--pairs', pairs, '--out', out, '--lr', '1e-3', '--loss', 'dpo', '--epochs', '1', '--max-seq-len', '128', '--threads', '2', '--json'], { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } });
+  const { stdout } = await exec(
+    'node',
+    [
+      cliPath,
+      'train',
+      '--model',
+      model,
+      '--pairs',
+      pairs,
+      '--out',
+      out,
+      '--lr',
+      '1e-3',
+      '--loss',
+      'dpo',
+      '--epochs',
+      '1',
+      '--max-seq-len',
+      '128',
+      '--threads',
+      '2',
+      '--json',
+    ],
+    { env: { ...process.env, OMP_WAIT_POLICY: 'PASSIVE' } },
+  );
   const summary = JSON.parse(stdout) as { output: string; steps: number };
   t.is(summary.steps, 1);
   t.true(existsSync(summary.output));
   const bad = join(dir, 'bad.jsonl');
   writeFileSync(bad, readFileSync(pairs, 'utf8') + '{"prompt": "x", "chosen": \n');
-  const r = await exec('node', [cliPath, 'train', '--model', model, '--pairs', bad, '--out', join(dir, 'bad')]).catch((e: { stderr: string; code: number }) => e);
+  const r = await exec('node', [cliPath, 'train', '--model', model, '--pairs', bad, '--out', join(dir, 'bad')]).catch(
+    (e: { stderr: string; code: number }) => e,
+  );
   t.regex((r as { stderr: string }).stderr, /bad\.jsonl:5: malformed JSON/);
-  const missing = await exec('node', [cliPath, 'train', '--model', model, '--pairs', join(dir, 'nope.jsonl'), '--out', join(dir, 'x')]).catch((e: { stderr: string }) => e);
+  const missing = await exec('node', [
+    cliPath,
+    'train',
+    '--model',
+    model,
+    '--pairs',
+    join(dir, 'nope.jsonl'),
+    '--out',
+    join(dir, 'x'),
+  ]).catch((e: { stderr: string }) => e);
   t.regex((missing as { stderr: string }).stderr, /pairs file not found/);
   const merged = join(dir, 'merged.gguf');
   await exec('node', [cliPath, 'merge-adapter', '--model', model, '--adapter', summary.output, '--out', merged]);
@@ -146,7 +211,9 @@ test('reference log-probs from ONNX Runtime (--reference onnx:PATH) agree with t
   const [first] = metrics(out);
   t.true(Math.abs(first!.loss - Math.log(2)) < 1e-4, `loss ${first!.loss}`);
   t.true(Math.abs(first!['rewards/margins']) < 1e-4);
-  await t.throwsAsync(runTraining(options(model, pairs, join(dir, 'bad-ref'), { reference: 'onnx:' + join(dir, 'missing.onnx') })), { message: /missing\.onnx/ });
+  await t.throwsAsync(runTraining(options(model, pairs, join(dir, 'bad-ref'), { reference: 'onnx:' + join(dir, 'missing.onnx') })), {
+    message: /missing\.onnx/,
+  });
 });
 
 test('the trainer as reference scorer: step-0 loss is ln 2 to float precision and fresh runs are bit-identical', async (t) => {

@@ -11,7 +11,12 @@ import { lossSpec, randomPairs, randomSequences } from './fixtures.js';
 
 const EXACT: ContextOptions = { flashAttention: 'off', kvType: 'f32', maxSequences: 8 };
 
-async function engineLogprobs(modelPath: string, seqs: readonly TrainSequence[], options: ContextOptions, adapter?: string): Promise<number[][]> {
+async function engineLogprobs(
+  modelPath: string,
+  seqs: readonly TrainSequence[],
+  options: ContextOptions,
+  adapter?: string,
+): Promise<number[][]> {
   const model = await Model.load(modelPath);
   const ctx = await Context.create(model, options);
   try {
@@ -54,14 +59,31 @@ for (const arch of ['llama', 'qwen2', 'qwen3'] as const) {
 
 test('forward parity with a LoRA adapter attached in llama.cpp (GQA, untied and tied embeddings)', async (t) => {
   for (const tied of [false, true]) {
-    const model = await makeTemp({ arch: 'llama', shape: { embeddingLength: 64, layerCount: 2, headCount: 4, headCountKv: 1, feedForwardLength: 96, contextLength: 512, ropeTheta: 10000, tiedEmbeddings: tied }, seed: 4 });
+    const model = await makeTemp({
+      arch: 'llama',
+      shape: {
+        embeddingLength: 64,
+        layerCount: 2,
+        headCount: 4,
+        headCountKv: 1,
+        feedForwardLength: 96,
+        contextLength: 512,
+        ropeTheta: 10000,
+        tiedEmbeddings: tied,
+      },
+      seed: 4,
+    });
     const adapter = join(tempDir(), 'lora.gguf');
     await makeLora({ base: model, out: adapter, rank: 4, alpha: 8, seed: 9 });
     const seqs = randomSequences(4, 1196, 2, [2, 9], [3, 15]);
     const engine = await engineLogprobs(model, seqs, EXACT, adapter);
     const trainer = await Trainer.create({ model, adapter, threads: 2 });
     try {
-      t.deepEqual(trainer.info.lora, { rank: 4, alpha: 8, targets: ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'] });
+      t.deepEqual(trainer.info.lora, {
+        rank: 4,
+        alpha: 8,
+        targets: ['attn_q', 'attn_k', 'attn_v', 'attn_output', 'ffn_gate', 'ffn_up', 'ffn_down'],
+      });
       const d = maxAbsDiff(await trainer.logprobs(seqs), engine);
       t.log(`tied=${tied}: max |diff| ${d.toExponential(2)}`);
       t.true(d < EXACT_TOL);
@@ -103,8 +125,15 @@ test('the graph computes each loss as its float64 definition does', async (t) =>
         const c = mean ? sum(lp[i]!) / lp[i]!.length : sum(lp[i]!);
         const rj = mean ? sum(lp[P + i]!) / lp[P + i]!.length : sum(lp[P + i]!);
         t.true(Math.abs(r.chosen[i]! - c) < 1e-3 && Math.abs(r.rejected[i]! - rj) < 1e-3);
-        const expect = pairLoss(cfg, { chosen: c, rejected: rj, refChosen: mean ? 0 : spec.refChosen![i]!, refRejected: mean ? 0 : spec.refRejected![i]! }, type === 'aco' ? spec.weight![i]! : 1);
-        t.true(Math.abs(r.pairLoss[i]! - expect) < 1e-4 * Math.max(1, Math.abs(expect)), `${type} pair ${i}: ${r.pairLoss[i]} vs ${expect}`);
+        const expect = pairLoss(
+          cfg,
+          { chosen: c, rejected: rj, refChosen: mean ? 0 : spec.refChosen![i]!, refRejected: mean ? 0 : spec.refRejected![i]! },
+          type === 'aco' ? spec.weight![i]! : 1,
+        );
+        t.true(
+          Math.abs(r.pairLoss[i]! - expect) < 1e-4 * Math.max(1, Math.abs(expect)),
+          `${type} pair ${i}: ${r.pairLoss[i]} vs ${expect}`,
+        );
       }
       const total = r.pairLoss.reduce((a, b) => a + b, 0) * spec.scale;
       t.true(Math.abs(r.loss - total) < 1e-5 * Math.max(1, Math.abs(total)), `${type}: loss ${r.loss} vs ${total}`);
@@ -147,15 +176,21 @@ test('bad input gets a clear error and the process keeps working', async (t) => 
   const text = join(tempDir(), 'bad.gguf');
   writeFileSync(text, 'not a model');
   await t.throwsAsync(Trainer.create({ model: text }), { message: /not a GGUF file/ });
-  await t.throwsAsync(Trainer.create({ model: join(vendoredModels, 'ggml-vocab-gpt-2.gguf') }), { message: /unsupported architecture 'gpt2' for training/ });
+  await t.throwsAsync(Trainer.create({ model: join(vendoredModels, 'ggml-vocab-gpt-2.gguf') }), {
+    message: /unsupported architecture 'gpt2' for training/,
+  });
   await t.throwsAsync(Trainer.create({ model, lora: { targets: ['attn_qq'] } }), { message: /unknown LoRA target module 'attn_qq'/ });
   await t.throwsAsync(Trainer.create({ model, lora: { rank: 0 } }), { message: /rank must be a positive integer/ });
   const trainer = await Trainer.create({ model, threads: 1 });
   try {
     await t.throwsAsync(trainer.logprobs([{ prompt: [1, 2], response: [99999] }]), { message: /token id 99999 is outside the vocabulary/ });
     await t.throwsAsync(trainer.logprobs([{ prompt: [], response: [5] }]), { message: /at least one prompt token/ });
-    await t.throwsAsync(trainer.accumulate(randomPairs(2, 1196, 1).slice(0, 3), lossSpec('dpo', 2)), { message: /P chosen then P rejected/ });
-    await t.throwsAsync(trainer.accumulate(randomPairs(2, 1196, 1), lossSpec('dpo', 2, { refChosen: [NaN, 1] })), { message: /non-finite/ });
+    await t.throwsAsync(trainer.accumulate(randomPairs(2, 1196, 1).slice(0, 3), lossSpec('dpo', 2)), {
+      message: /P chosen then P rejected/,
+    });
+    await t.throwsAsync(trainer.accumulate(randomPairs(2, 1196, 1), lossSpec('dpo', 2, { refChosen: [NaN, 1] })), {
+      message: /non-finite/,
+    });
     await t.throwsAsync(trainer.accumulate(randomPairs(2, 1196, 1), lossSpec('kto' as never, 2)), { message: /unknown loss 'kto'/ });
     await t.throwsAsync(trainer.loadState(model), { message: /not a genius-trainer-state file/ });
     t.is((await trainer.logprobs(randomSequences(1, 1196, 3)))[0]!.length > 0, true);
@@ -172,7 +207,12 @@ test('forward parity with Llama 3 rope_freqs and with linear rope scaling', asyn
   const freqs = join(dir, 'freqs.gguf');
   extendGguf(plain, freqs, { tensors: [['rope_freqs.weight', Float32Array.from({ length: 8 }, (_, i) => 1 + i)]] });
   const linear = join(dir, 'linear.gguf');
-  extendGguf(plain, linear, { kv: [['llama.rope.scaling.type', 'linear'], ['llama.rope.scaling.factor', 4]] });
+  extendGguf(plain, linear, {
+    kv: [
+      ['llama.rope.scaling.type', 'linear'],
+      ['llama.rope.scaling.factor', 4],
+    ],
+  });
   const seqs = randomSequences(3, 1196, 4, [4, 10], [8, 16]);
   const base = await engineLogprobs(plain, seqs, EXACT);
   for (const model of [freqs, linear]) {

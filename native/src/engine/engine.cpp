@@ -26,10 +26,10 @@ struct Engine::Segment {
 
 struct Engine::Sequence {
   int32_t llama_id;
-  int32_t n_past = 0;       // positions evaluated into the KV cache
-  llama_token last = -1;    // the newest token, not evaluated yet (its logits come next)
+  int32_t n_past = 0;               // positions evaluated into the KV cache
+  llama_token last = -1;            // the newest token, not evaluated yet (its logits come next)
   std::vector<llama_token> tokens;  // everything the sequence holds: n_past evaluated + last
-  int32_t shared = 0;       // unified cache: positions below this are shared with a fork
+  int32_t shared = 0;               // unified cache: positions below this are shared with a fork
   std::shared_ptr<Segment> seg;
   struct Request* busy = nullptr;
 };
@@ -40,8 +40,8 @@ struct Engine::Request {
   uint64_t seq = 0;
   std::vector<llama_token> feed;  // tokens to evaluate, in order
   size_t fed = 0;
-  llama_token final_last = -1;    // prefill/score: the new pending token once done
-  bool report_handle = false;     // prefill from create_sequence: resolve with the handle
+  llama_token final_last = -1;  // prefill/score: the new pending token once done
+  bool report_handle = false;   // prefill from create_sequence: resolve with the handle
   bool blocked = false;
   bool finished = false;
   // generate
@@ -55,7 +55,7 @@ struct Engine::Request {
 };
 
 struct Engine::Op {
-  std::function<bool()> run;  // false: cannot run yet (no free slot), retry later
+  std::function<bool()> run;                                  // false: cannot run yet (no free slot), retry later
   std::function<void(const std::string&, const char*)> fail;  // message, errors.h code
 };
 
@@ -109,7 +109,8 @@ static double physical_memory() {
 Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(model)), params_(params) {
   vocab_ = llama_model_get_vocab(model_.get());
   n_vocab_ = llama_vocab_n_tokens(vocab_);
-  if (llama_model_n_layer(model_.get()) <= 0) throw CodedError(kBadModel, "the model has no layers (a vocabulary-only load?): it cannot run a context");
+  if (llama_model_n_layer(model_.get()) <= 0)
+    throw CodedError(kBadModel, "the model has no layers (a vocabulary-only load?): it cannot run a context");
   if (params_.n_seq_max == 0 || params_.n_seq_max > kMaxSequences) {
     throw CodedError(kInvalidArgument, "maxSequences must be between 1 and " + std::to_string(kMaxSequences));
   }
@@ -118,7 +119,9 @@ Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(mo
   const double need = kv_bytes(model_.get(), params_.n_ctx, params_.kv_f32), have = physical_memory();
   if (have > 0 && need > have) {
     char msg[256];
-    snprintf(msg, sizeof msg, "contextSize %u needs about %.1f GB of KV cache, more than this machine's %.1f GB of memory; use a smaller context (or fewer sequences)",
+    snprintf(msg, sizeof msg,
+             "contextSize %u needs about %.1f GB of KV cache, more than this machine's %.1f GB of memory; use a smaller context (or fewer "
+             "sequences)",
              params_.n_ctx, need / 1e9, have / 1e9);
     throw CodedError(kOutOfMemory, msg);
   }
@@ -135,7 +138,9 @@ Engine::Engine(ModelPtr model, const EngineParams& params) : model_(std::move(mo
   cp.n_outputs_max = params_.n_outputs_max;
   cp.n_threads = threads;
   cp.n_threads_batch = threads;
-  cp.flash_attn_type = params_.flash_attn < 0 ? LLAMA_FLASH_ATTN_TYPE_AUTO : params_.flash_attn ? LLAMA_FLASH_ATTN_TYPE_ENABLED : LLAMA_FLASH_ATTN_TYPE_DISABLED;
+  cp.flash_attn_type = params_.flash_attn < 0 ? LLAMA_FLASH_ATTN_TYPE_AUTO
+                       : params_.flash_attn   ? LLAMA_FLASH_ATTN_TYPE_ENABLED
+                                              : LLAMA_FLASH_ATTN_TYPE_DISABLED;
   cp.type_k = params_.kv_f32 ? GGML_TYPE_F32 : GGML_TYPE_F16;
   cp.type_v = cp.type_k;
   cp.kv_unified = params_.kv_unified;
@@ -176,7 +181,8 @@ Engine::~Engine() {
   }
   halt();
   flush_outbox();
-  for (auto& r : active_) if (!r->finished) finish(*r, Result{kDisposedText, kDisposed});
+  for (auto& r : active_)
+    if (!r->finished) finish(*r, Result{kDisposedText, kDisposed});
   active_.clear();
   for (auto& op : waiting_ops_) op.fail(kDisposedText, kDisposed);
   for (auto& op : ops_) op.fail(kDisposedText, kDisposed);
@@ -210,7 +216,8 @@ void Engine::create_sequence(std::vector<llama_token> tokens, Callback done) {
   done = deferred(std::move(done));
   auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   if (std::string e = check_tokens(tokens, n_vocab_); !e.empty()) return fail(e);
-  if (tokens.size() > params_.n_ctx_seq) return fail("prompt of " + std::to_string(tokens.size()) + " tokens exceeds " + capacity_text(), kContextFull);
+  if (tokens.size() > params_.n_ctx_seq)
+    return fail("prompt of " + std::to_string(tokens.size()) + " tokens exceeds " + capacity_text(), kContextFull);
   post({[this, tokens = std::move(tokens), done]() mutable {
           const int32_t slot = take_slot();
           if (slot < 0) return false;
@@ -235,7 +242,8 @@ void Engine::fork(uint64_t seq, uint32_t n, Callback done) {
   done = deferred(std::move(done));
   auto fail = [done](const std::string& e, const char* code = kInvalidArgument) { done(Result{e, code}); };
   if (n == 0) return done(Result{});
-  if (n > params_.n_seq_max) return fail("cannot fork into " + std::to_string(n) + " sequences: the context holds at most " + std::to_string(params_.n_seq_max));
+  if (n > params_.n_seq_max)
+    return fail("cannot fork into " + std::to_string(n) + " sequences: the context holds at most " + std::to_string(params_.n_seq_max));
   post({[this, seq, n, done, fail]() {
           Sequence* s = find(seq);
           if (!s) return fail("unknown or released sequence", kUnknownSequence), true;
@@ -418,7 +426,9 @@ void Engine::set_adapters(std::vector<std::pair<AdapterPtr, float>> adapters, Ca
           done(rc == 0 ? Result{} : Result{"failed to set LoRA adapters: " + thread_errors(), kBadAdapter});
           return true;
         },
-        [done](const std::string& e, const char* code) { done(Result{e, code}); }});
+        [done](const std::string& e, const char* code) {
+          done(Result{e, code});
+        }});
 }
 
 void Engine::cancel(uint64_t id) {
@@ -478,8 +488,10 @@ bool Engine::run_ops() {
   };
   drain_waiters();
   for (auto& op : ops) {
-    if (op.run()) ran = true;
-    else waiting_ops_.push_back(std::move(op));
+    if (op.run())
+      ran = true;
+    else
+      waiting_ops_.push_back(std::move(op));
   }
   drain_waiters();
   return ran;
@@ -516,7 +528,8 @@ void Engine::begin(std::unique_ptr<Request> r) {
     return r->done(std::move(res));
   }
   if (r->kind != Request::generate && s->n_past + r->feed.size() + 1 > params_.n_ctx_seq) {
-    return r->done(Result{"sequence of " + std::to_string(s->n_past + r->feed.size() + 1) + " tokens exceeds " + capacity_text(), kContextFull});
+    return r->done(
+        Result{"sequence of " + std::to_string(s->n_past + r->feed.size() + 1) + " tokens exceeds " + capacity_text(), kContextFull});
   }
   if (r->feed.empty()) {  // nothing to evaluate: a one-token prompt
     s->tokens.insert(s->tokens.end(), r->targets.begin(), r->targets.end());
@@ -575,7 +588,8 @@ bool Engine::step() {
       batch_.pos[b] = s->n_past + i;
       batch_.n_seq_id[b] = 1;
       batch_.seq_id[b][0] = s->llama_id;
-      batch_.logits[b] = r->kind == Request::score || ((r->kind == Request::generate || r->kind == Request::logits) && j + 1 == r->feed.size());
+      batch_.logits[b] =
+          r->kind == Request::score || ((r->kind == Request::generate || r->kind == Request::logits) && j + 1 == r->feed.size());
     }
   }
   // Rotate the start only when the batch was full, so no request starves; otherwise keep the
@@ -695,18 +709,21 @@ void Engine::generate_token(Request& r, const float* logits) {
 void Engine::fail_blocked() {
   const std::string cells = "KV cache full: " + std::to_string(cells_used_) + " of " + std::to_string(params_.n_ctx) +
                             " cells are held by live sequences; release sequences or use a larger contextSize";
-  for (auto& r : active_) if (r->blocked && !r->finished) finish(*r, Result{cells, kKvFull});
+  for (auto& r : active_)
+    if (r->blocked && !r->finished) finish(*r, Result{cells, kKvFull});
   active_.erase(std::remove_if(active_.begin(), active_.end(), [](auto& r) { return r->finished; }), active_.end());
-  const std::string slots = "no free sequence slot: all " + std::to_string(params_.n_seq_max) +
-                            " are in use; release sequences or use a larger maxSequences";
+  const std::string slots =
+      "no free sequence slot: all " + std::to_string(params_.n_seq_max) + " are in use; release sequences or use a larger maxSequences";
   for (auto& op : waiting_ops_) op.fail(slots, kNoSlot);
   waiting_ops_.clear();
 }
 
 Callback Engine::deferred(Callback done) {
   return [this, done = std::move(done)](Result&& r) {
-    if (std::this_thread::get_id() == thread_.get_id()) outbox_.emplace_back(done, std::move(r));
-    else done(std::move(r));
+    if (std::this_thread::get_id() == thread_.get_id())
+      outbox_.emplace_back(done, std::move(r));
+    else
+      done(std::move(r));
   };
 }
 
@@ -731,7 +748,8 @@ void Engine::publish_stats() {
 
 std::string Engine::capacity_text() const {
   if (params_.kv_unified) return "the context size (" + std::to_string(params_.n_ctx) + " tokens)";
-  return "the context size of one sequence (" + std::to_string(params_.n_ctx_seq) + " tokens: contextSize / maxSequences, rounded up to 256)";
+  return "the context size of one sequence (" + std::to_string(params_.n_ctx_seq) +
+         " tokens: contextSize / maxSequences, rounded up to 256)";
 }
 
 std::string Engine::piece(llama_token t) const {
@@ -783,10 +801,12 @@ void Engine::pack_streams(std::vector<Part>& parts) {
     }
     if (best_w >= 0) {
       auto outside_free = [&] {
-        for (int32_t f : free_slots_) if (f < best_w || f >= best_w + c) return f;
+        for (int32_t f : free_slots_)
+          if (f < best_w || f >= best_w + c) return f;
         return -1;
       };
-      for (int32_t i = best_w; i < best_w + c; ++i) if (at[i] && !in_batch[i]) move_sequence(at[i], outside_free());
+      for (int32_t i = best_w; i < best_w + c; ++i)
+        if (at[i] && !in_batch[i]) move_sequence(at[i], outside_free());
       for (const Part& p : parts) {
         Sequence* s = find(p.r->seq);
         if (s->llama_id >= best_w && s->llama_id < best_w + c) continue;

@@ -32,22 +32,22 @@ using ModelPtr = std::shared_ptr<llama_model>;
 using AdapterPtr = std::shared_ptr<llama_adapter_lora>;  // its deleter keeps the model alive
 
 struct EngineParams {
-  uint32_t n_ctx = 4096;     // KV cells in all
-  uint32_t n_seq_max = 64;   // live sequences at once
-  uint32_t n_batch = 2048;   // tokens per llama_decode
+  uint32_t n_ctx = 4096;    // KV cells in all
+  uint32_t n_seq_max = 64;  // live sequences at once
+  uint32_t n_batch = 2048;  // tokens per llama_decode
   uint32_t n_ubatch = 512;
   uint32_t n_outputs_max = 0;  // logits rows per decode (0: max(n_seq_max, 256))
-  int32_t n_threads = 0;     // 0: hardware concurrency
-  int32_t flash_attn = -1;   // -1 auto, 0 off, 1 on
-  bool kv_f32 = false;       // F32 KV cache instead of F16 (exact-arithmetic checks)
+  int32_t n_threads = 0;       // 0: hardware concurrency
+  int32_t flash_attn = -1;     // -1 auto, 0 off, 1 on
+  bool kv_f32 = false;         // F32 KV cache instead of F16 (exact-arithmetic checks)
   // Unified: one cache shared by all sequences; a fork shares cells (free) but every token
   // attends over the whole cache. Split: one stream of n_ctx / n_seq_max cells per sequence; a
   // fork copies the parent's stream, attention stays per sequence. Split is the default: it
   // measured 6.5x faster at batch 64 on CPU (bench/RESULTS.md).
   bool kv_unified = false;
-  uint32_t n_ctx_seq = 0;    // read back: cells one sequence can hold
-  uint32_t wait_ms = 2000;   // how long a request blocked on cells/slots waits for a release
-  uint32_t gather_us = 1000; // after idle, wait this long for a burst of requests to arrive
+  uint32_t n_ctx_seq = 0;     // read back: cells one sequence can hold
+  uint32_t wait_ms = 2000;    // how long a request blocked on cells/slots waits for a release
+  uint32_t gather_us = 1000;  // after idle, wait this long for a burst of requests to arrive
 };
 
 struct GenerateParams {
@@ -68,14 +68,14 @@ struct TokenOut {
 // What a request produces; `error` non-empty means it failed (`aborted` if cancelled).
 struct Result {
   std::string error;
-  const char* code = nullptr;        // with `error`: one of errors.h
+  const char* code = nullptr;  // with `error`: one of errors.h
   bool aborted = false;
-  std::vector<uint64_t> handles;     // new sequences (create, fork)
-  std::vector<TokenOut> tokens;      // generate
-  std::string text;                  // generate: bytes before any stop string
-  std::string finish;                // generate: stop | eos | length | context
-  std::vector<float> logprobs;       // score
-  std::vector<float> logits;         // next_logits: raw next-token logits
+  std::vector<uint64_t> handles;  // new sequences (create, fork)
+  std::vector<TokenOut> tokens;   // generate
+  std::string text;               // generate: bytes before any stop string
+  std::string finish;             // generate: stop | eos | length | context
+  std::vector<float> logprobs;    // score
+  std::vector<float> logits;      // next_logits: raw next-token logits
 };
 
 using Callback = std::function<void(Result&&)>;
@@ -125,8 +125,8 @@ class Engine {
 
   void post(Op op);
   void loop();
-  bool run_ops();          // applies queued ops; true if any ran
-  bool step();             // one llama_decode over all runnable requests; true if it made progress
+  bool run_ops();  // applies queued ops; true if any ran
+  bool step();     // one llama_decode over all runnable requests; true if it made progress
   struct Part {
     Request* r;
     int32_t first;  // batch index of its first token
@@ -169,7 +169,7 @@ class Engine {
   uint64_t next_handle_ = 1;
   size_t rr_ = 0;  // round-robin start, so no request starves when batches are full
   uint32_t cells_used_ = 0;
-  bool trace_ = false;  // GENIUS_ENGINE_TRACE: one stderr line per decode
+  bool trace_ = false;                            // GENIUS_ENGINE_TRACE: one stderr line per decode
   std::unordered_set<uint64_t> pending_cancels_;  // cancelled before their request began
   Sampler sampler_;
   EngineStats counters_;

@@ -39,7 +39,8 @@ Sampled Sampler::sample(const float* l, int32_t n, const SamplingParams& p, Rng&
 
   if (p.temperature <= 0.0f) {
     llama_token best = 0;
-    for (int32_t i = 1; i < n; ++i) if (l[i] > l[best]) best = i;
+    for (int32_t i = 1; i < n; ++i)
+      if (l[i] > l[best]) best = i;
     return {best, raw(best), 0.0f};
   }
   const float inv_t = 1.0f / p.temperature;

@@ -5,7 +5,8 @@
 namespace genius {
 
 StopMatcher::StopMatcher(std::vector<std::string> stops) {
-  for (auto& s : stops) if (!s.empty()) stops_.push_back(std::move(s));
+  for (auto& s : stops)
+    if (!s.empty()) stops_.push_back(std::move(s));
 }
 
 size_t StopMatcher::find(const std::string& text, size_t prev_len) const {

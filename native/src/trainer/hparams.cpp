@@ -19,16 +19,34 @@ bool get_int(const gguf_context* g, const std::string& key, int64_t& out, const 
   const int64_t id = gguf_find_key(g, key.c_str());
   if (id < 0) return false;
   switch (gguf_get_kv_type(g, id)) {
-    case GGUF_TYPE_UINT8: out = gguf_get_val_u8(g, id); return true;
-    case GGUF_TYPE_INT8: out = gguf_get_val_i8(g, id); return true;
-    case GGUF_TYPE_UINT16: out = gguf_get_val_u16(g, id); return true;
-    case GGUF_TYPE_INT16: out = gguf_get_val_i16(g, id); return true;
-    case GGUF_TYPE_UINT32: out = gguf_get_val_u32(g, id); return true;
-    case GGUF_TYPE_INT32: out = gguf_get_val_i32(g, id); return true;
-    case GGUF_TYPE_UINT64: out = static_cast<int64_t>(gguf_get_val_u64(g, id)); return true;
-    case GGUF_TYPE_INT64: out = gguf_get_val_i64(g, id); return true;
-    case GGUF_TYPE_ARRAY: fail(path, key + " varies per layer, which the trainer does not support");
-    default: fail(path, key + " is not an integer");
+    case GGUF_TYPE_UINT8:
+      out = gguf_get_val_u8(g, id);
+      return true;
+    case GGUF_TYPE_INT8:
+      out = gguf_get_val_i8(g, id);
+      return true;
+    case GGUF_TYPE_UINT16:
+      out = gguf_get_val_u16(g, id);
+      return true;
+    case GGUF_TYPE_INT16:
+      out = gguf_get_val_i16(g, id);
+      return true;
+    case GGUF_TYPE_UINT32:
+      out = gguf_get_val_u32(g, id);
+      return true;
+    case GGUF_TYPE_INT32:
+      out = gguf_get_val_i32(g, id);
+      return true;
+    case GGUF_TYPE_UINT64:
+      out = static_cast<int64_t>(gguf_get_val_u64(g, id));
+      return true;
+    case GGUF_TYPE_INT64:
+      out = gguf_get_val_i64(g, id);
+      return true;
+    case GGUF_TYPE_ARRAY:
+      fail(path, key + " varies per layer, which the trainer does not support");
+    default:
+      fail(path, key + " is not an integer");
   }
 }
 
@@ -36,9 +54,14 @@ bool get_float(const gguf_context* g, const std::string& key, float& out, const 
   const int64_t id = gguf_find_key(g, key.c_str());
   if (id < 0) return false;
   switch (gguf_get_kv_type(g, id)) {
-    case GGUF_TYPE_FLOAT32: out = gguf_get_val_f32(g, id); return true;
-    case GGUF_TYPE_FLOAT64: out = static_cast<float>(gguf_get_val_f64(g, id)); return true;
-    default: fail(path, key + " is not a float");
+    case GGUF_TYPE_FLOAT32:
+      out = gguf_get_val_f32(g, id);
+      return true;
+    case GGUF_TYPE_FLOAT64:
+      out = static_cast<float>(gguf_get_val_f64(g, id));
+      return true;
+    default:
+      fail(path, key + " is not a float");
   }
 }
 

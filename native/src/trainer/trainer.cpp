@@ -36,8 +36,9 @@ struct OpProfile {
     if (t->op == GGML_OP_MUL_MAT || t->op == GGML_OP_OUT_PROD) {
       char shape[160];
       const ggml_tensor *a = t->src[0], *b = t->src[1];
-      snprintf(shape, sizeof(shape), " %s[%lld,%lld,%lld]%s x [%lld,%lld,%lld]%s", ggml_type_name(a->type), (long long)a->ne[0], (long long)a->ne[1], (long long)a->ne[2],
-               ggml_is_contiguous(a) ? "" : "(strided)", (long long)b->ne[0], (long long)b->ne[1], (long long)b->ne[2], ggml_is_contiguous(b) ? "" : "(strided)");
+      snprintf(shape, sizeof(shape), " %s[%lld,%lld,%lld]%s x [%lld,%lld,%lld]%s", ggml_type_name(a->type), (long long)a->ne[0],
+               (long long)a->ne[1], (long long)a->ne[2], ggml_is_contiguous(a) ? "" : "(strided)", (long long)b->ne[0], (long long)b->ne[1],
+               (long long)b->ne[2], ggml_is_contiguous(b) ? "" : "(strided)");
       k += shape;
     }
     return k;
@@ -135,8 +136,8 @@ void set_input(ggml_tensor* t, const void* data, size_t bytes);
 // V: [T, hd, kv heads]; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
 // The mask is an additive input of soft_max_ext (0 / -inf), not diag_mask_inf: the latter's
 // backward (DIAG_MASK_ZERO) has no CUDA kernel and would run on the CPU every layer.
-ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* Q, ggml_tensor* K, ggml_tensor* V, const std::vector<int32_t>& lengths,
-                              ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks) {
+ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* Q, ggml_tensor* K, ggml_tensor* V,
+                              const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks) {
   ggml_tensor* out = zeros;
   int64_t off = 0;
   for (int32_t L : lengths) {
@@ -144,7 +145,7 @@ ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* 
     ggml_tensor* k = ggml_view_3d(ctx, K, h.head_dim, L, h.n_head_kv, K->nb[1], K->nb[2], off * K->nb[1]);
     ggml_tensor* v = ggml_view_3d(ctx, V, L, h.head_dim, h.n_head_kv, V->nb[1], V->nb[2], off * V->nb[0]);
     ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), masks.at(L), h.attn_scale, 0.0f);  // [L_k, L_q, heads]
-    ggml_tensor* o = ggml_mul_mat(ctx, v, kq);                                                                                 // [hd, L_q, heads]
+    ggml_tensor* o = ggml_mul_mat(ctx, v, kq);                                                           // [hd, L_q, heads]
     o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, L);
     out = lengths.size() == 1 ? o : ggml_acc(ctx, out, o, out->nb[1], out->nb[2], out->nb[3], off * out->nb[1]);
     off += L;
@@ -170,8 +171,8 @@ ggml_tensor* scored_states(ggml_context* ctx, ggml_tensor* x, const Batch& b, gg
 }
 
 // One transformer block over T packed tokens; the same arithmetic as llama.cpp's non-flash path.
-ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos, const std::vector<int32_t>& lengths, ggml_tensor* zeros,
-                   const std::map<int32_t, ggml_tensor*>& masks) {
+ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos,
+                   const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks) {
   const Hparams& h = w.hp;
   const int64_t T = x->ne[1];
   ggml_tensor* cur = rms_norm(ctx, x, l.attn_norm, h.rms_eps);
@@ -206,7 +207,8 @@ ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_ten
 ggml_tensor* neg_log_sigmoid(ggml_context* ctx, ggml_tensor* z) { return ggml_softplus(ctx, ggml_scale(ctx, z, -1.0f)); }
 
 // Per-pair loss from the policy's sequence log-probs (TRL-style: one place, one vocabulary).
-ggml_tensor* pair_loss(ggml_context* ctx, const LossSpec& s, ggml_tensor* pc, ggml_tensor* pr, ggml_tensor* refc, ggml_tensor* refr, ggml_tensor* w) {
+ggml_tensor* pair_loss(ggml_context* ctx, const LossSpec& s, ggml_tensor* pc, ggml_tensor* pr, ggml_tensor* refc, ggml_tensor* refr,
+                       ggml_tensor* w) {
   if (s.type == "simpo") return neg_log_sigmoid(ctx, ggml_scale_bias(ctx, ggml_sub(ctx, pc, pr), s.beta, -s.simpo_gamma));
   ggml_tensor* dc = ggml_sub(ctx, pc, refc);
   ggml_tensor* dr = ggml_sub(ctx, pr, refr);
@@ -236,7 +238,9 @@ void Trainer::init(const TrainerOptions& o) {
     backend_ = ggml_backend_cpu_init();
   } else if (o.backend == "cuda") {
     backend_ = ggml_backend_init_by_type(GGML_BACKEND_DEVICE_TYPE_GPU, nullptr);
-    if (!backend_) throw std::runtime_error("no CUDA device: this build has no GPU backend or no GPU is visible (build with GENIUS_CUDA=1 on a GPU machine)");
+    if (!backend_)
+      throw std::runtime_error(
+          "no CUDA device: this build has no GPU backend or no GPU is visible (build with GENIUS_CUDA=1 on a GPU machine)");
   } else {
     throw std::runtime_error("backend must be cpu or cuda");
   }
@@ -315,11 +319,13 @@ int64_t Trainer::total_parameters() const {
 std::string Trainer::backend_name() const { return ggml_backend_name(backend_); }
 
 size_t Trainer::memory_bytes() const {
-  return ggml_backend_buffer_get_size(w_->buf) + ggml_backend_buffer_get_size(grad_buf_) + ggml_backend_buffer_get_size(state_buf_) + peak_graph_bytes_;
+  return ggml_backend_buffer_get_size(w_->buf) + ggml_backend_buffer_get_size(grad_buf_) + ggml_backend_buffer_get_size(state_buf_) +
+         peak_graph_bytes_;
 }
 
 void Trainer::validate(const Batch& b, const LossSpec* loss) const {
-  if (b.lengths.empty() || b.lengths.size() != b.prompt_lengths.size()) throw std::runtime_error("batch needs one prompt length per sequence");
+  if (b.lengths.empty() || b.lengths.size() != b.prompt_lengths.size())
+    throw std::runtime_error("batch needs one prompt length per sequence");
   int64_t total = 0;
   for (size_t i = 0; i < b.lengths.size(); i++) {
     if (b.prompt_lengths[i] < 1 || b.prompt_lengths[i] >= b.lengths[i])
@@ -333,12 +339,14 @@ void Trainer::validate(const Batch& b, const LossSpec* loss) const {
   // labels are compared with a float range, exact below 2^24.
   if (w_->hp.n_vocab > (1 << 24)) throw std::runtime_error("vocabularies above 2^24 tokens are not supported by the trainer");
   if (scored * w_->hp.n_vocab >= INT32_MAX)
-    throw std::runtime_error("too many response tokens in one micro-batch for this vocabulary (" + std::to_string(scored) + " x " + std::to_string(w_->hp.n_vocab) +
-                             "); use fewer pairs or tokens per graph");
+    throw std::runtime_error("too many response tokens in one micro-batch for this vocabulary (" + std::to_string(scored) + " x " +
+                             std::to_string(w_->hp.n_vocab) + "); use fewer pairs or tokens per graph");
   for (int32_t t : b.tokens)
-    if (t < 0 || t >= w_->hp.n_vocab) throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(w_->hp.n_vocab) + ")");
+    if (t < 0 || t >= w_->hp.n_vocab)
+      throw std::runtime_error("token id " + std::to_string(t) + " is outside the vocabulary (" + std::to_string(w_->hp.n_vocab) + ")");
   if (!loss) return;
-  if (std::find(std::begin(kLossTypes), std::end(kLossTypes), loss->type) == std::end(kLossTypes)) throw std::runtime_error("unknown loss '" + loss->type + "'");
+  if (std::find(std::begin(kLossTypes), std::end(kLossTypes), loss->type) == std::end(kLossTypes))
+    throw std::runtime_error("unknown loss '" + loss->type + "'");
   const size_t n = b.lengths.size();
   if (is_pair_loss(loss->type)) {
     if (n % 2 != 0) throw std::runtime_error("a preference batch holds P chosen then P rejected sequences");
@@ -356,7 +364,8 @@ void Trainer::validate(const Batch& b, const LossSpec* loss) const {
 // (attention runs block by block); the scheduler is re-created when a batch needs more.
 void Trainer::reserve_graph(size_t n_sequences) {
   // Patch 0003 adds ~8 nodes per 4096 rows of each frozen non-F32 matrix (the output layer's V rows).
-  const int need = static_cast<int>(4096 + w_->hp.n_layer * (1024 + 96 * n_sequences) + 8 * params_.size() + 16 * (w_->hp.n_vocab / 4096 + 1));
+  const int need =
+      static_cast<int>(4096 + w_->hp.n_layer * (1024 + 96 * n_sequences) + 8 * params_.size() + 16 * (w_->hp.n_vocab / 4096 + 1));
   if (sched_ && need <= graph_size_) return;
   if (sched_) ggml_backend_sched_free(sched_);
   graph_size_ = need;
@@ -373,7 +382,8 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   const bool sft = loss && loss->type == "sft";
   g->P = loss ? (sft ? static_cast<int64_t>(b.lengths.size()) : static_cast<int64_t>(b.lengths.size() / 2)) : 0;
 
-  ggml_init_params cp{static_cast<size_t>(graph_size_) * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size_, true), nullptr, true};
+  ggml_init_params cp{static_cast<size_t>(graph_size_) * ggml_tensor_overhead() + ggml_graph_overhead_custom(graph_size_, true), nullptr,
+                      true};
   g->ctx = ggml_init(cp);
   ggml_context* ctx = g->ctx;
   g->tokens = input(ctx, GGML_TYPE_I32, g->T);
@@ -396,7 +406,8 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   // p(label) = sum_v sm[v, n] * [v == label_n], the one-hot built in the graph from the labels
   // (|v - label| < 0.5). A GET_ROWS gather of sm would differentiate to GET_ROWS_BACK, which
   // costs V * N^2 on CUDA; this is a few element-wise passes over [V, N].
-  ggml_tensor* dist = ggml_sub(ctx, ggml_repeat_4d(ctx, g->labels, h.n_vocab, g->N, 1, 1), ggml_arange(ctx, 0.0f, static_cast<float>(h.n_vocab), 1.0f));
+  ggml_tensor* dist =
+      ggml_sub(ctx, ggml_repeat_4d(ctx, g->labels, h.n_vocab, g->N, 1, 1), ggml_arange(ctx, 0.0f, static_cast<float>(h.n_vocab), 1.0f));
   ggml_tensor* onehot = ggml_step(ctx, ggml_scale_bias(ctx, ggml_abs(ctx, dist), -1.0f, 0.5f));
   ggml_tensor* py = ggml_sum_rows(ctx, ggml_mul(ctx, sm, onehot));  // [1, N]
   g->lp = ggml_reshape_2d(ctx, ggml_log(ctx, py), g->N, 1);
@@ -447,7 +458,8 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
 
 void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
   ggml_backend_sched_reset(sched_);
-  if (!ggml_backend_sched_alloc_graph(sched_, g.gf)) throw std::runtime_error("cannot allocate the training graph (out of memory? use smaller micro-batches)");
+  if (!ggml_backend_sched_alloc_graph(sched_, g.gf))
+    throw std::runtime_error("cannot allocate the training graph (out of memory? use smaller micro-batches)");
   peak_graph_bytes_ = std::max(peak_graph_bytes_, ggml_backend_sched_get_buffer_size(sched_, backend_));
   graph_splits_ = ggml_backend_sched_get_n_splits(sched_);
 
@@ -503,7 +515,8 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
       set_input(g.ref_rejected, loss->ref_rejected.data(), P * sizeof(float));
     }
   }
-  if (run_graph(sched_, g.gf, loss ? "forward + backward" : "forward") != GGML_STATUS_SUCCESS) throw std::runtime_error("training graph computation failed");
+  if (run_graph(sched_, g.gf, loss ? "forward + backward" : "forward") != GGML_STATUS_SUCCESS)
+    throw std::runtime_error("training graph computation failed");
 }
 
 namespace {
@@ -578,7 +591,8 @@ size_t Trainer::measure(const Batch& b, const LossSpec& loss) {
   validate(b, &loss);
   auto g = build(b, &loss);
   ggml_backend_sched_reset(sched_);
-  if (!ggml_backend_sched_alloc_graph(sched_, g->gf)) throw std::runtime_error("cannot allocate the training graph (out of memory? use smaller micro-batches)");
+  if (!ggml_backend_sched_alloc_graph(sched_, g->gf))
+    throw std::runtime_error("cannot allocate the training graph (out of memory? use smaller micro-batches)");
   peak_graph_bytes_ = std::max(peak_graph_bytes_, ggml_backend_sched_get_buffer_size(sched_, backend_));
   return memory_bytes();
 }
@@ -595,7 +609,8 @@ MicroResult Trainer::accumulate(const Batch& b, const LossSpec& loss) {
   if (g->pair_loss) r.pair_loss = read_vector(g->pair_loss);
   r.tokens = g->T;
   if (!std::isfinite(r.loss))
-    throw std::runtime_error("the loss is not finite (NaN or Inf): a token's probability underflowed or the weights diverged; gradients of this step are void");
+    throw std::runtime_error(
+        "the loss is not finite (NaN or Inf): a token's probability underflowed or the weights diverged; gradients of this step are void");
   return r;
 }
 
@@ -644,7 +659,11 @@ double Trainer::step(const AdamW& opt) {
   bool ok = ggml_backend_sched_alloc_graph(sched_, gf);
   if (ok) {
     const int64_t t = step_ + 1;
-    const float values[7] = {opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weight_decay,
+    const float values[7] = {opt.lr,
+                             opt.beta1,
+                             opt.beta2,
+                             opt.eps,
+                             opt.weight_decay,
                              static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(opt.beta1), static_cast<double>(t)))),
                              static_cast<float>(1.0 / (1.0 - std::pow(static_cast<double>(opt.beta2), static_cast<double>(t))))};
     ggml_backend_tensor_set(hp, values, 0, sizeof(values));

@@ -18,7 +18,7 @@ struct TrainerOptions {
   std::string model;
   bool full = false;  // train every weight; otherwise a LoRA adapter
   LoraOptions lora;
-  bool base_f32 = false;  // LoRA: dequantize the frozen base weights to F32 (the reference path)
+  bool base_f32 = false;        // LoRA: dequantize the frozen base weights to F32 (the reference path)
   std::string backend = "cpu";  // cpu | cuda
   int threads = 0;              // 0: hardware concurrency
   uint64_t seed = 0;
@@ -45,9 +45,9 @@ struct LossSpec {
 };
 
 struct MicroResult {
-  double loss = 0.0;                  // this micro-batch's share of the step's loss
+  double loss = 0.0;                     // this micro-batch's share of the step's loss
   std::vector<double> chosen, rejected;  // policy sequence log-probs (sum; SimPO: mean)
-  std::vector<double> pair_loss;      // unscaled loss of each pair
+  std::vector<double> pair_loss;         // unscaled loss of each pair
   int64_t tokens = 0;
 };
 

@@ -58,7 +58,8 @@ void upload_tensor(const std::string& path, FILE* f, const gguf_context* g, cons
     return;
   }
   const auto* traits = ggml_get_type_traits(src->type);
-  if (!traits->to_float) fail(path, std::string("tensor ") + src->name + " has type " + ggml_type_name(src->type) + ", which cannot be dequantized");
+  if (!traits->to_float)
+    fail(path, std::string("tensor ") + src->name + " has type " + ggml_type_name(src->type) + ", which cannot be dequantized");
   std::vector<float> out(static_cast<size_t>(n));
   traits->to_float(raw.data(), out.data(), n);
   ggml_backend_tensor_set(dst, out.data(), 0, out.size() * sizeof(float));
@@ -74,7 +75,8 @@ bool runs_natively(ggml_backend_t backend, ggml_type type, int64_t ne0) {
   ggml_tensor* w = ggml_new_tensor_2d(ctx, type, ne0, 8);
   ggml_tensor* x = ggml_new_tensor_2d(ctx, GGML_TYPE_F32, ne0, 4);
   ggml_tensor* rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, 4);
-  const bool ok = ggml_backend_supports_op(backend, ggml_mul_mat(ctx, w, x)) && ggml_backend_supports_op(backend, ggml_get_rows(ctx, w, rows));
+  const bool ok =
+      ggml_backend_supports_op(backend, ggml_mul_mat(ctx, w, x)) && ggml_backend_supports_op(backend, ggml_get_rows(ctx, w, rows));
   ggml_free(ctx);
   return ok;
 }
@@ -82,7 +84,8 @@ bool runs_natively(ggml_backend_t backend, ggml_type type, int64_t ne0) {
 class Loader {
  public:
   // `native`: matrices keep the file's type where the backend runs it (frozen LoRA base weights).
-  Loader(const std::string& path, ggml_context* ctx, const gguf_context* g, ggml_context* meta, Weights& w, ggml_backend_t backend, bool native)
+  Loader(const std::string& path, ggml_context* ctx, const gguf_context* g, ggml_context* meta, Weights& w, ggml_backend_t backend,
+         bool native)
       : path_(path), ctx_(ctx), g_(g), meta_(meta), w_(w), backend_(backend), native_(native) {}
 
   // A base weight of the expected shape (ne1 = 0 for vectors), or null when optional and absent.
@@ -99,8 +102,10 @@ class Loader {
     // Vectors (norms, biases) are F32 always: tiny, and the element-wise kernels expect it.
     ggml_type type = GGML_TYPE_F32;
     if (native_ && n_dims == 2 && src->type != GGML_TYPE_F32) {
-      if (runs_natively(backend_, src->type, ne0)) type = src->type;
-      else w_.dequantized.push_back(name);
+      if (runs_natively(backend_, src->type, ne0))
+        type = src->type;
+      else
+        w_.dequantized.push_back(name);
     }
     ggml_tensor* t = ggml_new_tensor(ctx_, type, n_dims, ne);
     ggml_set_name(t, name.c_str());
@@ -140,7 +145,9 @@ void create_lora(Weights& w, const LoraOptions& o) {
   for (size_t il = 0; il < w.layers.size(); il++) {
     for (const std::string& target : o.targets) {
       ggml_tensor* base = target_tensor(w.layers[il], target);
-      if (!base) throw std::runtime_error("unknown LoRA target module '" + target + "' (use attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down)");
+      if (!base)
+        throw std::runtime_error("unknown LoRA target module '" + target +
+                                 "' (use attn_q, attn_k, attn_v, attn_output, ffn_gate, ffn_up, ffn_down)");
       LoraPair p;
       p.a = ggml_new_tensor_2d(w.ctx, GGML_TYPE_F32, base->ne[0], o.rank);
       p.b = ggml_new_tensor_2d(w.ctx, GGML_TYPE_F32, o.rank, base->ne[1]);
@@ -174,7 +181,8 @@ void init_lora(Weights& w, uint64_t seed) {
 void read_adapter_layout(const std::string& path, const Weights& w, LoraOptions& o, GgufHandle& h) {
   open_gguf(path, h);
   if (gguf_string(h.g, "general.type") != "adapter" || gguf_string(h.g, "adapter.type") != "lora") fail(path, "not a LoRA adapter GGUF");
-  if (gguf_string(h.g, "general.architecture") != w.hp.arch) fail(path, "adapter architecture does not match the model (" + w.hp.arch + ")");
+  if (gguf_string(h.g, "general.architecture") != w.hp.arch)
+    fail(path, "adapter architecture does not match the model (" + w.hp.arch + ")");
   const int64_t alpha_id = gguf_find_key(h.g, "adapter.lora.alpha");
   o.alpha = alpha_id >= 0 && gguf_get_kv_type(h.g, alpha_id) == GGUF_TYPE_FLOAT32 ? gguf_get_val_f32(h.g, alpha_id) : 0.0f;
   o.targets.clear();
@@ -216,7 +224,8 @@ Weights::~Weights() {
   if (ctx) ggml_free(ctx);
 }
 
-std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed, bool base_f32) {
+std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed,
+                                      bool base_f32) {
   GgufHandle h;
   open_gguf(path, h);
   auto w = std::make_unique<Weights>();
@@ -264,7 +273,8 @@ std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t ba
   if (lora) {
     w->lora_options = *lora;
     if (!lora->from.empty()) read_adapter_layout(lora->from, *w, w->lora_options, adapter);
-    if (w->lora_options.rank <= 0 || w->lora_options.rank > std::min(hp.n_embd, hp.n_ff)) throw std::runtime_error("LoRA rank must be between 1 and the model width");
+    if (w->lora_options.rank <= 0 || w->lora_options.rank > std::min(hp.n_embd, hp.n_ff))
+      throw std::runtime_error("LoRA rank must be between 1 and the model width");
     create_lora(*w, w->lora_options);
     w->has_lora = true;
     w->lora_scale = w->lora_options.alpha / static_cast<float>(w->lora_options.rank);
@@ -275,13 +285,16 @@ std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t ba
   ggml_backend_buffer_set_usage(w->buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
   ld.upload();
   if (lora) {
-    if (lora->from.empty()) init_lora(*w, seed);
-    else load_adapter_data(lora->from, *w, adapter);
+    if (lora->from.empty())
+      init_lora(*w, seed);
+    else
+      load_adapter_data(lora->from, *w, adapter);
   }
   return w;
 }
 
-uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor*>& dsts, const std::string& type, const std::string& counter_key) {
+uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor*>& dsts, const std::string& type,
+                          const std::string& counter_key) {
   GgufHandle h;
   open_gguf(path, h);
   if (gguf_string(h.g, "general.type") != type) fail(path, "not a " + type + " file");
@@ -290,7 +303,8 @@ uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor
   return id >= 0 && gguf_get_kv_type(h.g, id) == GGUF_TYPE_UINT64 ? gguf_get_val_u64(h.g, id) : 0;
 }
 
-void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors, bool f16_matrices) {
+void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors,
+                bool f16_matrices) {
   auto halved = [&](const ggml_tensor* t) { return f16_matrices && t->type == GGML_TYPE_F32 && ggml_n_dims(t) >= 2; };
   ggml_init_params cp{(tensors.size() + 1) * ggml_tensor_overhead(), nullptr, true};
   ggml_context* hctx = ggml_init(cp);
@@ -355,7 +369,8 @@ void save_adapter(const Weights& w, const std::string& path) {
 namespace {
 
 // W[i, j] += scale * sum_k A[i, k] B[k, j] in ggml's layout (ne0 = in), on the host.
-void fold_lora(std::vector<float>& W, const std::vector<float>& A, const std::vector<float>& B, int64_t in, int64_t out, int64_t r, float scale) {
+void fold_lora(std::vector<float>& W, const std::vector<float>& A, const std::vector<float>& B, int64_t in, int64_t out, int64_t r,
+               float scale) {
   for (int64_t j = 0; j < out; j++) {
     float* wj = W.data() + j * in;
     for (int64_t k = 0; k < r; k++) {

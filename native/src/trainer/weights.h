@@ -43,7 +43,7 @@ struct Weights {
   ggml_backend_buffer_t buf = nullptr;
   ggml_tensor *tok_embd = nullptr, *output_norm = nullptr, *output = nullptr, *rope_freqs = nullptr;
   std::vector<Layer> layers;
-  std::map<const ggml_tensor*, LoraPair> lora;  // base weight -> its adapter
+  std::map<const ggml_tensor*, LoraPair> lora;              // base weight -> its adapter
   std::vector<std::pair<std::string, ggml_tensor*>> named;  // base weights in file order
   std::vector<std::string> dequantized;  // frozen matrices stored as F32 because the backend lacks a kernel for their type
   float lora_scale = 0.0f;
@@ -55,7 +55,8 @@ struct Weights {
 
 // Loads the base model onto `backend` and, when `lora` is given, creates (or loads) the adapter.
 // `base_f32` dequantizes the frozen base weights too (the reference path for parity and memory).
-std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed, bool base_f32 = false);
+std::unique_ptr<Weights> load_weights(const std::string& path, ggml_backend_t backend, const LoraOptions* lora, uint64_t seed,
+                                      bool base_f32 = false);
 
 struct GgufFree {
   void operator()(gguf_context* g) const;
@@ -66,11 +67,13 @@ using GgufOwned = std::unique_ptr<gguf_context, GgufFree>;
 // Writes a GGUF from `tensors` (data read back from the backend) with the KV pairs set in `meta`,
 // streaming one tensor at a time, atomically (temporary file, then rename).
 // `f16_matrices` stores 2-D F32 tensors as F16 (norm vectors stay F32, as llama.cpp expects).
-void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors, bool f16_matrices = false);
+void write_gguf(const std::string& path, gguf_context* meta, const std::vector<std::pair<std::string, ggml_tensor*>>& tensors,
+                bool f16_matrices = false);
 
 // Fills `dsts` (matched by name, shape checked) from a GGUF whose general.type is `type`, and
 // returns its unsigned counter `counter_key` (0 when absent).
-uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor*>& dsts, const std::string& type, const std::string& counter_key);
+uint64_t load_tensors_f32(const std::string& path, const std::vector<ggml_tensor*>& dsts, const std::string& type,
+                          const std::string& counter_key);
 
 // llama.cpp's LoRA adapter format for the trained factors.
 void save_adapter(const Weights& w, const std::string& path);
