@@ -86,12 +86,14 @@ export function pairsFile(path: string, n: number, seed: number): string {
 export const EPS_FD = 1e-2;
 export const TOL_FD = 2e-3;
 
-async function lossAt(t: Trainer, seqs: TrainSequence[], spec: NativeLossSpec): Promise<number> {
+/** The loss of `seqs` (gradients zeroed first, accumulated by the call). */
+export async function lossAt(t: Trainer, seqs: TrainSequence[], spec: NativeLossSpec): Promise<number> {
   await t.zeroGrad();
   return (await t.accumulate(seqs, spec)).loss;
 }
 
-function norm(v: ArrayLike<number>): number {
+/** Euclidean norm. */
+export function norm(v: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
   return Math.sqrt(s);

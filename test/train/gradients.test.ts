@@ -3,48 +3,12 @@ import { makeTemp } from '../helpers.js';
 import { Trainer, type TrainSequence } from '../../src/train/trainer.js';
 import type { NativeLossSpec } from '../../src/engine/native.js';
 import { Rng } from '../../src/foresight/selection.js';
-import { lossSpec, randomPairs } from './fixtures.js';
+import { directionalCheck, EPS_FD, lossAt, lossSpec, norm, randomPairs, TOL_FD } from './fixtures.js';
 
-/**
- * Analytic gradients vs central finite differences of the F32 loss. Along a direction d mixing the
- * gradient with noise (|d| = 1), g.d is O(|g|), so F32 rounding of the loss (~1e-7 relative, over
- * 2 * eps = 2e-2) costs ~1e-5 relative and the O(eps^2) truncation ~1e-4: 2e-3 is a tolerance
- * a wrong mask, a missing attention path or a wrong loss derivative cannot meet (they err by O(1)).
- */
-const EPS = 1e-2;
-const TOL = 2e-3;
-
-async function lossAt(t: Trainer, seqs: TrainSequence[], spec: NativeLossSpec): Promise<number> {
-  await t.zeroGrad();
-  return (await t.accumulate(seqs, spec)).loss;
-}
-
-function norm(v: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  return Math.sqrt(s);
-}
-
-async function directionalCheck(t: Trainer, seqs: TrainSequence[], spec: NativeLossSpec, seed: number) {
-  const theta = await t.parameters();
-  const loss0 = await lossAt(t, seqs, spec);
-  const g = await t.gradients();
-  const rng = new Rng(seed);
-  const gNorm = norm(g) || 1;
-  const d = new Float64Array(g.length);
-  for (let i = 0; i < g.length; i++) d[i] = g[i]! / gNorm + (rng.next() - 0.5) * 2 * Math.sqrt(3 / g.length);
-  const dNorm = norm(d);
-  let analytic = 0;
-  for (let i = 0; i < g.length; i++) analytic += (g[i]! * d[i]!) / dNorm;
-  const shifted = (sign: number) => Float32Array.from(theta, (x, i) => x + (sign * EPS * d[i]!) / dNorm);
-  await t.setParameters(shifted(+1));
-  const plus = await lossAt(t, seqs, spec);
-  await t.setParameters(shifted(-1));
-  const minus = await lossAt(t, seqs, spec);
-  await t.setParameters(theta);
-  const numeric = (plus - minus) / (2 * EPS);
-  return { loss0, analytic, numeric, rel: Math.abs(analytic - numeric) / Math.max(Math.abs(analytic), 1e-6), gNorm };
-}
+// Analytic gradients vs central finite differences of the F32 loss: see directionalCheck (its
+// tolerance TOL_FD is justified there) and the per-block checks below.
+const EPS = EPS_FD;
+const TOL = TOL_FD;
 
 const losses: NativeLossSpec['type'][] = ['aco', 'dpo', 'ipo', 'simpo', 'ropo', 'sft'];
 
