@@ -9,7 +9,7 @@ import { Context } from '../engine/context.js';
 import { Model } from '../engine/model.js';
 import { evaluate, goldAnswer, type EvalItem, type EvalResult } from '../eval/index.js';
 import { DEFAULT_FORESIGHT, type ForesightConfig } from '../foresight/config.js';
-import { promptFor } from '../foresight/explore.js';
+import { endOfTurnToken, promptFor } from '../foresight/explore.js';
 import { makeModel, type ModelShape } from '../modelmaker/index.js';
 import { canonicalOf, generateTask, resolveDifficulty, type TaskDifficulty, type TaskRecord } from '../task/index.js';
 import { microBatches } from '../train/batches.js';
@@ -138,8 +138,7 @@ export function sftSequence(
   config: Partial<ForesightConfig> = BUILTIN_FORESIGHT,
 ): TrainSequence {
   const c: ForesightConfig = { ...DEFAULT_FORESIGHT, ...config };
-  const { eot, eos } = model.info.specialTokens;
-  const end = eot >= 0 ? eot : eos;
+  const end = endOfTurnToken(model);
   if (end < 0) throw new GeniusError('the model has neither an end-of-turn nor an end-of-sequence token');
   return { prompt: promptFor(model, record.question, c), response: [...model.tokenize(record.answer, { addSpecial: false }), end] };
 }
