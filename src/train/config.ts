@@ -53,8 +53,10 @@ export const TrainingConfigSchema = z
     reference: z
       .string()
       .min(1)
-      .default('engine')
-      .describe('reference log-probs from: engine, trainer (its own forward: exact and batch-independent), or onnx:PATH'),
+      .default('trainer')
+      .describe(
+        "reference log-probs from: trainer (its own forward: the policy's arithmetic, batch-independent, so fresh runs are bit-identical), engine (batched scoring; results can depend on batching), or onnx:PATH",
+      ),
     warmupRatio: z.number().min(0).max(1).default(0.1).describe('linear warmup share of the steps'),
     weightDecay: z.number().min(0).max(1).default(0).describe('AdamW weight decay'),
     maxGradNorm: z.number().min(0).refine(Number.isFinite, 'must be finite').default(1).describe('clip the gradient norm (0: off)'),

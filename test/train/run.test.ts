@@ -10,6 +10,7 @@ import { Trainer } from '../../src/train/trainer.js';
 import { Model } from '../../src/engine/model.js';
 import { Adapter, Context } from '../../src/engine/context.js';
 import { loadPairs } from '../../src/train/data.js';
+import { referenceKey } from '../../src/train/reference.js';
 import { linearSchedule } from '../../src/train/schedule.js';
 import { pairsFile } from './fixtures.js';
 
@@ -216,17 +217,23 @@ test('reference log-probs from ONNX Runtime (--reference onnx:PATH) agree with t
   });
 });
 
-test('the trainer as reference scorer: step-0 loss is ln 2 to float precision and fresh runs are bit-identical', async (t) => {
+test('the default reference (the trainer forward): step-0 loss is ln 2 to float precision and fresh runs are bit-identical', async (t) => {
   const { dir, model, pairs } = await setup(6);
-  const a = await runTraining(options(model, pairs, join(dir, 'ta'), { reference: 'trainer', epochs: 3, batchPairs: 3 }));
+  // No `reference` option: the default must be the batch-independent scorer.
+  const a = await runTraining(options(model, pairs, join(dir, 'ta'), { epochs: 3, batchPairs: 3 }));
   const first = metrics(join(dir, 'ta'))[0]!;
   t.true(Math.abs(first.loss - Math.log(2)) < 1e-6, `loss ${first.loss}`);
   t.true(Math.abs(first['rewards/margins']) < 1e-5);
   // A second run in a fresh directory (its reference recomputed) writes the same adapter.
   const pairs2 = join(dir, 'copy.jsonl');
   writeFileSync(pairs2, readFileSync(pairs));
-  const b = await runTraining(options(model, pairs2, join(dir, 'tb'), { reference: 'trainer', epochs: 3, batchPairs: 3 }));
+  const b = await runTraining(options(model, pairs2, join(dir, 'tb'), { epochs: 3, batchPairs: 3 }));
   t.deepEqual(readFileSync(b.output), readFileSync(a.output));
+  // The cached reference is the trainer scorer's (its key names the scorer).
+  const m = await Model.load(model);
+  const data = loadPairs(pairs, m, { maxSeqLen: 256, truncation: 'truncate' });
+  m.dispose();
+  t.true(existsSync(`${pairs.replace(/\.jsonl$/, '')}.ref-${referenceKey('trainer', model, undefined, data.pairs)}.jsonl`));
 });
 
 test('pairs longer than max-seq-len: truncate cuts the responses, drop leaves the pair out', async (t) => {
