@@ -9,7 +9,7 @@
 //
 //   node dist/bench/oracle.js [--queries 600] [--eval 400] [--split test|validation]
 //        [--variants sft,aco,dpo,self-aco] [--lr-sft 1e-3] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 2]
-//        [--beta 0.1] [--rank 8] [--seed 0] [--model PATH] [--out .cache/oracle]
+//        [--beta 0.1] [--rank 8] [--sft-weight 0] [--seed 0] [--model PATH] [--out .cache/oracle]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +42,7 @@ const { values: opt } = parseArgs({
     epochs: { type: 'string', default: '2' },
     beta: { type: 'string', default: '0.1' },
     rank: { type: 'string', default: '8' },
+    'sft-weight': { type: 'string', default: '0' },
     seed: { type: 'string', default: '0' },
     model: { type: 'string', default: BUILTIN_MODEL_PATH },
     out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
@@ -154,7 +155,8 @@ for (const v of opt.variants.split(',')) {
   const trained = await runTraining({
     model: opt.model,
     pairs: selfRewarded ? selfPath : pairsPath,
-    out: join(out, `train-${v}-lr${lr}`),
+    out: join(out, `train-${v}-lr${lr}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`),
+    sftWeight: Number(opt['sft-weight']),
     loss: resolveLossConfig(loss, { beta: Number(opt.beta) }),
     lr,
     epochs: Number(opt.epochs),

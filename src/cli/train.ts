@@ -37,6 +37,7 @@ export function trainCommand() {
     .addOption(setting(T, 'truncation', '--truncation <policy>'))
     .option('--seed <n>', 'shuffling and LoRA initialisation', seed, 0)
     .addOption(setting(T, 'reference', '--reference <spec>'))
+    .addOption(setting(T, 'sftWeight', '--sft-weight <x>'))
     .addOption(setting(T, 'warmupRatio', '--warmup-ratio <x>'))
     .addOption(setting(T, 'weightDecay', '--weight-decay <x>'))
     .addOption(setting(T, 'maxGradNorm', '--max-grad-norm <x>'))

@@ -57,6 +57,14 @@ export const TrainingConfigSchema = z
       .describe(
         "reference log-probs from: trainer (its own forward: the policy's arithmetic, batch-independent, so fresh runs are bit-identical), engine (batched scoring; results can depend on batching), or onnx:PATH",
       ),
+    sftWeight: z
+      .number()
+      .min(0)
+      .refine(Number.isFinite, 'must be finite')
+      .default(0)
+      .describe(
+        'weight of a mean per-token NLL term on the chosen responses added to a preference loss (RPO-style, against the chosen log-prob falling; 0: off)',
+      ),
     warmupRatio: z.number().min(0).max(1).default(0.1).describe('linear warmup share of the steps'),
     weightDecay: z.number().min(0).max(1).default(0).describe('AdamW weight decay'),
     maxGradNorm: z.number().min(0).refine(Number.isFinite, 'must be finite').default(1).describe('clip the gradient norm (0: off)'),
@@ -111,6 +119,7 @@ export function trainRunSettings(
     maxSeqLen: t.maxSeqLen,
     truncation: t.truncation,
     reference: t.reference,
+    sftWeight: t.sftWeight,
     warmupRatio: t.warmupRatio,
     weightDecay: t.weightDecay,
     maxGradNorm: t.maxGradNorm,

@@ -35,6 +35,12 @@ export interface TrainRunOptions {
   maxSeqLen: number;
   truncation?: Truncation;
   seed: number;
+  /**
+   * Weight of a mean per-token NLL term on the chosen responses, added to a preference loss
+   * (RPO-style): it counters the chosen log-prob falling with the rejected one (likelihood
+   * displacement). Default: DEFAULT_TRAINING's (0, off).
+   */
+  sftWeight?: number;
   /** `engine` (default) or `onnx:PATH`. */
   reference?: string;
   warmupRatio?: number;
@@ -202,6 +208,7 @@ async function trainLoop(
   t0: number,
 ): Promise<TrainSummary> {
   const sft = o.loss.loss === 'sft';
+  const sftWeight = sft ? 0 : (o.sftWeight ?? D.sftWeight);
   const perStep = o.batchPairs * o.gradAccum;
   const stepsPerEpoch = Math.ceil(pairs.length / perStep);
   const totalSteps = stepsPerEpoch * o.epochs;
@@ -256,7 +263,8 @@ async function trainLoop(
     const stepPairs = stepIdx.map((i) => pairs[i]!);
     const ts = performance.now();
     const lr = linearSchedule(o.lr, step, totalSteps, o.warmupRatio ?? D.warmupRatio);
-    const denominator = sft ? stepPairs.reduce((a, p) => a + p.chosen.length, 0) : stepPairs.length;
+    const chosenTokens = stepPairs.reduce((a, p) => a + p.chosen.length, 0);
+    const denominator = sft ? chosenTokens : stepPairs.length;
     const logps: PairLogps[] = [];
     const weights: number[] = [];
     let loss = 0;
@@ -283,6 +291,15 @@ async function trainLoop(
       }
       loss += r.loss;
       tokens += r.tokens;
+      if (sftWeight > 0) {
+        // Gradients accumulate across calls, so the NLL term is one more pass over the chosen responses.
+        try {
+          loss += (await trainer.accumulate(sequences(batch, true), { type: 'sft', beta: o.loss.beta, scale: sftWeight / chosenTokens }))
+            .loss;
+        } catch (e) {
+          throw stopped(e, step, progressPath);
+        }
+      }
       batch.forEach((p, j) => {
         const i = idx[j]!;
         const mean = o.loss.loss === 'simpo';

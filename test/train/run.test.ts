@@ -261,3 +261,25 @@ test('LoRA targets accept PEFT module names', async (t) => {
   t.deepEqual(trainer.info.lora!.targets, ['attn_q', 'ffn_down']);
   trainer.dispose();
 });
+
+test('sftWeight adds the mean per-token NLL of the chosen responses to the preference loss, and its gradient', async (t) => {
+  const { dir, model, pairs } = await setup(6);
+  const one = { epochs: 1, batchPairs: 6, lr: 0 }; // one step over all pairs, no update
+  await runTraining(options(model, pairs, join(dir, 'plain'), one));
+  await runTraining(options(model, pairs, join(dir, 'nll'), { ...one, sftWeight: 0.5 }));
+  const plain = metrics(join(dir, 'plain'))[0]!;
+  const nll = metrics(join(dir, 'nll'))[0]!;
+  const m = await Model.load(model);
+  const data = loadPairs(pairs, m, { maxSeqLen: 256, truncation: 'truncate' });
+  m.dispose();
+  const trainer = await Trainer.create({ model, lora: { rank: 8 }, threads: 2 });
+  try {
+    const lp = (await trainer.logprobs(data.pairs.map((p) => ({ prompt: p.prompt, response: p.chosen })))).flat();
+    const meanNll = -lp.reduce((a, b) => a + b, 0) / lp.length;
+    t.true(Math.abs(nll.loss - plain.loss - 0.5 * meanNll) < 1e-4, `${nll.loss} - ${plain.loss} vs 0.5 * ${meanNll}`);
+  } finally {
+    trainer.dispose();
+  }
+  // The term has a gradient: the clipped gradient norm of the step differs.
+  t.not(nll.grad_norm, plain.grad_norm);
+});
