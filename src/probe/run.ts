@@ -65,7 +65,12 @@ export async function probeForesight(o: ProbeOptions): Promise<ProbeResult> {
     });
     if (s.failed > 0) o.log?.(`probe: ${s.failed} queries failed in sampling and are left out`);
     const records = readJsonl<ExplorationRecord>(out, { strict: true });
-    const report = foresightSignal(records, { tau: o.config.tau, ...o });
+    const report = foresightSignal(records, {
+      tau: o.config.tau,
+      ...(o.rejected ? { rejected: o.rejected } : {}),
+      ...(o.resamples ? { resamples: o.resamples } : {}),
+      ...(o.seed !== undefined ? { seed: o.seed } : {}),
+    });
     return { ...report, ...(o.out ? { exploration: o.out } : {}), seconds: (performance.now() - t0) / 1000 };
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -252,3 +252,20 @@ test('the probe grades records: diversity, AUROC, pair quality', (t) => {
   t.is(ties.auroc.value, 0.5);
   t.true(Number.isNaN(foresightSignal([{ ...rec(1, [0, 0, 0, 0]), ground_truth: null }]).auroc.value));
 });
+
+test('genius probe explores a labeled task and prints the signal report', (t) => {
+  const r = spawnSync(process.execPath, [cliPath, 'probe', '--model', 'builtin', '--task', queries, '--n', '4', '--steps', '3', '--json'], {
+    encoding: 'utf8',
+  });
+  t.is(r.status, 0, r.stderr);
+  const s = JSON.parse(r.stdout) as { queries: number; steps: number; auroc: { value: number }; candidatesPerStep: number; pairs: number };
+  t.is(s.queries, 4);
+  t.true(s.steps > 0 && s.steps <= 12);
+  t.true(s.candidatesPerStep > 0 && s.candidatesPerStep <= 8);
+  t.true(s.pairs > 0);
+  const unlabeled = join(dir, 'unlabeled.jsonl');
+  writeFileSync(unlabeled, '{"question": "what is 2 plus 3?"}\n');
+  const bad = spawnSync(process.execPath, [cliPath, 'probe', '--model', 'builtin', '--task', unlabeled], { encoding: 'utf8' });
+  t.not(bad.status, 0);
+  t.regex(bad.stderr, /the probe needs labels/);
+});
