@@ -123,6 +123,7 @@ export {
   type ReportData,
   type TrainStepMetrics,
   type RoundMetrics,
+  type StageSeconds,
   type EvalSummary,
   type RoundSamples,
 } from './report/index.js';

@@ -24,6 +24,7 @@ export interface ExportOptions {
    * given both, the TRL export writes exactly those tokens (see exportPairs) and leaves out dropped lines.
    */
   tokens?: ({ prompt: number[]; chosen: number[]; rejected: number[] } | null)[];
+  /** The model's detokenizer (special tokens as text), with `tokens`. */
   detokenize?: (ids: readonly number[]) => string;
 }
 

@@ -9,6 +9,7 @@ import { runSampling } from '../foresight/run.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
 import { foresightSignal, type SignalOptions, type SignalReport } from './signal.js';
 
+/** What `probeForesight` samples and how. */
 export interface ProbeOptions extends SignalOptions {
   model: string;
   adapter?: string;
@@ -21,6 +22,7 @@ export interface ProbeOptions extends SignalOptions {
   threads?: number;
   /** Keep the exploration file here (resumable, as `genius sample`); default: a temporary file. */
   out?: string;
+  /** Notes from sampling (skipped lines, failed queries). */
   log?: (message: string) => void;
   signal?: AbortSignal;
 }

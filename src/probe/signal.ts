@@ -52,6 +52,7 @@ export interface SignalReport {
   finalAccuracy: number;
 }
 
+/** How the probe builds pairs and its interval. */
 export interface SignalOptions {
   /** How rejected trajectories are drawn, as for `genius pairs` (default categorical). */
   rejected?: RejectedMode;
