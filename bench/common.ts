@@ -2,9 +2,9 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { packageRoot } from '../src/engine/native.js';
+import { packageRoot, type ModelDtype, type NativeLossSpec } from '../src/engine/native.js';
 import { makeModel, type ShapeName } from '../src/modelmaker/index.js';
-import type { ModelDtype } from '../src/engine/native.js';
+import type { TrainSequence } from '../src/train/trainer.js';
 
 export const benchDir = join(packageRoot, '.cache', 'bench');
 
@@ -57,4 +57,31 @@ export function printTable(headers: string[], rows: (string | number)[][]): void
 function formatNumber(n: number): string {
   if (Number.isInteger(n)) return String(n);
   return Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(2);
+}
+
+/**
+ * The benchmarks' ACO step: P pairs of seeded L-token sequences (the first Lp tokens the prompt),
+ * cached reference log-probs and w = 0.7 (inside the calibration region), so both sides of a
+ * comparison run exactly the same step.
+ */
+export function acoBenchStep(
+  P: number,
+  L: number,
+  Lp: number,
+  vocab: number,
+): { seqs: TrainSequence[]; tokensPerStep: number; loss: NativeLossSpec } {
+  const seqs: TrainSequence[] = Array.from({ length: 2 * P }, (_, i) => {
+    const t = seededTokens(L, 100 + i, vocab);
+    return { prompt: t.slice(0, Lp), response: t.slice(Lp) };
+  });
+  const tokensPerStep = seqs.reduce((a, s) => a + s.prompt.length + s.response.length, 0);
+  const loss: NativeLossSpec = {
+    type: 'aco',
+    beta: 0.1,
+    weight: Array<number>(P).fill(0.7),
+    refChosen: Array<number>(P).fill(-3000),
+    refRejected: Array<number>(P).fill(-3000),
+    scale: 1 / P,
+  };
+  return { seqs, tokensPerStep, loss };
 }

@@ -17,9 +17,9 @@ import { BUILTIN_MODEL_PATH } from '../src/builtin/index.js';
 import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
 import { packageRoot } from '../src/engine/native.js';
-import { Trainer, type TrainSequence } from '../src/train/trainer.js';
+import { Trainer } from '../src/train/trainer.js';
 import type { ShapeName } from '../src/modelmaker/index.js';
-import { benchModel, machine, printTable, seededTokens, timed } from './common.js';
+import { benchModel, machine, printTable, acoBenchStep, timed } from './common.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -51,19 +51,7 @@ const probe = await Model.load(modelPath);
 const vocab = probe.info.vocabSize;
 const parameters = probe.info.parameterCount;
 probe.dispose();
-const seqs: TrainSequence[] = Array.from({ length: 2 * P }, (_, i) => {
-  const t = seededTokens(L, 100 + i, vocab);
-  return { prompt: t.slice(0, Lp), response: t.slice(Lp) };
-});
-const tokensPerStep = seqs.reduce((a, s) => a + s.prompt.length + s.response.length, 0);
-const loss = {
-  type: 'aco' as const,
-  beta: 0.1,
-  weight: Array(P).fill(0.7),
-  refChosen: Array(P).fill(-3000),
-  refRejected: Array(P).fill(-3000),
-  scale: 1 / P,
-};
+const { seqs, tokensPerStep, loss } = acoBenchStep(P, L, Lp, vocab);
 
 /** The PyTorch side: one Python process, one JSON line per command and per answer. */
 class TorchPeer {

@@ -15,10 +15,10 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
-import { Trainer, type TrainSequence } from '../src/train/trainer.js';
+import { Trainer } from '../src/train/trainer.js';
 import type { ShapeName } from '../src/modelmaker/index.js';
 import type { ModelDtype } from '../src/engine/native.js';
-import { benchModel, machine, printTable, seededTokens, timed } from './common.js';
+import { benchModel, machine, printTable, acoBenchStep, timed } from './common.js';
 
 const { values: opt } = parseArgs({
   options: {
@@ -48,19 +48,7 @@ const modelPath = await benchModel(opt.shape as ShapeName, opt.dtype as ModelDty
 const probe = await Model.load(modelPath);
 const vocab = probe.info.vocabSize;
 probe.dispose();
-const seqs: TrainSequence[] = Array.from({ length: 2 * P }, (_, i) => {
-  const t = seededTokens(L, 100 + i, vocab);
-  return { prompt: t.slice(0, Lp), response: t.slice(Lp) };
-});
-const tokensPerStep = seqs.reduce((a, s) => a + s.prompt.length + s.response.length, 0);
-const loss = {
-  type: 'aco' as const,
-  beta: 0.1,
-  weight: Array(P).fill(0.7),
-  refChosen: Array(P).fill(-3000),
-  refRejected: Array(P).fill(-3000),
-  scale: 1 / P,
-};
+const { seqs, tokensPerStep, loss } = acoBenchStep(P, L, Lp, vocab);
 
 const rows: (string | number)[][] = [];
 const results: Record<string, unknown>[] = [];

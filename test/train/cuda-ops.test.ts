@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs';
 import { makeTemp, root } from '../helpers.js';
 import { Trainer } from '../../src/train/trainer.js';
 import type { NativeLossSpec, NativeNodeDesc } from '../../src/engine/native.js';
-import type { ModelShape } from '../../src/modelmaker/index.js';
 import { CudaSupport, cudaSourcePath, unsupported } from './cuda-support.js';
-import { lossSpec, randomPairs } from './fixtures.js';
+import { lossSpec, randomPairs, QUANT_SHAPE } from './fixtures.js';
 
 /**
  * No CPU fallback in the training graph on CUDA: every node the trainer builds (forward and
@@ -14,16 +13,6 @@ import { lossSpec, randomPairs } from './fixtures.js';
  * machine has no GPU to ask). A node it refuses would run on the CPU with device-host copies.
  */
 const cuda = new CudaSupport(readFileSync(cudaSourcePath(root), 'utf8'));
-const QUANT_SHAPE: ModelShape = {
-  embeddingLength: 256,
-  layerCount: 2,
-  headCount: 4,
-  headCountKv: 2,
-  feedForwardLength: 512,
-  contextLength: 512,
-  ropeTheta: 10000,
-  tiedEmbeddings: false,
-};
 const losses: NativeLossSpec['type'][] = ['aco', 'dpo', 'ipo', 'simpo', 'ropo', 'sft'];
 
 async function graphs(t: Trainer, P: number): Promise<NativeNodeDesc[]> {

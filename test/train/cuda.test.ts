@@ -5,8 +5,7 @@ import { Model } from '../../src/engine/model.js';
 import { Context } from '../../src/engine/context.js';
 import { messageOf } from '../../src/errors.js';
 import type { ModelDtype } from '../../src/engine/native.js';
-import type { ModelShape } from '../../src/modelmaker/index.js';
-import { directionalCheck, lossSpec, randomPairs, randomSequences } from './fixtures.js';
+import { directionalCheck, lossSpec, randomPairs, randomSequences, QUANT_SHAPE } from './fixtures.js';
 
 /**
  * The trainer and the engine on CUDA against the CPU (run on a GPU machine by
@@ -17,16 +16,6 @@ import { directionalCheck, lossSpec, randomPairs, randomSequences } from './fixt
  * first device run's log.
  */
 const TOL = { logprob: 2e-2, lossRel: 1e-2, gradRel: 3e-2, gradCos: 0.999, fd: 2e-2, engine: 5e-2 };
-const SHAPE: ModelShape = {
-  embeddingLength: 256,
-  layerCount: 2,
-  headCount: 4,
-  headCountKv: 2,
-  feedForwardLength: 512,
-  contextLength: 512,
-  ropeTheta: 10000,
-  tiedEmbeddings: false,
-};
 
 async function cudaUnavailable(): Promise<string | undefined> {
   const model = await makeTemp({ shape: 'tiny', seed: 1 });
@@ -63,7 +52,7 @@ for (const [name, full, dtype] of [
   ['full weights', true, 'f32'],
 ] as const) {
   gpuTest(`CPU and CUDA agree on log-probs, every loss and gradients; CUDA runs the whole graph (${name})`, async (t) => {
-    const model = await makeTemp({ shape: SHAPE, dtype: dtype as ModelDtype, seed: 4 });
+    const model = await makeTemp({ shape: QUANT_SHAPE, dtype: dtype as ModelDtype, seed: 4 });
     const opts = { model, full, lora: { rank: 4, initBStd: 0.05 }, threads: 4, seed: 5 };
     const cpu = await Trainer.create({ ...opts, backend: 'cpu' });
     const gpu = await Trainer.create({ ...opts, backend: 'cuda' });
@@ -121,7 +110,7 @@ for (const full of [false, true]) {
 }
 
 gpuTest('the engine scores the same on CPU and CUDA (all layers offloaded)', async (t) => {
-  const path = await makeTemp({ shape: SHAPE, dtype: 'f16', seed: 6 });
+  const path = await makeTemp({ shape: QUANT_SHAPE, dtype: 'f16', seed: 6 });
   const seqs = randomSequences(4, 1196, 3, [4, 12], [8, 24]);
   const scores: number[][][] = [];
   for (const gpuLayers of [0, 999]) {

@@ -1,7 +1,23 @@
+import type { ModelShape } from '../../src/modelmaker/index.js';
 import { writeFileSync } from 'node:fs';
 import type { NativeLossSpec } from '../../src/engine/native.js';
 import type { Trainer, TrainSequence } from '../../src/train/trainer.js';
 import { Rng } from '../../src/foresight/selection.js';
+
+/**
+ * A small shape whose matrix rows are whole blocks of every quantized type (256 columns: Q4_K's
+ * super-block), for the native-type and CUDA tests.
+ */
+export const QUANT_SHAPE: ModelShape = {
+  embeddingLength: 256,
+  layerCount: 2,
+  headCount: 4,
+  headCountKv: 2,
+  feedForwardLength: 512,
+  contextLength: 512,
+  ropeTheta: 10000,
+  tiedEmbeddings: false,
+};
 
 /** Random token sequences inside the vocabulary (ids >= 3 skip the special tokens). */
 export function randomSequences(

@@ -1,23 +1,14 @@
 import test from 'ava';
 import { makeTemp } from '../helpers.js';
 import { Trainer } from '../../src/train/trainer.js';
-import { lossSpec, randomPairs } from './fixtures.js';
+import { lossSpec, QUANT_SHAPE, randomPairs } from './fixtures.js';
 
 // `measure` (graph allocation only, how bench:train sizes an 8B model on a small machine) must
 // report what a computed step of the same micro-batch holds.
 for (const dtype of ['f32', 'q8_0'] as const) {
   test(`measure() reports the memory of a computed step (${dtype})`, async (t) => {
     const model = await makeTemp({
-      shape: {
-        embeddingLength: 256,
-        layerCount: 2,
-        headCount: 4,
-        headCountKv: 2,
-        feedForwardLength: 512,
-        contextLength: 512,
-        ropeTheta: 10000,
-        tiedEmbeddings: false,
-      },
+      shape: QUANT_SHAPE,
       dtype,
       seed: 1,
     });
