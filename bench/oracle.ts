@@ -1,15 +1,17 @@
 // The oracle control (the fidelity issue): foresight sampling with the defaults on labeled
-// built-in train-split queries, then pairs labelled by the gold answers (chosen: the best-scored
+// built-in train-split queries, then pairs labelled by the gold solutions (chosen: the best-scored
 // right trajectory of a step, rejected: its best-scored wrong one), trained through the project's
-// own pairs -> train -> eval path. The most any self-reward could give at this sampling budget:
+// own pairs -> train -> eval path. `--label process` (default) calls a trajectory right when its
+// solution is the gold solution line for line; `--label answer` when its final answer is right
+// (about 40% of those carry wrong arithmetic that happens to end at the right number). The most any self-reward could give at this sampling budget:
 // if this does not raise accuracy, training is at fault, not the foresight score.
 //
 // Variants `self-aco`, `self-dpo`, `self-sft` train on the self-rewarded pairs of the same
 // exploration (`genius pairs`: Genius itself), for a like-for-like comparison with the oracle.
 //
 //   node dist/bench/oracle.js [--queries 600] [--eval 400] [--split test|validation]
-//        [--variants sft,aco,dpo,self-aco] [--lr-sft 1e-3] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 2]
-//        [--beta 0.1] [--rank 8] [--sft-weight 0] [--seed 0] [--model PATH] [--out .cache/oracle]
+//        [--variants sft,aco,dpo,self-aco] [--lr-sft 1e-3] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 2] [--batch 8]
+//        [--label process|answer] [--beta 0.1] [--rank 8 | --full] [--sft-weight 0] [--seed 0] [--model PATH] [--out .cache/oracle]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -40,10 +42,13 @@ const { values: opt } = parseArgs({
     'lr-aco': { type: 'string', default: '2e-4' },
     'lr-dpo': { type: 'string', default: '2e-4' },
     epochs: { type: 'string', default: '2' },
+    batch: { type: 'string', default: '8' },
     beta: { type: 'string', default: '0.1' },
     rank: { type: 'string', default: '8' },
+    full: { type: 'boolean', default: false },
     'sft-weight': { type: 'string', default: '0' },
     seed: { type: 'string', default: '0' },
+    label: { type: 'string', default: 'process' },
     model: { type: 'string', default: BUILTIN_MODEL_PATH },
     out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
   },
@@ -82,18 +87,26 @@ const signal = foresightSignal(records, { tau: config.tau });
 log(`sampled ${records.length} queries (${sampled.generatedTokens} tokens) in ${sampleSeconds.toFixed(0)} s`);
 for (const l of formatSignal(signal)) log(l);
 
+if (opt.label !== 'process' && opt.label !== 'answer') throw new Error(`--label must be process or answer (got ${opt.label})`);
+
+/** Right by the gold solution: line for line (`process`) or by the final answer (`answer`). */
+function isRight(r: ExplorationRecord, trajectory: string): boolean {
+  if (opt.label === 'answer') return answersMatch(extractAnswer(trajectory)?.value ?? null, goldAnswer(r.ground_truth));
+  const solution = trajectory.startsWith(config.reasoningPrefix) ? trajectory.slice(config.reasoningPrefix.length) : trajectory;
+  return typeof r.ground_truth === 'string' && solution.trim() === r.ground_truth.trim();
+}
+
 /** Gold-labelled pairs: per step with right and wrong trajectories, the best-scored of each. */
 function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
   const pairs: PairRecord[] = [];
   for (const r of recs) {
-    const gold = goldAnswer(r.ground_truth);
     r.traj_pool.forEach((traj, k) => {
       const cands = traj.map((text, i) => ({
         text,
         i,
         f: r.prob_pool[k]![i]!,
         a: r.adv_pool[k]![i]!,
-        right: answersMatch(extractAnswer(text)?.value ?? null, gold),
+        right: isRight(r, text),
       }));
       const best = (xs: typeof cands) => xs.reduce((b, c) => (c.f > b.f ? c : b));
       const right = cands.filter((c) => c.right);
@@ -118,15 +131,67 @@ function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
   return pairs;
 }
 
-const pairsPath = join(out, 'oracle-pairs.jsonl');
+// The probe again with the bench's judge, and where the AUROC comes from: wrong trajectories split
+// by their first line with wrong arithmetic (in the scored candidate step, in the rollout, none).
+const judged = foresightSignal(records, { tau: config.tau, judge: (text, record) => isRight(record, text) });
+log(`probe, ${opt.label}-labelled: ${formatSignal(judged).slice(1, 3).join(' | ')}`);
+const located = signalByErrorLocation(records);
+log(
+  `foresight AUROC by the wrong trajectory's first arithmetic error: ${located.map((l) => `${l.where} ${l.auroc.toFixed(3)} (${l.n} wrong)`).join(', ')}`,
+);
+
+/** Index of the first `a op b = c` line whose arithmetic is wrong, or -1. */
+function firstArithmeticError(lines: readonly string[]): number {
+  return lines.findIndex((line) => {
+    const m = /^(-?\d+) ([-+*]) (\d+) = (-?\d+)$/.exec(line.trim());
+    if (!m) return false;
+    const [a, b, c] = [Number(m[1]), Number(m[3]), Number(m[4])];
+    return (m[2] === '+' ? a + b : m[2] === '-' ? a - b : a * b) !== c;
+  });
+}
+
+/** Right-above-wrong share of foresight scores within mixed steps, per error location of the wrong. */
+function signalByErrorLocation(recs: readonly ExplorationRecord[]): { where: string; auroc: number; n: number }[] {
+  const tally = new Map<string, { concordant: number; total: number; n: number }>();
+  for (const r of recs) {
+    r.traj_pool.forEach((traj, k) => {
+      const cands = r.candidate_pool?.[k];
+      if (!cands) return;
+      const right = traj.map((t) => isRight(r, t));
+      const scores = r.prob_pool[k]!;
+      traj.forEach((_, j) => {
+        if (right[j] || !right.some(Boolean)) return;
+        const where =
+          firstArithmeticError([cands[j]!]) >= 0
+            ? 'step'
+            : firstArithmeticError((r.step_pool[k]![j] ?? '').split('\n')) >= 0
+              ? 'rollout'
+              : 'none';
+        const e = tally.get(where) ?? { concordant: 0, total: 0, n: 0 };
+        e.n++;
+        right.forEach((ok, i) => {
+          if (!ok) return;
+          e.total++;
+          e.concordant += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+        });
+        tally.set(where, e);
+      });
+    });
+  }
+  return [...tally].map(([where, e]) => ({ where, auroc: e.concordant / e.total, n: e.n }));
+}
+
+const pairsPath = join(out, `oracle-pairs-${opt.label}.jsonl`);
 const pairs = oraclePairs(records);
 writeJsonlAtomic(pairsPath, pairs);
 const selfPath = join(out, 'self-pairs.jsonl');
 const self = runPairs({ in: exploration, out: selfPath, rejected: 'categorical', seed, strict: true });
 log(`${pairs.length} oracle pairs, ${self.pairs} self-rewarded pairs (${self.identical} identical dropped)`);
 
-async function accuracy(adapter?: string): Promise<number> {
-  const model = await Model.load(opt.model);
+/** Greedy accuracy of the base model, the base + a LoRA adapter, or a full-weight trained model. */
+async function accuracy(trained?: string): Promise<number> {
+  const adapter = opt.full ? undefined : trained;
+  const model = await Model.load(opt.full && trained ? trained : opt.model);
   const ctx = await Context.create(model, { sequenceContextSize: 256, maxSequences: 64 });
   try {
     const r = await evaluate(ctx, model, items, {
@@ -155,12 +220,16 @@ for (const v of opt.variants.split(',')) {
   const trained = await runTraining({
     model: opt.model,
     pairs: selfRewarded ? selfPath : pairsPath,
-    out: join(out, `train-${v}-lr${lr}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`),
+    out: join(
+      out,
+      `train-${v}${selfRewarded ? '' : `-${opt.label}`}-lr${lr}-b${opt.batch}-e${opt.epochs}${opt.full ? '-full' : ''}${loss === 'sft' ? '' : `-beta${opt.beta}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`}`,
+    ),
+    full: opt.full,
     sftWeight: Number(opt['sft-weight']),
     loss: resolveLossConfig(loss, { beta: Number(opt.beta) }),
     lr,
     epochs: Number(opt.epochs),
-    batchPairs: 8,
+    batchPairs: Number(opt.batch),
     gradAccum: 1,
     lora: { rank: Number(opt.rank) },
     maxSeqLen: 512,
@@ -170,13 +239,19 @@ for (const v of opt.variants.split(',')) {
   });
   const acc = await accuracy(trained.output);
   const m = trained.last;
-  rows.push([v, lr, (100 * acc).toFixed(1), m ? `${m['rewards/margins'].toFixed(3)}` : '-', ((performance.now() - tt) / 1000).toFixed(0)]);
+  rows.push([
+    v,
+    lr.toExponential(0),
+    (100 * acc).toFixed(1),
+    m ? `${m['rewards/margins'].toFixed(3)}` : '-',
+    ((performance.now() - tt) / 1000).toFixed(0),
+  ]);
   results[v] = { lr, accuracy: acc, last: m };
   log(`${v} lr ${lr}: ${(100 * acc).toFixed(1)}%`);
 }
 
 console.log(
-  `# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs, ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
+  `# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs (${opt.label}), ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
 );
 console.log(`# probe: ${formatSignal(signal).join(' | ')}`);
 printTable(['variant', 'lr', 'accuracy %', 'final margin', 'train+eval s'], rows);

@@ -61,11 +61,17 @@ export interface SignalOptions {
   /** Bootstrap resamples for the AUROC interval (default 1000). */
   resamples?: number;
   seed?: number;
+  /**
+   * Whether a trajectory is right (default: its final answer matches the record's gold answer).
+   * A stricter judge, e.g. one that checks every step against a gold solution, keeps lucky
+   * answers reached through wrong steps out of the "right" side.
+   */
+  judge?: (trajectory: string, record: ExplorationRecord) => boolean;
 }
 
-/** Whether a trajectory's final answer matches the gold one. */
-function isRight(text: string, gold: string): boolean {
-  return answersMatch(extractAnswer(text)?.value ?? null, gold);
+/** Whether a trajectory's final answer matches the record's gold one (the default judge). */
+function answerIsRight(text: string, record: ExplorationRecord): boolean {
+  return answersMatch(extractAnswer(text)?.value ?? null, goldAnswer(record.ground_truth));
 }
 
 /** Per query: concordant (right above wrong) and total (right, wrong) pairs over its mixed steps. */
@@ -114,6 +120,7 @@ const share = (n: number, d: number) => (d === 0 ? NaN : n / d);
  */
 export function foresightSignal(records: readonly ExplorationRecord[], options: SignalOptions = {}): SignalReport {
   const rng = new Rng(options.seed ?? 0);
+  const judge = options.judge ?? answerIsRight;
   const perQuery: QueryCounts[] = [];
   let queries = 0;
   let steps = 0;
@@ -125,8 +132,8 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
   let finalRight = 0;
   const pairCounts = { pairs: 0, chosenRight: 0, rejectedWrong: 0, oneRight: 0, oneRightChosen: 0, identical: 0 };
   for (const r of records) {
-    const gold = goldAnswer(r.ground_truth);
-    if (gold === null) continue;
+    if (goldAnswer(r.ground_truth) === null) continue;
+    const isRight = (text: string) => judge(text, r);
     queries++;
     const counts: QueryCounts = { concordant: 0, total: 0 };
     r.traj_pool.forEach((traj, k) => {
@@ -137,7 +144,7 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
       const d = new Set(cands).size;
       distinct += d;
       if (d === 1) allSame++;
-      const ok = traj.map((t) => isRight(t, gold));
+      const ok = traj.map((t) => isRight(t));
       right += ok.filter(Boolean).length;
       if (ok.some(Boolean) && !ok.every(Boolean)) {
         mixed++;
@@ -147,7 +154,7 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
       }
     });
     perQuery.push(counts);
-    if (isRight(r.response, gold)) finalRight++;
+    if (isRight(r.response)) finalRight++;
     const built = buildPairs(
       r,
       { rejected: options.rejected ?? 'categorical', tau: options.tau ?? 0.1, maxChars: Infinity, keepIdentical: true },
@@ -156,8 +163,8 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
     for (const p of built.pairs) {
       const c = { text: p.chosen[0]!.content, ids: p.chosen_ids };
       const w = { text: p.rejected[0]!.content, ids: p.rejected_ids };
-      const cr = isRight(c.text, gold);
-      const rr = isRight(w.text, gold);
+      const cr = isRight(c.text);
+      const rr = isRight(w.text);
       pairCounts.pairs++;
       if (cr) pairCounts.chosenRight++;
       if (!rr) pairCounts.rejectedWrong++;

@@ -251,6 +251,10 @@ test('the probe grades records: diversity, AUROC, pair quality', (t) => {
   const ties = foresightSignal([rec(1, [-0.5, -0.5, -0.5, -0.5])], { resamples: 50 });
   t.is(ties.auroc.value, 0.5);
   t.true(Number.isNaN(foresightSignal([{ ...rec(1, [0, 0, 0, 0]), ground_truth: null }]).auroc.value));
+  // A stricter judge: only trajectory 'a' follows the gold solution; 'b' is a lucky answer.
+  const strict = foresightSignal([rec(1, [-0.1, -0.05, -0.9, -0.8])], { resamples: 50, judge: (text) => text.startsWith('a') });
+  t.is(strict.auroc.value, 2 / 3, "'b' is now wrong and scores above 'a'");
+  t.is(strict.rightTrajectoryShare, 1 / 8);
 });
 
 test('genius probe explores a labeled task and prints the signal report', (t) => {
