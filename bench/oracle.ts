@@ -1,17 +1,22 @@
 // The oracle control (the fidelity issue): foresight sampling with the defaults on labeled
 // built-in train-split queries, then pairs labelled by the gold solutions (chosen: the best-scored
 // right trajectory of a step, rejected: its best-scored wrong one), trained through the project's
-// own pairs -> train -> eval path. `--label process` (default) calls a trajectory right when its
-// solution is the gold solution line for line; `--label answer` when its final answer is right
-// (about 40% of those carry wrong arithmetic that happens to end at the right number). The most any self-reward could give at this sampling budget:
-// if this does not raise accuracy, training is at fault, not the foresight score.
+// own pairs -> train -> eval path: the most any self-reward could give at this sampling budget.
+// If this does not raise accuracy, training is at fault, not the foresight score.
+//
+// `--judge solution` (default) calls a trajectory right when its steps are the gold solution line
+// for line; `--judge answer` when its final answer is right (about 40% of those carry wrong
+// arithmetic that happens to end at the right number). The defaults are the recipe chosen on the
+// validation split (bench/RESULTS.md): full weights (`--lora` for a LoRA adapter of `--rank`),
+// 32 pairs a step, 3 epochs, lr 2e-4, and for preference losses an NLL term on chosen (weight 4).
 //
 // Variants `self-aco`, `self-dpo`, `self-sft` train on the self-rewarded pairs of the same
 // exploration (`genius pairs`: Genius itself), for a like-for-like comparison with the oracle.
 //
-//   node dist/bench/oracle.js [--queries 600] [--eval 400] [--split test|validation]
-//        [--variants sft,aco,dpo,self-aco] [--lr-sft 1e-3] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 2] [--batch 8]
-//        [--label process|answer] [--beta 0.1] [--rank 8 | --full] [--sft-weight 0] [--seed 0] [--model PATH] [--out .cache/oracle]
+//   node dist/bench/oracle.js [--queries 1500] [--eval 400] [--split test|validation]
+//        [--variants sft,aco,dpo,self-aco] [--lr-sft 2e-4] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 3]
+//        [--batch 32] [--judge solution|answer] [--beta 0.1] [--sft-weight 4] [--lora [--rank 8]]
+//        [--seed 0] [--model PATH] [--out .cache/oracle]
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -19,7 +24,7 @@ import { BUILTIN_DIFFICULTY, BUILTIN_EVAL_MAX_TOKENS, BUILTIN_FORESIGHT, BUILTIN
 import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
 import { packageRoot } from '../src/engine/native.js';
-import { answersMatch, evaluate, extractAnswer, goldAnswer, type EvalItem } from '../src/eval/index.js';
+import { evaluate, goldAnswer, type EvalItem } from '../src/eval/index.js';
 import { resolveForesightConfig } from '../src/foresight/config.js';
 import type { ExplorationRecord } from '../src/foresight/records.js';
 import { runSampling } from '../src/foresight/run.js';
@@ -27,28 +32,28 @@ import { readJsonl, writeJsonlAtomic } from '../src/jsonl.js';
 import { resolveLossConfig, type LossName } from '../src/losses/index.js';
 import type { PairRecord } from '../src/pairs/build.js';
 import { runPairs } from '../src/pairs/run.js';
-import { foresightSignal, formatSignal } from '../src/probe/signal.js';
+import { foresightSignal, formatSignal, judgeFor, JUDGES, type JudgeName } from '../src/probe/signal.js';
 import { generateTask } from '../src/task/index.js';
 import { runTraining } from '../src/train/run.js';
 import { machine, printTable } from './common.js';
 
 const { values: opt } = parseArgs({
   options: {
-    queries: { type: 'string', default: '600' },
+    queries: { type: 'string', default: '1500' },
     eval: { type: 'string', default: '400' },
     split: { type: 'string', default: 'test' },
     variants: { type: 'string', default: 'sft,aco' },
-    'lr-sft': { type: 'string', default: '1e-3' },
+    'lr-sft': { type: 'string', default: '2e-4' },
     'lr-aco': { type: 'string', default: '2e-4' },
     'lr-dpo': { type: 'string', default: '2e-4' },
-    epochs: { type: 'string', default: '2' },
-    batch: { type: 'string', default: '8' },
+    epochs: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '32' },
     beta: { type: 'string', default: '0.1' },
     rank: { type: 'string', default: '8' },
-    full: { type: 'boolean', default: false },
-    'sft-weight': { type: 'string', default: '0' },
+    lora: { type: 'boolean', default: false },
+    'sft-weight': { type: 'string', default: '4' },
     seed: { type: 'string', default: '0' },
-    label: { type: 'string', default: 'process' },
+    judge: { type: 'string', default: 'solution' },
     model: { type: 'string', default: BUILTIN_MODEL_PATH },
     out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
   },
@@ -87,14 +92,9 @@ const signal = foresightSignal(records, { tau: config.tau });
 log(`sampled ${records.length} queries (${sampled.generatedTokens} tokens) in ${sampleSeconds.toFixed(0)} s`);
 for (const l of formatSignal(signal)) log(l);
 
-if (opt.label !== 'process' && opt.label !== 'answer') throw new Error(`--label must be process or answer (got ${opt.label})`);
-
-/** Right by the gold solution: line for line (`process`) or by the final answer (`answer`). */
-function isRight(r: ExplorationRecord, trajectory: string): boolean {
-  if (opt.label === 'answer') return answersMatch(extractAnswer(trajectory)?.value ?? null, goldAnswer(r.ground_truth));
-  const solution = trajectory.startsWith(config.reasoningPrefix) ? trajectory.slice(config.reasoningPrefix.length) : trajectory;
-  return typeof r.ground_truth === 'string' && solution.trim() === r.ground_truth.trim();
-}
+if (!JUDGES.includes(opt.judge as JudgeName)) throw new Error(`--judge must be one of ${JUDGES.join(', ')} (got ${opt.judge})`);
+const judge = judgeFor(opt.judge as JudgeName, config.reasoningPrefix);
+const isRight = (r: ExplorationRecord, trajectory: string) => judge(trajectory, r);
 
 /** Gold-labelled pairs: per step with right and wrong trajectories, the best-scored of each. */
 function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
@@ -133,8 +133,8 @@ function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
 
 // The probe again with the bench's judge, and where the AUROC comes from: wrong trajectories split
 // by their first line with wrong arithmetic (in the scored candidate step, in the rollout, none).
-const judged = foresightSignal(records, { tau: config.tau, judge: (text, record) => isRight(record, text) });
-log(`probe, ${opt.label}-labelled: ${formatSignal(judged).slice(1, 3).join(' | ')}`);
+const judged = foresightSignal(records, { tau: config.tau, judge });
+log(`probe, judged by ${opt.judge}: ${formatSignal(judged).slice(1, 3).join(' | ')}`);
 const located = signalByErrorLocation(records);
 log(
   `foresight AUROC by the wrong trajectory's first arithmetic error: ${located.map((l) => `${l.where} ${l.auroc.toFixed(3)} (${l.n} wrong)`).join(', ')}`,
@@ -181,7 +181,7 @@ function signalByErrorLocation(recs: readonly ExplorationRecord[]): { where: str
   return [...tally].map(([where, e]) => ({ where, auroc: e.concordant / e.total, n: e.n }));
 }
 
-const pairsPath = join(out, `oracle-pairs-${opt.label}.jsonl`);
+const pairsPath = join(out, `oracle-pairs-${opt.judge}.jsonl`);
 const pairs = oraclePairs(records);
 writeJsonlAtomic(pairsPath, pairs);
 const selfPath = join(out, 'self-pairs.jsonl');
@@ -190,8 +190,8 @@ log(`${pairs.length} oracle pairs, ${self.pairs} self-rewarded pairs (${self.ide
 
 /** Greedy accuracy of the base model, the base + a LoRA adapter, or a full-weight trained model. */
 async function accuracy(trained?: string): Promise<number> {
-  const adapter = opt.full ? undefined : trained;
-  const model = await Model.load(opt.full && trained ? trained : opt.model);
+  const adapter = opt.lora ? trained : undefined;
+  const model = await Model.load(!opt.lora && trained ? trained : opt.model);
   const ctx = await Context.create(model, { sequenceContextSize: 256, maxSequences: 64 });
   try {
     const r = await evaluate(ctx, model, items, {
@@ -222,9 +222,9 @@ for (const v of opt.variants.split(',')) {
     pairs: selfRewarded ? selfPath : pairsPath,
     out: join(
       out,
-      `train-${v}${selfRewarded ? '' : `-${opt.label}`}-lr${lr}-b${opt.batch}-e${opt.epochs}${opt.full ? '-full' : ''}${loss === 'sft' ? '' : `-beta${opt.beta}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`}`,
+      `train-${v}${selfRewarded ? '' : `-${opt.judge}`}-lr${lr}-b${opt.batch}-e${opt.epochs}${opt.lora ? `-lora${opt.rank}` : '-full'}${loss === 'sft' ? '' : `-beta${opt.beta}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`}`,
     ),
-    full: opt.full,
+    full: !opt.lora,
     sftWeight: Number(opt['sft-weight']),
     loss: resolveLossConfig(loss, { beta: Number(opt.beta) }),
     lr,
@@ -251,7 +251,7 @@ for (const v of opt.variants.split(',')) {
 }
 
 console.log(
-  `# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs (${opt.label}), ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
+  `# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs (${opt.judge}), ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
 );
 console.log(`# probe: ${formatSignal(signal).join(' | ')}`);
 printTable(['variant', 'lr', 'accuracy %', 'final margin', 'train+eval s'], rows);

@@ -7,7 +7,7 @@ import { resolveForesightConfig } from '../foresight/config.js';
 import { STRATEGIES } from '../foresight/selection.js';
 import { writeJsonlAtomic } from '../jsonl.js';
 import { PairsConfigSchema as P } from '../pairs/config.js';
-import { formatSignal, probeForesight } from '../probe/index.js';
+import { formatSignal, judgeFor, JUDGES, probeForesight } from '../probe/index.js';
 import { generateTask } from '../task/index.js';
 import { runAction, say } from './action.js';
 import { integer, LIMITS, nonNegative, positive, seed, setting, threads, tokens } from './options.js';
@@ -42,6 +42,11 @@ export function probeCommand() {
     .option('--max-rollout-tokens <n>', 'tokens per foresight rollout', tokens)
     .addOption(new Option('--strategy <name>', 'beam selection').choices(STRATEGIES))
     .addOption(setting(P, 'rejected', '--rejected <mode>'))
+    .addOption(
+      new Option('--judge <name>', 'right = the final answer matches, or the steps equal the gold solution line for line')
+        .choices(JUDGES)
+        .default('answer' as const),
+    )
     .option('--concurrency <C>', 'queries in flight', integer(1, LIMITS.concurrency), 8)
     .option('--seed <n>', 'seed', seed, 0)
     .option('--threads <n>', 'CPU threads (default: all)', threads)
@@ -75,6 +80,7 @@ export function probeCommand() {
           concurrency: o.concurrency,
           seed: o.seed,
           rejected: o.rejected,
+          judge: judgeFor(o.judge, config.reasoningPrefix),
           ...(o.threads ? { threads: o.threads } : {}),
           ...(o.out ? { out: o.out } : {}),
           log: say,

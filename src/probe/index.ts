@@ -1,2 +1,12 @@
-export { foresightSignal, formatSignal, type SignalReport, type SignalOptions, type Estimate } from './signal.js';
+export {
+  foresightSignal,
+  formatSignal,
+  judgeFor,
+  JUDGES,
+  type JudgeName,
+  type TrajectoryJudge,
+  type SignalReport,
+  type SignalOptions,
+  type Estimate,
+} from './signal.js';
 export { probeForesight, type ProbeOptions, type ProbeResult } from './run.js';

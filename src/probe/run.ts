@@ -71,6 +71,7 @@ export async function probeForesight(o: ProbeOptions): Promise<ProbeResult> {
       tau: o.config.tau,
       ...(o.rejected ? { rejected: o.rejected } : {}),
       ...(o.resamples ? { resamples: o.resamples } : {}),
+      ...(o.judge ? { judge: o.judge } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
     });
     return { ...report, ...(o.out ? { exploration: o.out } : {}), seconds: (performance.now() - t0) / 1000 };

@@ -61,17 +61,28 @@ export interface SignalOptions {
   /** Bootstrap resamples for the AUROC interval (default 1000). */
   resamples?: number;
   seed?: number;
-  /**
-   * Whether a trajectory is right (default: its final answer matches the record's gold answer).
-   * A stricter judge, e.g. one that checks every step against a gold solution, keeps lucky
-   * answers reached through wrong steps out of the "right" side.
-   */
-  judge?: (trajectory: string, record: ExplorationRecord) => boolean;
+  /** Whether a trajectory is right (default: `judgeFor('answer')`). */
+  judge?: TrajectoryJudge;
 }
 
-/** Whether a trajectory's final answer matches the record's gold one (the default judge). */
-function answerIsRight(text: string, record: ExplorationRecord): boolean {
-  return answersMatch(extractAnswer(text)?.value ?? null, goldAnswer(record.ground_truth));
+/** Decides whether a trajectory (as in `traj_pool`: reasoning prefix + steps) is right for its record. */
+export type TrajectoryJudge = (trajectory: string, record: ExplorationRecord) => boolean;
+
+/**
+ * How the probe labels trajectories: `answer`, the final answer matches the gold one; `solution`,
+ * the steps equal the gold solution line for line (for tasks with one canonical solution, like the
+ * built-in one). On the built-in model about 40% of right answers come through wrong steps.
+ */
+export const JUDGES = ['answer', 'solution'] as const;
+export type JudgeName = (typeof JUDGES)[number];
+
+/** The judge of that name; `solution` strips `reasoningPrefix` before comparing. */
+export function judgeFor(name: JudgeName, reasoningPrefix = ''): TrajectoryJudge {
+  if (name === 'answer') return (text, record) => answersMatch(extractAnswer(text)?.value ?? null, goldAnswer(record.ground_truth));
+  return (text, record) => {
+    const steps = text.startsWith(reasoningPrefix) ? text.slice(reasoningPrefix.length) : text;
+    return typeof record.ground_truth === 'string' && steps.trim() === record.ground_truth.trim();
+  };
 }
 
 /** Per query: concordant (right above wrong) and total (right, wrong) pairs over its mixed steps. */
@@ -120,7 +131,7 @@ const share = (n: number, d: number) => (d === 0 ? NaN : n / d);
  */
 export function foresightSignal(records: readonly ExplorationRecord[], options: SignalOptions = {}): SignalReport {
   const rng = new Rng(options.seed ?? 0);
-  const judge = options.judge ?? answerIsRight;
+  const judge = options.judge ?? judgeFor('answer');
   const perQuery: QueryCounts[] = [];
   let queries = 0;
   let steps = 0;

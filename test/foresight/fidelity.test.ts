@@ -13,7 +13,7 @@ import type { ExplorationRecord } from '../../src/foresight/records.js';
 import { runSampling } from '../../src/foresight/run.js';
 import { runPairs } from '../../src/pairs/run.js';
 import type { PairRecord } from '../../src/pairs/build.js';
-import { foresightSignal } from '../../src/probe/signal.js';
+import { foresightSignal, judgeFor } from '../../src/probe/signal.js';
 import { generateTask } from '../../src/task/index.js';
 import { loadPairs } from '../../src/train/data.js';
 import { cliPath, tempDir } from '../helpers.js';
@@ -251,10 +251,17 @@ test('the probe grades records: diversity, AUROC, pair quality', (t) => {
   const ties = foresightSignal([rec(1, [-0.5, -0.5, -0.5, -0.5])], { resamples: 50 });
   t.is(ties.auroc.value, 0.5);
   t.true(Number.isNaN(foresightSignal([{ ...rec(1, [0, 0, 0, 0]), ground_truth: null }]).auroc.value));
-  // A stricter judge: only trajectory 'a' follows the gold solution; 'b' is a lucky answer.
-  const strict = foresightSignal([rec(1, [-0.1, -0.05, -0.9, -0.8])], { resamples: 50, judge: (text) => text.startsWith('a') });
-  t.is(strict.auroc.value, 2 / 3, "'b' is now wrong and scores above 'a'");
+  // The solution judge: only trajectory 'P\n2 + 3 = 5\n#### 5' follows the gold solution; 'b' is a lucky answer.
+  const solution = { ...rec(1, [-0.1, -0.05, -0.9, -0.8]) };
+  solution.traj_pool = [
+    ['P\n2 + 3 = 5\n#### 5', 'P\n1 + 3 = 5\n#### 5', 'c\n#### 6', 'd\n#### 7'],
+    ['#### 5', '#### 5', '#### 5', '#### 5'],
+    [],
+  ];
+  const strict = foresightSignal([solution], { resamples: 50, judge: judgeFor('solution', 'P\n') });
+  t.is(strict.auroc.value, 2 / 3, 'the lucky answer is wrong now, and scores above the right one');
   t.is(strict.rightTrajectoryShare, 1 / 8);
+  t.is(foresightSignal([solution], { resamples: 50, judge: judgeFor('answer') }).auroc.value, 1);
 });
 
 test('genius probe explores a labeled task and prints the signal report', (t) => {
@@ -267,6 +274,30 @@ test('genius probe explores a labeled task and prints the signal report', (t) =>
   t.true(s.steps > 0 && s.steps <= 12);
   t.true(s.candidatesPerStep > 0 && s.candidatesPerStep <= 8);
   t.true(s.pairs > 0);
+  // --judge solution: right = the steps are the gold solution (the kept exploration, re-read here).
+  const kept = join(dir, 'probe-exploration.jsonl');
+  const judged = (judge: string) => {
+    const p = spawnSync(
+      process.execPath,
+      [cliPath, 'probe', '--model', 'builtin', '--task', queries, '--n', '4', '--steps', '3', '--judge', judge, '--out', kept, '--json'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    t.is(p.status, 0, p.stderr);
+    return JSON.parse(p.stdout) as { rightTrajectoryShare: number };
+  };
+  const byAnswer = judged('answer').rightTrajectoryShare;
+  const bySolution = judged('solution').rightTrajectoryShare;
+  const trajectories = readFileSync(kept, 'utf8')
+    .trim()
+    .split('\n')
+    .flatMap((l) => {
+      const r = JSON.parse(l) as ExplorationRecord;
+      return r.traj_pool.flat().map((x) => x === BUILTIN_FORESIGHT.reasoningPrefix + String(r.ground_truth));
+    });
+  t.is(bySolution, trajectories.filter(Boolean).length / trajectories.length);
+  t.true(bySolution <= byAnswer);
   const unlabeled = join(dir, 'unlabeled.jsonl');
   writeFileSync(unlabeled, '{"question": "what is 2 plus 3?"}\n');
   const bad = spawnSync(process.execPath, [cliPath, 'probe', '--model', 'builtin', '--task', unlabeled], { encoding: 'utf8' });
