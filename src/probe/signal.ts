@@ -74,6 +74,7 @@ export type TrajectoryJudge = (trajectory: string, record: ExplorationRecord) =>
  * built-in one). On the built-in model about 40% of right answers come through wrong steps.
  */
 export const JUDGES = ['answer', 'solution'] as const;
+/** A name in JUDGES. */
 export type JudgeName = (typeof JUDGES)[number];
 
 /** The judge of that name; `solution` strips `reasoningPrefix` before comparing. */
