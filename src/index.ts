@@ -62,7 +62,11 @@ export {
 export {
   foresightSignal,
   formatSignal,
+  judgeFor,
+  JUDGES,
   probeForesight,
+  type JudgeName,
+  type TrajectoryJudge,
   type SignalReport,
   type SignalOptions,
   type Estimate,
