@@ -145,7 +145,7 @@ function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
 // The probe again with the bench's judge, and where the AUROC comes from: wrong trajectories split
 // by their first line with wrong arithmetic (in the scored candidate step, in the rollout, none).
 const judged = foresightSignal(records, { tau: config.tau, judge });
-log(`probe, judged by ${opt.judge}: ${formatSignal(judged).slice(1, 3).join(' | ')}`);
+log(`probe, judged by ${opt.judge}: ${formatSignal(judged).slice(1, 4).join(' | ')}`);
 const located = signalByErrorLocation(records);
 log(
   `foresight AUROC by the wrong trajectory's first arithmetic error: ${located.map((l) => `${l.where} ${l.auroc.toFixed(3)} (${l.n} wrong)`).join(', ')}`,
