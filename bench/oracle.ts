@@ -16,7 +16,11 @@
 //   node dist/bench/oracle.js [--queries 1500] [--eval 400] [--split test|validation]
 //        [--variants sft,aco,dpo,self-aco] [--lr-sft 2e-4] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 3]
 //        [--batch 32] [--judge solution|answer] [--beta 0.1] [--sft-weight 4] [--lora [--rank 8]]
-//        [--seed 0] [--model PATH] [--out .cache/oracle]
+//        [--scope trajectory|step] [--seed 0] [--model PATH] [--out .cache/oracle]
+//
+// `--scope step` (an experiment, not the paper): chosen and rejected end with the step they
+// differ in (the rejected one's step is wrong), so the preference term never pushes down the
+// rollout after it.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -61,6 +65,7 @@ const { values: opt } = parseArgs({
     'sft-weight': { type: 'string', default: '4' },
     seed: { type: 'string', default: '0' },
     judge: { type: 'string', default: 'solution' },
+    scope: { type: 'string', default: 'trajectory' },
     model: { type: 'string', default: BUILTIN_MODEL_PATH },
     out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
   },
@@ -107,6 +112,33 @@ if (!JUDGES.includes(opt.judge as JudgeName)) throw new Error(`--judge must be o
 const judge = judgeFor(opt.judge as JudgeName, config.reasoningPrefix);
 const isRight = (r: ExplorationRecord, trajectory: string) => judge(trajectory, r);
 
+if (opt.scope !== 'trajectory' && opt.scope !== 'step') throw new Error(`--scope must be trajectory or step (got ${opt.scope})`);
+const stepScope = opt.scope === 'step';
+const newline = await (async () => {
+  const m = await Model.load(opt.model);
+  try {
+    const ids = m.tokenize(config.stepSeparator, { addSpecial: false });
+    if (stepScope && ids.length !== 1) throw new Error('--scope step needs a one-token step separator');
+    return ids[0]!;
+  } finally {
+    m.dispose();
+  }
+})();
+
+/** The first `lines` lines of a response (ids), the separator of the last kept line included. */
+function firstLines(ids: readonly number[], lines: number): number[] {
+  let seen = 0;
+  const end = ids.findIndex((t) => t === newline && ++seen === lines);
+  return end < 0 ? [...ids] : ids.slice(0, end + 1);
+}
+
+/** Whether the trajectory's first `lines` solution lines are the gold solution's. */
+function linesRight(r: ExplorationRecord, trajectory: string, lines: number): boolean {
+  const steps = trajectory.startsWith(config.reasoningPrefix) ? trajectory.slice(config.reasoningPrefix.length) : trajectory;
+  const head = (text: string) => text.split(config.stepSeparator).slice(0, lines).join(config.stepSeparator);
+  return typeof r.ground_truth === 'string' && head(steps) === head(r.ground_truth);
+}
+
 /** Gold-labelled pairs: per step with right and wrong trajectories, the best-scored of each. */
 function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
   const pairs: PairRecord[] = [];
@@ -118,10 +150,11 @@ function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
         f: r.prob_pool[k]![i]!,
         a: r.adv_pool[k]![i]!,
         right: isRight(r, text),
+        stepRight: linesRight(r, text, k + 1),
       }));
       const best = (xs: typeof cands) => xs.reduce((b, c) => (c.f > b.f ? c : b));
       const right = cands.filter((c) => c.right);
-      const wrong = cands.filter((c) => !c.right);
+      const wrong = cands.filter((c) => (stepScope ? !c.stepRight : !c.right));
       if (right.length === 0 || wrong.length === 0) return;
       const w = best(right);
       const l = best(wrong);
@@ -133,8 +166,8 @@ function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
         rejected_weights: l.a,
         chosen_average_weights: cands.reduce((s, c) => s + c.a, 0) / cands.length,
         prompt_ids: r.prompt_ids!,
-        chosen_ids: r.token_pool![k]![w.i]!,
-        rejected_ids: r.token_pool![k]![l.i]!,
+        chosen_ids: stepScope ? firstLines(r.token_pool![k]![w.i]!, k + 1) : r.token_pool![k]![w.i]!,
+        rejected_ids: stepScope ? firstLines(r.token_pool![k]![l.i]!, k + 1) : r.token_pool![k]![l.i]!,
         step: k,
       });
     });
@@ -192,7 +225,7 @@ function signalByErrorLocation(recs: readonly ExplorationRecord[]): { where: str
   return [...tally].map(([where, e]) => ({ where, auroc: e.concordant / e.total, n: e.n }));
 }
 
-const pairsPath = join(out, `oracle-pairs-${opt.judge}.jsonl`);
+const pairsPath = join(out, `oracle-pairs-${opt.judge}${stepScope ? '-step' : ''}.jsonl`);
 const pairs = oraclePairs(records);
 writeJsonlAtomic(pairsPath, pairs);
 const selfPath = join(out, 'self-pairs.jsonl');
@@ -233,7 +266,7 @@ for (const v of opt.variants.split(',')) {
     pairs: selfRewarded ? selfPath : pairsPath,
     out: join(
       out,
-      `train-${v}${selfRewarded ? '' : `-${opt.judge}`}-lr${lr}-b${opt.batch}-e${opt.epochs}${opt.lora ? `-lora${opt.rank}` : '-full'}${loss === 'sft' ? '' : `-beta${opt.beta}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`}`,
+      `train-${v}${selfRewarded ? '' : `-${opt.judge}${stepScope ? '-step' : ''}`}-lr${lr}-b${opt.batch}-e${opt.epochs}${opt.lora ? `-lora${opt.rank}` : '-full'}${loss === 'sft' ? '' : `-beta${opt.beta}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`}`,
     ),
     full: !opt.lora,
     sftWeight: Number(opt['sft-weight']),
