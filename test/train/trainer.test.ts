@@ -28,7 +28,12 @@ async function engineLogprobs(
   }
 }
 
-const maxAbsDiff = (a: number[][], b: number[][]) => Math.max(...a.flatMap((row, i) => row.map((x, j) => Math.abs(x - b[i]![j]!))));
+const absDiffs = (a: number[][], b: number[][]) => a.flatMap((row, i) => row.map((x, j) => Math.abs(x - b[i]![j]!)));
+const maxAbsDiff = (a: number[][], b: number[][]) => Math.max(...absDiffs(a, b));
+const medianAbsDiff = (a: number[][], b: number[][]) => {
+  const d = absDiffs(a, b).sort((x, y) => x - y);
+  return d[Math.floor(d.length / 2)]!;
+};
 
 // llama.cpp in its exact configuration (no flash attention, F32 KV) computes the same float32
 // arithmetic in another order: measured max |diff| ~1e-6 in log-prob; 2e-5 leaves room.
@@ -244,13 +249,20 @@ test('F16 base weights stay F16 for LoRA: trainer log-probs match the engine on 
   const seqs = randomSequences(3, 1196, 6, [3, 8], [6, 12]);
   const engine = await engineLogprobs(model, seqs, EXACT);
   const trainer = await Trainer.create({ model, lora: { rank: 4 }, threads: 2 });
+  const dequantized = await Trainer.create({ model, full: true, threads: 2 });
   try {
-    // Both multiply the F16 weights by F16-rounded activations (measured 4.8e-7; dequantized
-    // to F32, as before patch 0003, the trainer differed by ~1e-3).
-    const d = maxAbsDiff(await trainer.logprobs(seqs), engine);
-    t.log(`F16 model: max |diff| ${d.toExponential(2)}`);
-    t.true(d < EXACT_TOL);
+    // Both multiply the F16 weights by F16-rounded activations, so most tokens agree exactly;
+    // a few move by up to ~1e-3 where a float32 summation-order difference upstream (the
+    // attention's GEMM vs dot-product kernels) flips an activation's F16 rounding (measured over
+    // seeds 13-17: median 0, <= 15% of tokens above 2e-5). Dequantized to F32 (the full-weight
+    // trainer, and the LoRA one before patch 0003) every token moves: median ~5e-4.
+    const f16 = medianAbsDiff(await trainer.logprobs(seqs), engine);
+    const f32 = medianAbsDiff(await dequantized.logprobs(seqs), engine);
+    t.log(`F16 model: median |diff| ${f16.toExponential(2)} (F16 weights), ${f32.toExponential(2)} (dequantized)`);
+    t.true(f16 < EXACT_TOL);
+    t.true(f32 > 1e-4, 'the contrast: dequantized weights move every token');
   } finally {
     trainer.dispose();
+    dequantized.dispose();
   }
 });
