@@ -41,7 +41,7 @@ import type { ExplorationRecord } from '../src/foresight/records.js';
 import { runSampling } from '../src/foresight/run.js';
 import { readJsonl, writeJsonlAtomic } from '../src/jsonl.js';
 import { resolveLossConfig, type LossName } from '../src/losses/index.js';
-import type { PairRecord } from '../src/pairs/build.js';
+import { pairRecord, type PairRecord } from '../src/pairs/build.js';
 import { runPairs } from '../src/pairs/run.js';
 import { foresightSignal, formatSignal, judgeFor, JUDGES, type JudgeName } from '../src/probe/signal.js';
 import { canonicalOf, generateTask } from '../src/task/index.js';
@@ -110,7 +110,6 @@ for (const l of formatSignal(signal)) log(l);
 
 if (!JUDGES.includes(opt.judge as JudgeName)) throw new Error(`--judge must be one of ${JUDGES.join(', ')} (got ${opt.judge})`);
 const judge = judgeFor(opt.judge as JudgeName, config.reasoningPrefix);
-const isRight = (r: ExplorationRecord, trajectory: string) => judge(trajectory, r);
 
 if (opt.scope !== 'trajectory' && opt.scope !== 'step') throw new Error(`--scope must be trajectory or step (got ${opt.scope})`);
 const stepScope = opt.scope === 'step';
@@ -149,27 +148,18 @@ function oraclePairs(recs: readonly ExplorationRecord[]): PairRecord[] {
         i,
         f: r.prob_pool[k]![i]!,
         a: r.adv_pool[k]![i]!,
-        right: isRight(r, text),
+        right: judge(text, r),
         stepRight: linesRight(r, text, k + 1),
       }));
       const best = (xs: typeof cands) => xs.reduce((b, c) => (c.f > b.f ? c : b));
       const right = cands.filter((c) => c.right);
       const wrong = cands.filter((c) => (stepScope ? !c.stepRight : !c.right));
       if (right.length === 0 || wrong.length === 0) return;
-      const w = best(right);
-      const l = best(wrong);
-      pairs.push({
-        prompt: r.question,
-        chosen: [{ role: 'assistant', content: w.text }],
-        rejected: [{ role: 'assistant', content: l.text }],
-        chosen_weights: w.a,
-        rejected_weights: l.a,
-        chosen_average_weights: cands.reduce((s, c) => s + c.a, 0) / cands.length,
-        prompt_ids: r.prompt_ids!,
-        chosen_ids: stepScope ? firstLines(r.token_pool![k]![w.i]!, k + 1) : r.token_pool![k]![w.i]!,
-        rejected_ids: stepScope ? firstLines(r.token_pool![k]![l.i]!, k + 1) : r.token_pool![k]![l.i]!,
-        step: k,
-      });
+      const side = (c: (typeof cands)[number]) => {
+        const ids = r.token_pool![k]![c.i]!;
+        return { text: c.text, a: c.a, ids: stepScope ? firstLines(ids, k + 1) : ids };
+      };
+      pairs.push(pairRecord(r, k, side(best(right)), side(best(wrong)), cands));
     });
   }
   return pairs;
@@ -201,7 +191,7 @@ function signalByErrorLocation(recs: readonly ExplorationRecord[]): { where: str
     r.traj_pool.forEach((traj, k) => {
       const cands = r.candidate_pool?.[k];
       if (!cands) return;
-      const right = traj.map((t) => isRight(r, t));
+      const right = traj.map((t) => judge(t, r));
       const scores = r.prob_pool[k]!;
       traj.forEach((_, j) => {
         if (right[j] || !right.some(Boolean)) return;

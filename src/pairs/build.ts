@@ -73,6 +73,37 @@ export function sameResponse(x: { text: string; ids?: number[] | undefined }, y:
   return x.ids && y.ids ? sameIds(x.ids, y.ids) : x.text === y.text;
 }
 
+/** A step's candidate as a pair side: its trajectory text, advantage and (where recorded) token ids. */
+export interface PairSide {
+  text: string;
+  a: number;
+  ids?: number[] | undefined;
+}
+
+/**
+ * The pair record of step `k`: chosen and rejected with their advantages, the mean advantage over
+ * the step's candidates, and the token ids when both sides carry them (and the record its prompt's).
+ */
+export function pairRecord(
+  record: Pick<PoolsRecord, 'question' | 'prompt_ids'>,
+  k: number,
+  chosen: PairSide,
+  rejected: PairSide,
+  candidates: readonly { a: number }[],
+): PairRecord {
+  const ids = record.prompt_ids && chosen.ids && rejected.ids;
+  return {
+    prompt: record.question,
+    chosen: [{ role: 'assistant', content: chosen.text }],
+    rejected: [{ role: 'assistant', content: rejected.text }],
+    chosen_weights: chosen.a,
+    rejected_weights: rejected.a,
+    chosen_average_weights: candidates.reduce((s, c) => s + c.a, 0) / candidates.length,
+    ...(ids ? { prompt_ids: record.prompt_ids!, chosen_ids: chosen.ids!, rejected_ids: rejected.ids! } : {}),
+    step: k,
+  };
+}
+
 /** The candidate of `others` that becomes the rejected trajectory, per mode. */
 function pickRejected(candidates: readonly PoolCandidate[], others: readonly number[], options: BuildPairsOptions, rng: Rng): number {
   switch (options.rejected) {
@@ -133,16 +164,7 @@ export function buildPairs(record: PoolsRecord, options: BuildPairsOptions, rng:
       out.identical++;
       continue;
     }
-    out.pairs.push({
-      prompt: record.question,
-      chosen: [{ role: 'assistant', content: chosen.text }],
-      rejected: [{ role: 'assistant', content: rejected.text }],
-      chosen_weights: chosen.a,
-      rejected_weights: rejected.a,
-      chosen_average_weights: candidates.reduce((s, c) => s + c.a, 0) / candidates.length,
-      ...(withIds ? { prompt_ids: record.prompt_ids!, chosen_ids: chosen.ids!, rejected_ids: rejected.ids! } : {}),
-      step: k,
-    });
+    out.pairs.push(pairRecord(record, k, chosen, rejected, candidates));
   }
   return out;
 }
