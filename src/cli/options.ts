@@ -1,6 +1,7 @@
 import { InvalidArgumentError, Option } from '@commander-js/extra-typings';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { ZodArray, ZodDefault, ZodEnum, ZodNumber, ZodOptional, type z } from 'zod';
+import type { ForesightConfig } from '../foresight/config.js';
 import { fieldDoc } from '../schema.js';
 
 // The one set of CLI value parsers. Each throws InvalidArgumentError, which commander reports as
@@ -159,4 +160,27 @@ export function chatTemplate(value: string): string {
     return text;
   }
   return value;
+}
+
+/** The sampling flags `genius sample` and `genius probe` share, parsed. */
+export type SamplingFlags = Partial<
+  Pick<
+    ForesightConfig,
+    'beams' | 'rollouts' | 'steps' | 'tau' | 'stepTemperature' | 'foresightTemperature' | 'maxStepTokens' | 'maxRolloutTokens' | 'strategy'
+  >
+>;
+
+/** Those flags as foresight settings (unset ones stay unset, so the schema's defaults apply). */
+export function samplingSettings(o: SamplingFlags): SamplingFlags {
+  return {
+    beams: o.beams,
+    rollouts: o.rollouts,
+    steps: o.steps,
+    tau: o.tau,
+    stepTemperature: o.stepTemperature,
+    foresightTemperature: o.foresightTemperature,
+    maxStepTokens: o.maxStepTokens,
+    maxRolloutTokens: o.maxRolloutTokens,
+    strategy: o.strategy,
+  };
 }

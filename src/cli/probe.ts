@@ -10,7 +10,7 @@ import { PairsConfigSchema as P } from '../pairs/config.js';
 import { formatSignal, judgeFor, JUDGES, probeForesight } from '../probe/index.js';
 import { generateTask } from '../task/index.js';
 import { runAction, say } from './action.js';
-import { integer, LIMITS, nonNegative, positive, seed, setting, threads, tokens } from './options.js';
+import { integer, LIMITS, nonNegative, positive, seed, setting, threads, tokens, samplingSettings } from './options.js';
 
 /** Seed of the built-in probe set: train-split problems apart from the loop's queries (seed 2026) and the recipe's. */
 export const BUILTIN_PROBE_SEED = 7_000_003;
@@ -61,15 +61,7 @@ export function probeCommand() {
         }
         const config = resolveForesightConfig({
           ...(builtinModel ? BUILTIN_FORESIGHT : {}),
-          beams: o.beams,
-          rollouts: o.rollouts,
-          steps: o.steps,
-          tau: o.tau,
-          stepTemperature: o.stepTemperature,
-          foresightTemperature: o.foresightTemperature,
-          maxStepTokens: o.maxStepTokens,
-          maxRolloutTokens: o.maxRolloutTokens,
-          strategy: o.strategy,
+          ...samplingSettings(o),
         });
         const r = await probeForesight({
           model: builtinModel ? BUILTIN_MODEL_PATH : o.model,

@@ -3,7 +3,7 @@ import { ForesightConfigSchema as F, resolveForesightConfig, SamplingRunSchema }
 import { runSampling } from '../foresight/run.js';
 import { parseShard } from '../foresight/shard.js';
 import { runAction, say } from './action.js';
-import { chatTemplate, integer, seed, setting, settingSwitch, threads, tokens } from './options.js';
+import { chatTemplate, integer, seed, setting, settingSwitch, threads, tokens, samplingSettings } from './options.js';
 import { sampleProgress } from './progress.js';
 
 /** `genius sample`: stepwise foresight re-sampling over unlabeled queries, one exploration record per query. */
@@ -43,15 +43,7 @@ export function sampleCommand() {
     .action((o, cmd) =>
       runAction(cmd, async () => {
         const config = resolveForesightConfig({
-          beams: o.beams,
-          rollouts: o.rollouts,
-          steps: o.steps,
-          tau: o.tau,
-          stepTemperature: o.stepTemperature,
-          foresightTemperature: o.foresightTemperature,
-          maxStepTokens: o.maxStepTokens,
-          maxRolloutTokens: o.maxRolloutTokens,
-          strategy: o.strategy,
+          ...samplingSettings(o),
           light: o.light ?? false,
           lightThreshold: o.lightThreshold,
           reasoningPrefix: o.reasoningPrefix,
