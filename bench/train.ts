@@ -54,18 +54,23 @@ const rows: (string | number)[][] = [];
 const results: Record<string, unknown>[] = [];
 const MiB = (b: number) => (b / 2 ** 20).toFixed(0);
 
+/** A trainer on the benchmark model in one mode (`lora` or `full`) with its base weights' type. */
+function openTrainer(mode: string, base: string): Promise<Trainer> {
+  return Trainer.create({
+    model: modelPath,
+    full: mode === 'full',
+    lora: { rank: Number(opt.rank) },
+    baseWeights: base as 'native' | 'f32',
+    backend,
+    threads: Number(opt.threads),
+  });
+}
+
 if (opt.measure) {
   // Graph allocation only: weights loaded, one micro-batch's forward + backward graph allocated.
   for (const mode of opt.modes.split(',')) {
     for (const base of mode === 'lora' ? opt.base.split(',') : ['f32']) {
-      const trainer = await Trainer.create({
-        model: modelPath,
-        full: mode === 'full',
-        lora: { rank: Number(opt.rank) },
-        baseWeights: base as 'native' | 'f32',
-        backend,
-        threads: Number(opt.threads),
-      });
+      const trainer = await openTrainer(mode, base);
       const total = await trainer.measure(seqs, loss);
       const info = trainer.info;
       const run = `${mode}${mode === 'lora' ? ` r=${opt.rank}, base ${base}` : ''}`;
@@ -128,14 +133,7 @@ const scoreTps = rows[0]![1] as number;
 for (const [mode, base] of opt.modes
   .split(',')
   .flatMap((m) => (m === 'lora' ? opt.base.split(',') : ['f32']).map((b) => [m, b] as const))) {
-  const trainer = await Trainer.create({
-    model: modelPath,
-    full: mode === 'full',
-    lora: { rank: Number(opt.rank) },
-    baseWeights: base as 'native' | 'f32',
-    backend,
-    threads: Number(opt.threads),
-  });
+  const trainer = await openTrainer(mode, base);
   await trainer.zeroGrad();
   await trainer.accumulate(seqs, loss);
   await trainer.step({ lr: 1e-6 });

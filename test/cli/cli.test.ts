@@ -81,7 +81,7 @@ test('failures exit non-zero with one line naming the cause, no stack trace', (t
 test('generate --json prints one object per completion with per-token log-probs', async (t) => {
   const { makeTemp } = await import('../helpers.js');
   const model = await makeTemp({ shape: 'tiny', seed: 8 });
-  const r = genius(
+  const args = [
     'generate',
     '--model',
     model,
@@ -95,7 +95,8 @@ test('generate --json prints one object per completion with per-token log-probs'
     '--seed',
     '2',
     '--json',
-  );
+  ];
+  const r = genius(...args);
   t.is(r.code, 0, r.stderr);
   const lines = r.stdout
     .trim()
@@ -109,24 +110,7 @@ test('generate --json prints one object per completion with per-token log-probs'
     t.true(c.logprobs.every((x: number) => x <= 0));
   }
   // completion i uses seed + i: a re-run gives the same file
-  t.is(
-    genius(
-      'generate',
-      '--model',
-      model,
-      '--prompt',
-      'Tom has 3 apples.',
-      '--chat',
-      '--n',
-      '3',
-      '--max-tokens',
-      '6',
-      '--seed',
-      '2',
-      '--json',
-    ).stdout,
-    r.stdout,
-  );
+  t.is(genius(...args).stdout, r.stdout);
 });
 
 test('score --json gives the log-prob of every token after the first', async (t) => {
