@@ -40,6 +40,8 @@ export {
   SamplingRunSchema,
   DEFAULT_FORESIGHT,
   resolveForesightConfig,
+  SCORE_SPANS,
+  type ScoreSpan,
   type ForesightConfig,
 } from './foresight/config.js';
 export { runSampling, type SampleOptions, type SampleSummary, type SampleProgress } from './foresight/run.js';

@@ -166,7 +166,16 @@ export function chatTemplate(value: string): string {
 export type SamplingFlags = Partial<
   Pick<
     ForesightConfig,
-    'beams' | 'rollouts' | 'steps' | 'tau' | 'stepTemperature' | 'foresightTemperature' | 'maxStepTokens' | 'maxRolloutTokens' | 'strategy'
+    | 'beams'
+    | 'rollouts'
+    | 'steps'
+    | 'tau'
+    | 'stepTemperature'
+    | 'foresightTemperature'
+    | 'maxStepTokens'
+    | 'maxRolloutTokens'
+    | 'scoreSpan'
+    | 'strategy'
   >
 >;
 
@@ -181,6 +190,7 @@ export function samplingSettings(o: SamplingFlags): SamplingFlags {
     foresightTemperature: o.foresightTemperature,
     maxStepTokens: o.maxStepTokens,
     maxRolloutTokens: o.maxRolloutTokens,
+    scoreSpan: o.scoreSpan,
     strategy: o.strategy,
   };
 }

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUILTIN_DIFFICULTY, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../builtin/index.js';
-import { resolveForesightConfig } from '../foresight/config.js';
+import { resolveForesightConfig, SCORE_SPANS } from '../foresight/config.js';
 import { STRATEGIES } from '../foresight/selection.js';
 import { writeJsonlAtomic } from '../jsonl.js';
 import { PairsConfigSchema as P } from '../pairs/config.js';
@@ -40,6 +40,7 @@ export function probeCommand() {
     .option('--foresight-temperature <x>', 'temperature of foresight rollouts', nonNegative)
     .option('--max-step-tokens <n>', 'tokens per candidate step', tokens)
     .option('--max-rollout-tokens <n>', 'tokens per foresight rollout', tokens)
+    .addOption(new Option('--score-span <span>', 'tokens the foresight score averages').choices(SCORE_SPANS))
     .addOption(new Option('--strategy <name>', 'beam selection').choices(STRATEGIES))
     .addOption(setting(P, 'rejected', '--rejected <mode>'))
     .addOption(

@@ -23,6 +23,7 @@ export function sampleCommand() {
     .addOption(setting(F, 'foresightTemperature', '--foresight-temperature <x>'))
     .addOption(setting(F, 'maxStepTokens', '--max-step-tokens <n>'))
     .addOption(setting(F, 'maxRolloutTokens', '--max-rollout-tokens <n>'))
+    .addOption(setting(F, 'scoreSpan', '--score-span <span>'))
     .addOption(setting(F, 'strategy', '--strategy <name>'))
     .addOption(settingSwitch(F, 'light', '--light'))
     .addOption(setting(F, 'lightThreshold', '--light-threshold <x>'))

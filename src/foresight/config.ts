@@ -6,6 +6,17 @@ import { STRATEGIES } from './selection.js';
 const count = (max: number) => z.number().int().min(1).max(max);
 
 /**
+ * Which tokens a foresight score averages: `rollout`, the rollout after the candidate step (the
+ * paper); `step+rollout`, the candidate step's own tokens too, so a step the model itself finds
+ * unlikely (a wrong digit sampled at the step temperature) scores lower even when the rollout
+ * carries on from it confidently. That also favours the model's likeliest step, which greedy
+ * decoding takes anyway: check the probe's `aurocAgainstLikelierStep` before choosing it.
+ */
+export const SCORE_SPANS = ['rollout', 'step+rollout'] as const;
+/** One of SCORE_SPANS. */
+export type ScoreSpan = (typeof SCORE_SPANS)[number];
+
+/**
  * Every knob of stepwise foresight re-sampling (Genius, section 3.1), with the paper's or the
  * released code's defaults: the one source of these defaults for the library, `genius sample`
  * and the loop config's `sampling` block.
@@ -29,6 +40,10 @@ export const ForesightConfigSchema = z
     maxRolloutTokens: count(1 << 20)
       .default(1024)
       .describe('tokens per foresight rollout / final completion'),
+    scoreSpan: z
+      .enum(SCORE_SPANS)
+      .default('rollout')
+      .describe('tokens the foresight score averages: the rollout (the paper) or the candidate step and its rollout'),
     strategy: z
       .enum(STRATEGIES)
       .default('foresight')
@@ -86,8 +101,10 @@ export function resolveForesightConfig(partial: Partial<ForesightConfig>): Fores
 
 /** A short hash of everything that shapes the output: a resumed run must match it. */
 export function configHash(config: ForesightConfig, extra: Record<string, unknown>): string {
+  // A setting added later hashes as before while at its default, so older files still resume.
+  const { scoreSpan, ...before } = config;
   return createHash('sha256')
-    .update(JSON.stringify({ config, ...extra }))
+    .update(JSON.stringify({ config: scoreSpan === 'rollout' ? before : config, ...extra }))
     .digest('hex')
     .slice(0, 16);
 }

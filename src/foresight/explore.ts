@@ -1,7 +1,7 @@
 import type { Completion, Context, Sequence } from '../engine/context.js';
 import type { Model } from '../engine/model.js';
 import { GeniusError } from '../errors.js';
-import type { ForesightConfig } from './config.js';
+import type { ForesightConfig, ScoreSpan } from './config.js';
 import type { ExplorationRecord } from './records.js';
 import { advantages, mixSeed, Rng, selectBeams } from './selection.js';
 
@@ -47,6 +47,11 @@ interface Candidate {
 /** Mean log-prob; an empty completion (only when the context is full) gets a score F ignores. */
 const EMPTY_SCORE = -1e9;
 const mean = (xs: readonly number[]) => (xs.length === 0 ? EMPTY_SCORE : xs.reduce((a, b) => a + b, 0) / xs.length);
+
+/** A candidate's foresight score: the mean raw log-prob of its rollout, or of its step and rollout together. */
+function foresightScore(step: Completion, rollout: Completion, span: ScoreSpan): number {
+  return span === 'rollout' ? mean(rollout.rawLogprobs) : mean([...step.rawLogprobs, ...rollout.rawLogprobs]);
+}
 
 /** The token that closes a turn: EOT where the vocabulary has one, else EOS (-1: neither). */
 export function endOfTurnToken(model: Model): number {
@@ -99,6 +104,8 @@ export type ForesightObserver = (e: {
   step: number;
   candidate: number;
   context: number[];
+  /** The candidate step's generated ids (the end of `context`, before any separator added after a length cut). */
+  stepTokens: number[];
   rollout: number[];
   logprobs: number[];
   score: number;
@@ -214,12 +221,22 @@ export async function exploreQuery(
       const skip = config.strategy === 'no-foresight' || (config.light && Math.min(...stepScores) > config.lightThreshold);
       const rollouts = await Promise.all(candidates.map((c, i) => (skip || c.terminal ? undefined : rollout(c, i, k))));
       // A candidate with no rollout tokens (it ended the response, or the rollout was skipped) is scored by its step.
-      const f = candidates.map((c, i) => (rollouts[i] && rollouts[i]!.tokens.length > 0 ? mean(rollouts[i]!.rawLogprobs) : c.stepScore));
+      const f = candidates.map((c, i) =>
+        rollouts[i] && rollouts[i]!.tokens.length > 0 ? foresightScore(c.step, rollouts[i]!, config.scoreSpan) : c.stepScore,
+      );
       if (observe)
         rollouts.forEach(
           (r, i) =>
             r &&
-            observe({ step: k, candidate: i, context: candidates[i]!.tokens, rollout: r.tokens, logprobs: r.rawLogprobs, score: f[i]! }),
+            observe({
+              step: k,
+              candidate: i,
+              context: candidates[i]!.tokens,
+              stepTokens: candidates[i]!.step.tokens,
+              rollout: r.tokens,
+              logprobs: r.rawLogprobs,
+              score: f[i]!,
+            }),
         );
       const beamOf = candidates.map((c) => c.beam);
       const adv = advantages(

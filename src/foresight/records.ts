@@ -22,7 +22,7 @@ export interface ExplorationRecord {
   traj_pool: string[][];
   /** The foresight rollout text of each candidate (the reference's naming). */
   step_pool: string[][];
-  /** Foresight scores f_k(i) (mean raw log-prob of the rollout). */
+  /** Foresight scores f_k(i): mean raw log-prob of the rollout (or of the step and rollout, per `scoreSpan`). */
   prob_pool: number[][];
   /** Advantages A_k(i) = f_k(i) - Q_{k-1}(beam). */
   adv_pool: number[][];

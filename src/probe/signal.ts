@@ -36,6 +36,13 @@ export interface SignalReport {
    * (right, wrong) pair within a mixed step: 0.5 is no signal.
    */
   auroc: Estimate;
+  /**
+   * The same AUROC over the (right, wrong) pairs whose candidate steps differ and whose wrong step
+   * is at least as likely (its own mean log-prob, `step_prob`) as the right one: the errors greedy
+   * decoding makes, which self-training has to flip. A score that only tracks the step's likelihood
+   * gets at most 0.5 here however high its `auroc`; NaN where records carry no step log-probs.
+   */
+  aurocAgainstLikelierStep: Estimate;
   /** Share of trajectories that reach the gold answer (over all candidates of all steps). */
   rightTrajectoryShare: number;
   /** Pairs as `genius pairs` builds them (identical ones included, so their share can be seen). */
@@ -92,12 +99,17 @@ interface QueryCounts {
   total: number;
 }
 
-function stepCounts(scores: readonly number[], right: readonly boolean[]): QueryCounts {
+/** Concordant and total (right, wrong) pairs of one step; `keep` picks which pairs count. */
+function stepCounts(
+  scores: readonly number[],
+  right: readonly boolean[],
+  keep: (i: number, j: number) => boolean = () => true,
+): QueryCounts {
   const c = { concordant: 0, total: 0 };
   right.forEach((r, i) => {
     if (!r) return;
     right.forEach((w, j) => {
-      if (w) return;
+      if (w || !keep(i, j)) return;
       c.total++;
       c.concordant += scores[i]! > scores[j]! ? 1 : scores[i] === scores[j] ? 0.5 : 0;
     });
@@ -134,6 +146,7 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
   const rng = new Rng(options.seed ?? 0);
   const judge = options.judge ?? judgeFor('answer');
   const perQuery: QueryCounts[] = [];
+  const perQueryHard: QueryCounts[] = [];
   let queries = 0;
   let steps = 0;
   let candidates = 0;
@@ -148,6 +161,7 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
     const isRight = (text: string) => judge(text, r);
     queries++;
     const counts: QueryCounts = { concordant: 0, total: 0 };
+    const hard: QueryCounts = { concordant: 0, total: 0 };
     r.traj_pool.forEach((traj, k) => {
       if (traj.length === 0) return;
       steps++;
@@ -163,9 +177,16 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
         const c = stepCounts(r.prob_pool[k] ?? [], ok);
         counts.concordant += c.concordant;
         counts.total += c.total;
+        const own = r.step_prob[k] ?? [];
+        if (own.length === traj.length) {
+          const h = stepCounts(r.prob_pool[k] ?? [], ok, (i, j) => cands[i] !== cands[j] && own[j]! >= own[i]!);
+          hard.concordant += h.concordant;
+          hard.total += h.total;
+        }
       }
     });
     perQuery.push(counts);
+    perQueryHard.push(hard);
     if (isRight(r.response)) finalRight++;
     const built = buildPairs(
       r,
@@ -195,6 +216,7 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
     allIdenticalShare: share(allSame, steps),
     mixedSteps: mixed,
     auroc: pooledAuroc(perQuery, options.resamples ?? 1000, rng),
+    aurocAgainstLikelierStep: pooledAuroc(perQueryHard, options.resamples ?? 1000, rng),
     rightTrajectoryShare: share(right, candidates),
     pairs: pairCounts.pairs,
     chosenRight: share(pairCounts.chosenRight, pairCounts.pairs),
@@ -214,6 +236,7 @@ export function formatSignal(s: SignalReport): string[] {
     `queries ${s.queries}, steps ${s.steps}, candidates per step ${num(s.candidatesPerStep, 1)}`,
     `diversity: ${num(s.distinctCandidates)} distinct candidate steps per step; all identical in ${pct(s.allIdenticalShare)} of steps`,
     `foresight signal: AUROC ${num(s.auroc.value, 3)} [${num(s.auroc.low, 3)}, ${num(s.auroc.high, 3)}] over ${s.mixedSteps} steps holding right and wrong trajectories (0.5 = no signal)`,
+    `  against a wrong step at least as likely as the right one (the errors greedy decoding makes): AUROC ${num(s.aurocAgainstLikelierStep.value, 3)} [${num(s.aurocAgainstLikelierStep.low, 3)}, ${num(s.aurocAgainstLikelierStep.high, 3)}]`,
     `right trajectories: ${pct(s.rightTrajectoryShare)}; final responses right: ${pct(s.finalAccuracy)}`,
     `pairs ${s.pairs}: chosen right ${pct(s.chosenRight)}, rejected wrong ${pct(s.rejectedWrong)}, chosen is the right one where exactly one is ${pct(s.preferenceAccuracy)}, identical ${pct(s.identicalPairShare)}`,
   ];

@@ -5,6 +5,7 @@ import { DEFAULT_FORESIGHT } from '../foresight/config.js';
 import type { ExplorationRecord } from '../foresight/records.js';
 import { readJsonl } from '../jsonl.js';
 import type { PairRecord } from '../pairs/build.js';
+import type { Estimate } from '../probe/signal.js';
 import { lineChart, type ChartPoint, type ChartSeries } from './chart.js';
 import { escapeHtml, formatNumber, num } from './html.js';
 import { foresightTreeView } from './tree.js';
@@ -210,9 +211,11 @@ function signalTable(rounds: readonly RoundMetrics[]): string {
   const cell = (v: unknown) => `<td>${num(v) === undefined ? '-' : escapeHtml(formatNumber(num(v)!))}</td>`;
   const rows = probed.map((r) => {
     const s = r.signal!;
-    const ci =
-      num(s.auroc.low) === undefined ? '-' : `${escapeHtml(formatNumber(s.auroc.low))} - ${escapeHtml(formatNumber(s.auroc.high))}`;
-    return `<tr>${cell(r.round)}${cell(s.distinctCandidates)}${cell(s.candidatesPerStep)}${cell(s.allIdenticalShare)}${cell(s.auroc.value)}<td>${ci}</td>${cell(s.mixedSteps)}${cell(s.chosenRight)}${cell(s.rejectedWrong)}${cell(s.preferenceAccuracy)}${cell(s.identicalPairShare)}</tr>`;
+    const ci = (e: Estimate | undefined) =>
+      e === undefined || num(e.low) === undefined ? '-' : `${escapeHtml(formatNumber(e.low))} - ${escapeHtml(formatNumber(e.high))}`;
+    // Runs written before this figure existed lack it.
+    const hard = s.aurocAgainstLikelierStep as Estimate | undefined;
+    return `<tr>${cell(r.round)}${cell(s.distinctCandidates)}${cell(s.candidatesPerStep)}${cell(s.allIdenticalShare)}${cell(s.auroc.value)}<td>${ci(s.auroc)}</td>${cell(hard?.value)}<td>${ci(hard)}</td>${cell(s.mixedSteps)}${cell(s.chosenRight)}${cell(s.rejectedWrong)}${cell(s.preferenceAccuracy)}${cell(s.identicalPairShare)}</tr>`;
   });
   const head = [
     'round',
@@ -220,6 +223,8 @@ function signalTable(rounds: readonly RoundMetrics[]): string {
     'candidates per step',
     'all identical',
     'foresight AUROC',
+    '95% CI',
+    'AUROC against a likelier wrong step',
     '95% CI',
     'mixed steps',
     'chosen right',

@@ -171,6 +171,15 @@ test('sample, pairs and join work end to end from the CLI', async (t) => {
   t.regex(genius('sample', ...common, '--out', out).stderr, /wrote 0 records .*2 already there/);
   const shards = [0, 1].map((i) => join(dir, `s${i}.jsonl`));
   for (const [i, s] of shards.entries()) t.is(genius('sample', ...common, '--out', s, '--shard', `${i}/2`).code, 0);
+  const spanned = join(dir, 'span.jsonl');
+  t.is(genius('sample', ...common, '--out', spanned, '--score-span', 'step+rollout').code, 0);
+  const settings = (p: string) => JSON.parse(readFileSync(`${p}.config.json`, 'utf8').trim()).config.scoreSpan;
+  t.is(settings(out), 'rollout');
+  t.is(settings(spanned), 'step+rollout');
+  t.notDeepEqual(
+    JSON.parse(readFileSync(spanned, 'utf8').split('\n')[0]!).prob_pool,
+    JSON.parse(readFileSync(out, 'utf8').split('\n')[0]!).prob_pool,
+  );
   const joined = join(dir, 'joined.jsonl');
   t.is(genius('join', '--out', joined, ...shards).code, 0);
   const strip = (p: string) =>

@@ -4,8 +4,8 @@ import { existsSync, readFileSync, writeFileSync, appendFileSync } from 'node:fs
 import { join } from 'node:path';
 import { Context } from '../../src/engine/context.js';
 import { Model } from '../../src/engine/model.js';
-import { resolveForesightConfig } from '../../src/foresight/config.js';
-import { exploreQuery } from '../../src/foresight/explore.js';
+import { configHash, resolveForesightConfig } from '../../src/foresight/config.js';
+import { exploreQuery, type ForesightObserver } from '../../src/foresight/explore.js';
 import { joinShards } from '../../src/foresight/join.js';
 import { readQueries } from '../../src/foresight/queries.js';
 import type { ExplorationRecord } from '../../src/foresight/records.js';
@@ -88,6 +88,44 @@ test('every record keeps the invariants of the algorithm', async (t) => {
   t.deepEqual({ ...again, seconds: 0 }, { ...rec, seconds: 0 });
   ctx.dispose();
   model.dispose();
+});
+
+test('scoreSpan step+rollout scores a candidate by the mean log-prob of its step and rollout tokens together', async (t) => {
+  const model = await Model.load(modelPath);
+  const ctx = await Context.create(model, { flashAttention: 'off', sequenceContextSize: 256, maxSequences: 32 });
+  const seen: Parameters<ForesightObserver>[0][] = [];
+  const config = { ...small, scoreSpan: 'step+rollout' as const };
+  const rec = await exploreQuery(ctx, model, { id: 'q1', index: 0, question: QUESTIONS[1]! }, config, 3, { observe: (e) => seen.push(e) });
+  const separator = model.tokenize(small.stepSeparator, { addSpecial: false });
+  const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  let apart = 0;
+  for (const e of seen) {
+    // The step's ids end the context, or precede the separator added after a length cut.
+    const cut = e.context.length - e.stepTokens.length;
+    const start = e.stepTokens.every((id, j) => e.context[cut + j] === id) ? cut : cut - separator.length;
+    const step = await ctx.score(e.context.slice(0, start), e.stepTokens);
+    const rollout = await ctx.score(e.context, e.rollout);
+    const expected = mean([...step, ...rollout]);
+    t.true(Math.abs(expected - e.score) < 1e-4, `${expected} vs ${e.score}`);
+    t.is(rec.prob_pool[e.step]![e.candidate], e.score, 'the record holds the score');
+    if (Math.abs(mean(rollout) - expected) > 1e-3) apart++;
+  }
+  t.true(apart > 0, 'the step moves some scores away from the rollout-only one');
+  ctx.dispose();
+  model.dispose();
+});
+
+test('the score span is part of the config hash; a file written before the setting existed still resumes', (t) => {
+  const identity = { model: 'genius-tiny.gguf', modelBytes: 3640544, adapter: null, adapterBytes: 0, seed: 0 };
+  const builtin = resolveForesightConfig({
+    maxStepTokens: 24,
+    maxRolloutTokens: 128,
+    endMarkers: [],
+    answerMarkers: ['####'],
+  });
+  // The hash an exploration of the built-in model recorded for these settings before scoreSpan existed.
+  t.is(configHash(builtin, identity), 'f9a7106931e88598');
+  t.not(configHash({ ...builtin, scoreSpan: 'step+rollout' }, identity), 'f9a7106931e88598');
 });
 
 test('the same seed gives the same file; K pairs per query; shards join to the same file', async (t) => {

@@ -251,6 +251,18 @@ test('the probe grades records: diversity, AUROC, pair quality', (t) => {
   const ties = foresightSignal([rec(1, [-0.5, -0.5, -0.5, -0.5])], { resamples: 50 });
   t.is(ties.auroc.value, 0.5);
   t.true(Number.isNaN(foresightSignal([{ ...rec(1, [0, 0, 0, 0]), ground_truth: null }]).auroc.value));
+  t.true(Number.isNaN(s.aurocAgainstLikelierStep.value), 'no step log-probs, no figure');
+  // Against a likelier wrong step: only wrong 'c' (its step likelier than both right ones) counts.
+  const likelier = {
+    ...rec(1, [-0.3, -0.1, -0.2, -0.9]),
+    step_prob: [
+      [-0.5, -0.5, -0.1, -1],
+      [-1, -1, -1, -1],
+    ],
+  };
+  const h = foresightSignal([likelier], { resamples: 50 });
+  t.is(h.auroc.value, 0.75);
+  t.is(h.aurocAgainstLikelierStep.value, 0.5, 'a scores below c, b above it');
   // The solution judge: only trajectory 'P\n2 + 3 = 5\n#### 5' follows the gold solution; 'b' is a lucky answer.
   const solution = { ...rec(1, [-0.1, -0.05, -0.9, -0.8]) };
   solution.traj_pool = [

@@ -156,6 +156,38 @@ test("the round table and chart show each stage's wall time", (t) => {
   for (const s of ['sample', 'reference', 'train', 'eval']) t.true(chart.slice(0, chart.indexOf('</figure>')).includes(`>${s}<`), s);
 });
 
+test('the signal table shows each probed round, the AUROC against a likelier wrong step included', (t) => {
+  const estimate = (value: number) => ({ value, low: value - 0.05, high: value + 0.05 });
+  const signal = {
+    queries: 48,
+    steps: 180,
+    distinctCandidates: 2.5,
+    candidatesPerStep: 8,
+    allIdenticalShare: 0.36,
+    mixedSteps: 60,
+    auroc: estimate(0.62),
+    aurocAgainstLikelierStep: estimate(0.37),
+    rightTrajectoryShare: 0.2,
+    pairs: 180,
+    chosenRight: 0.21,
+    rejectedWrong: 0.8,
+    preferenceAccuracy: 0.53,
+    identicalPairShare: 0.33,
+    finalAccuracy: 0.22,
+  };
+  // Round 1's metrics were written before the likelier-step figure existed.
+  const { aurocAgainstLikelierStep: _, ...older } = signal;
+  const run = syntheticRun();
+  run.rounds[0]!.signal = signal;
+  run.rounds[1]!.signal = older as typeof signal;
+  const html = renderReport(run);
+  const table = html.slice(html.indexOf('id="signal"'), html.indexOf('</table>', html.indexOf('id="signal"')));
+  t.regex(table, /<th>foresight AUROC<\/th><th>95% CI<\/th><th>AUROC against a likelier wrong step<\/th><th>95% CI<\/th>/);
+  t.regex(table, /<td>0\.62<\/td><td>0\.57 - 0\.67<\/td><td>0\.37<\/td><td>0\.32 - 0\.42<\/td><td>60<\/td>/);
+  t.regex(table, /<td>0\.62<\/td><td>0\.57 - 0\.67<\/td><td>-<\/td><td>-<\/td><td>60<\/td>/);
+  t.is(table.match(/<tr>/g)?.length, 3, 'a header and the two probed rounds');
+});
+
 test('missing data reads as missing, not as an error', (t) => {
   const html = renderReport({ steps: [], rounds: [], samples: [] });
   t.regex(html, /no evaluation: the run has no eval set/);
