@@ -10,13 +10,18 @@
 // validation split (bench/RESULTS.md): full weights (`--lora` for a LoRA adapter of `--rank`),
 // 32 pairs a step, 3 epochs, lr 2e-4, and for preference losses an NLL term on chosen (weight 4).
 //
+// Cost on 2 CPU cores at the defaults: sampling ~17 min, SFT ~6 min, ACO ~16 min, ~1 min per 800
+// evaluation problems; every stage is cached in --out. 1500 queries were too few: the oracle SFT
+// gained 1.9 points on the test split, ACO none (bench/RESULTS.md).
+//
 // Variants `self-aco`, `self-dpo`, `self-sft` train on the self-rewarded pairs of the same
 // exploration (`genius pairs`: Genius itself), for a like-for-like comparison with the oracle.
 //
-//   node dist/bench/oracle.js [--queries 1500] [--eval 400] [--split test|validation]
+//   node dist/bench/oracle.js [--queries 4000] [--eval 400] [--split test|validation]
 //        [--variants sft,aco,dpo,self-aco] [--lr-sft 2e-4] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 3]
 //        [--batch 32] [--judge solution|answer] [--beta 0.1] [--sft-weight 4] [--lora [--rank 8]]
-//        [--scope trajectory|step] [--seed 0] [--model PATH] [--out .cache/oracle]
+//        [--scope trajectory|step] [--score-span rollout|step+rollout (default: the built-in model's)]
+//        [--seed 0] [--model PATH] [--out .cache/oracle]
 //
 // `--scope step` (an experiment, not the paper): chosen and rejected end with the step they
 // differ in (the rejected one's step is wrong), so the preference term never pushes down the
@@ -36,7 +41,7 @@ import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
 import { packageRoot } from '../src/engine/native.js';
 import { evaluate, goldAnswer, type EvalItem } from '../src/eval/index.js';
-import { resolveForesightConfig } from '../src/foresight/config.js';
+import { resolveForesightConfig, type ScoreSpan } from '../src/foresight/config.js';
 import type { ExplorationRecord } from '../src/foresight/records.js';
 import { runSampling } from '../src/foresight/run.js';
 import { readJsonl, writeJsonlAtomic } from '../src/jsonl.js';
@@ -50,7 +55,7 @@ import { machine, printTable } from './common.js';
 
 const { values: opt } = parseArgs({
   options: {
-    queries: { type: 'string', default: '1500' },
+    queries: { type: 'string', default: '4000' },
     eval: { type: 'string', default: '400' },
     split: { type: 'string', default: 'test' },
     variants: { type: 'string', default: 'sft,aco' },
@@ -66,6 +71,7 @@ const { values: opt } = parseArgs({
     seed: { type: 'string', default: '0' },
     judge: { type: 'string', default: 'solution' },
     scope: { type: 'string', default: 'trajectory' },
+    'score-span': { type: 'string' },
     model: { type: 'string', default: BUILTIN_MODEL_PATH },
     out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
   },
@@ -99,7 +105,8 @@ const evalSet =
 const items: EvalItem[] = evalSet.map((p, index) => ({ id: p.id, index, question: p.question, gold: goldAnswer(p.answer)! }));
 
 const exploration = join(out, 'exploration.jsonl');
-const config = resolveForesightConfig(BUILTIN_FORESIGHT);
+const span = opt['score-span'] as ScoreSpan | undefined;
+const config = resolveForesightConfig({ ...BUILTIN_FORESIGHT, ...(span ? { scoreSpan: span } : {}) });
 const ts = performance.now();
 const sampled = await runSampling({ model: opt.model, queries, out: exploration, config, concurrency: 8, seed, strict: true, log });
 const sampleSeconds = (performance.now() - ts) / 1000;
@@ -222,8 +229,8 @@ const selfPath = join(out, 'self-pairs.jsonl');
 const self = runPairs({ in: exploration, out: selfPath, rejected: 'categorical', seed, strict: true });
 log(`${pairs.length} oracle pairs, ${self.pairs} self-rewarded pairs (${self.identical} identical dropped)`);
 
-/** Greedy accuracy of the base model, the base + a LoRA adapter, or a full-weight trained model. */
-async function accuracy(trained?: string): Promise<number> {
+/** Greedy accuracy of the base model, the base + a LoRA adapter, or a full-weight trained model; and which problems it solved. */
+async function accuracy(trained?: string): Promise<{ accuracy: number; solved: boolean[] }> {
   const adapter = opt.lora ? trained : undefined;
   const model = await Model.load(!opt.lora && trained ? trained : opt.model);
   const ctx = await Context.create(model, { sequenceContextSize: 256, maxSequences: 64 });
@@ -234,16 +241,24 @@ async function accuracy(trained?: string): Promise<number> {
       prompt: BUILTIN_FORESIGHT,
       ...(adapter ? { adapter } : {}),
     });
-    return r.accuracy;
+    return { accuracy: r.accuracy, solved: r.records.map((q) => q.samples[0]!.correct) };
   } finally {
     ctx.dispose();
     model.dispose();
   }
 }
 
+/** Problems a trained model solves that the base does not, and the reverse; McNemar's z of the difference. */
+function paired(solved: readonly boolean[], against: readonly boolean[]): { gained: number; lost: number; z: number } {
+  const gained = solved.filter((ok, i) => ok && !against[i]).length;
+  const lost = solved.filter((ok, i) => !ok && against[i]).length;
+  return { gained, lost, z: gained + lost === 0 ? 0 : (gained - lost) / Math.sqrt(gained + lost) };
+}
+
 const rows: (string | number)[][] = [];
-const base = await accuracy();
-rows.push(['base', '-', (100 * base).toFixed(1), '-', '-']);
+const baseRun = await accuracy();
+const base = baseRun.accuracy;
+rows.push(['base', '-', (100 * base).toFixed(1), '-', '-', '-']);
 log(`base ${(100 * base).toFixed(1)}%`);
 const results: Record<string, unknown> = { base };
 for (const v of opt.variants.split(',')) {
@@ -271,22 +286,27 @@ for (const v of opt.variants.split(',')) {
     reference: 'trainer',
     prompt: BUILTIN_FORESIGHT,
   });
-  const acc = await accuracy(trained.output);
+  const run = await accuracy(trained.output);
+  const acc = run.accuracy;
+  const vsBase = paired(run.solved, baseRun.solved);
   const m = trained.last;
   rows.push([
     v,
     lr.toExponential(0),
     (100 * acc).toFixed(1),
+    `${vsBase.gained} / ${vsBase.lost} (z ${vsBase.z.toFixed(2)})`,
     m && Number.isFinite(m['rewards/margins']) ? m['rewards/margins'].toFixed(3) : '-',
     ((performance.now() - tt) / 1000).toFixed(0),
   ]);
-  results[v] = { lr, accuracy: acc, last: m };
-  log(`${v} lr ${lr}: ${(100 * acc).toFixed(1)}%`);
+  results[v] = { lr, accuracy: acc, vsBase, last: m };
+  log(
+    `${v} lr ${lr}: ${(100 * acc).toFixed(1)}%, gained / lost against the base ${vsBase.gained} / ${vsBase.lost} (McNemar z ${vsBase.z.toFixed(2)})`,
+  );
 }
 
 console.log(
   `# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs (${opt.judge}), ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
 );
 console.log(`# probe: ${formatSignal(signal).join(' | ')}`);
-printTable(['variant', 'lr', 'accuracy %', 'final margin', 'train+eval s'], rows);
+printTable(['variant', 'lr', 'accuracy %', 'gained / lost vs base (McNemar z)', 'final margin', 'train+eval s'], rows);
 writeFileSync(join(out, 'results.json'), JSON.stringify({ signal, pairs: pairs.length, results }, null, 2));
