@@ -99,12 +99,17 @@ export function resolveForesightConfig(partial: Partial<ForesightConfig>): Fores
   return parseSettings(ForesightConfigSchema, set, 'foresight settings');
 }
 
+/** Settings added after files were first written, with the default that reproduces the older behaviour. */
+const ADDED_LATER: Partial<ForesightConfig> = { scoreSpan: 'rollout' };
+
 /** A short hash of everything that shapes the output: a resumed run must match it. */
 export function configHash(config: ForesightConfig, extra: Record<string, unknown>): string {
-  // A setting added later hashes as before while at its default, so older files still resume.
-  const { scoreSpan, ...before } = config;
+  // A setting added later is left out while at that default, so older files still resume.
+  const hashed = Object.fromEntries(
+    Object.entries(config).filter(([key, value]) => !(key in ADDED_LATER) || ADDED_LATER[key as keyof ForesightConfig] !== value),
+  );
   return createHash('sha256')
-    .update(JSON.stringify({ config: scoreSpan === 'rollout' ? before : config, ...extra }))
+    .update(JSON.stringify({ config: hashed, ...extra }))
     .digest('hex')
     .slice(0, 16);
 }

@@ -209,10 +209,10 @@ function signalTable(rounds: readonly RoundMetrics[]): string {
   const probed = rounds.filter((r) => r.signal);
   if (probed.length === 0) return '';
   const cell = (v: unknown) => `<td>${num(v) === undefined ? '-' : escapeHtml(formatNumber(num(v)!))}</td>`;
+  const ci = (e: Estimate | undefined) =>
+    e === undefined || num(e.low) === undefined ? '-' : `${escapeHtml(formatNumber(e.low))} - ${escapeHtml(formatNumber(e.high))}`;
   const rows = probed.map((r) => {
     const s = r.signal!;
-    const ci = (e: Estimate | undefined) =>
-      e === undefined || num(e.low) === undefined ? '-' : `${escapeHtml(formatNumber(e.low))} - ${escapeHtml(formatNumber(e.high))}`;
     // Runs written before this figure existed lack it.
     const hard = s.aurocAgainstLikelierStep as Estimate | undefined;
     return `<tr>${cell(r.round)}${cell(s.distinctCandidates)}${cell(s.candidatesPerStep)}${cell(s.allIdenticalShare)}${cell(s.auroc.value)}<td>${ci(s.auroc)}</td>${cell(hard?.value)}<td>${ci(hard)}</td>${cell(s.mixedSteps)}${cell(s.chosenRight)}${cell(s.rejectedWrong)}${cell(s.preferenceAccuracy)}${cell(s.identicalPairShare)}</tr>`;
