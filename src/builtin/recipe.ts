@@ -39,8 +39,12 @@ export const BUILTIN_EVAL_MAX_TOKENS = 96;
 /**
  * The task difficulty the built-in model is trained and evaluated on, and the self-training loop
  * draws its queries from: 2-4 additions, subtractions and small multiplications (x2, x3) of
- * numbers up to 20, totals up to 100, up to two distractor sentences. (2-3 additions and
- * subtractions of numbers up to 10 are too easy: the recipe's model reaches 96%.)
+ * numbers up to 20, totals up to 100, up to two distractor sentences, and the question asks for
+ * one friend's equal share of the total among 2-5 friends. (2-3 additions and subtractions of
+ * numbers up to 10 are too easy: the recipe's model reaches 96%.) The final share is the task's
+ * redundancy: a wrong step earlier usually leaves a total that does not divide, which the model's
+ * own rollouts find unlikely. Without it the foresight score preferred the model's likelier wrong
+ * steps (models/genius-tiny.json's notes).
  */
 export const BUILTIN_DIFFICULTY: TaskDifficulty = {
   minOps: 2,
@@ -51,6 +55,7 @@ export const BUILTIN_DIFFICULTY: TaskDifficulty = {
   minDistractors: 0,
   maxDistractors: 2,
   operations: ['add', 'sub', 'mul'],
+  finalShare: 5,
 };
 
 /** Everything that fixes the built-in model's bytes (with the thread count, see buildTinyModel). */
@@ -121,7 +126,9 @@ export const TINY_RECIPE_NOTES: string[] = [
   'Easy difficulty (2-3 add/sub, operands <= 10, totals <= 50, <= 1 distractor), 4000 problems x 6 epochs: validation 96% (7% at step 75, 33% at 300, 88% at 600): too easy, so the difficulty was raised to BUILTIN_DIFFICULTY.',
   'BUILTIN_DIFFICULTY, 4000 problems x 6 epochs (750 steps): validation 52% (8% at step 300, 28% at 600, 48% at 675).',
   'BUILTIN_DIFFICULTY, 4000 problems x 5 epochs (625 steps): validation 21%.',
-  'BUILTIN_DIFFICULTY, 4400 problems x 5 epochs (690 steps): validation 31%, the closest to the middle of the target: chosen. Accuracy climbs steeply late in training, so small recipe changes move it a lot.',
+  'BUILTIN_DIFFICULTY, 4400 problems x 5 epochs (690 steps): validation 31%, the closest to the middle of the target: chosen then (test 34.5%). Accuracy climbs steeply late in training, so small recipe changes move it a lot.',
+  "That model failed the paper's premise (issue 12): on the foresight probe (600 train-split queries of seed 7000003, built-in sampling settings, solution judge) AUROC 0.621 [0.581, 0.659], but against a wrong step at least as likely as the right one 0.356 [0.282, 0.427]: the foresight score preferred its likelier wrong steps, so Genius pairs reinforced its errors (self-ACO 25.6% vs base 27.4% on validation, bench/RESULTS.md). Nothing in its solutions checks a step: a wrong sum carried on is as likely as a right one.",
+  "Redundancy added to the task (finalShare 5: the question asks for one friend's equal share among 2-5 friends, an exact division a wrong total usually breaks), the same recipe otherwise: validation 43%, test 52%; the same probe: AUROC 0.691 [0.655, 0.727], against a likelier wrong step 0.564 [0.486, 0.635]; 2.0 distinct candidates per step. Chosen: the first built-in model whose foresight score prefers right steps over the ones it would greedily take.",
   'Errors are mostly off-by-one arithmetic in one step, carried through the rest; the solution format and the EOT after the answer line are learned early.',
   'Bytes: the same recipe gives the same file on this machine (checked twice, and with 1 vs 2 threads on a short run); another CPU, compiler or llama.cpp patch set may change them (patch 0002 changed the backward pass).',
 ];

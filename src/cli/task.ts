@@ -32,6 +32,11 @@ export function taskCommand() {
     )
     .option('--operations <list>', `comma-separated subset of ${OPERATIONS.join(',')} (default: all)`, operations)
     .option(
+      '--final-share <n>',
+      `largest number of friends the total is finally shared among equally (0: none; default: ${D.finalShare})`,
+      integer(0),
+    )
+    .option(
       '--test-fraction <x>',
       `share of all problems in the test split (use the same for both splits; default: ${DEFAULT_TEST_FRACTION})`,
       probability,
@@ -54,6 +59,7 @@ export function taskCommand() {
             minDistractors: o.distractors?.[0],
             maxDistractors: o.distractors?.[1],
             operations: o.operations,
+            finalShare: o.finalShare,
           },
         });
         writeJsonlAtomic(o.out, o.questionsOnly ? records.map(({ id, question }) => ({ id, question })) : records);

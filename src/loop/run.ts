@@ -247,7 +247,12 @@ export async function runLoop(c: LoopConfig, events: LoopEvents = {}): Promise<L
     const signal = roundSignal(exploration, inputs, inputs.foresight.tau, c.pairs.rejected);
     if (signal) {
       metrics.signal = signal;
-      log(`round ${r + 1}: ${formatSignal(signal).slice(1, 3).join('; ')}`);
+      log(
+        `round ${r + 1}: ${formatSignal(signal)
+          .slice(1, 4)
+          .map((l) => l.trim())
+          .join('; ')}`,
+      );
     }
     if (made.pairs === 0) {
       log(`round ${r + 1}: no preference pairs (every step had fewer than two candidates); the adapter stays as it was`);

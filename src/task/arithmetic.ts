@@ -30,6 +30,13 @@ export interface TaskDifficulty {
   maxDistractors: number;
   /** Operations to draw from; with two or more, every problem of 2+ operations mixes at least two. */
   operations: Operation[];
+  /**
+   * Largest number of friends the total is finally shared among equally (0: no final share). The
+   * question then asks for one friend's share, an exact division of the chain's result: a wrong
+   * step earlier usually leaves a total that does not divide, the kind of redundancy that lets a
+   * model's own view of the future tell a wrong step from a right one.
+   */
+  finalShare: number;
 }
 
 /** The task's default difficulty: 2-6 operations, operands up to 20, factors up to 5, totals up to 200, 0-2 distractors. */
@@ -42,6 +49,7 @@ export const DEFAULT_DIFFICULTY: TaskDifficulty = {
   minDistractors: 0,
   maxDistractors: 2,
   operations: [...OPERATIONS],
+  finalShare: 0,
 };
 
 /** One problem, GSM8K-compatible: `answer` is the solution, one step per line, ending "#### N". */
@@ -64,10 +72,11 @@ export const ANSWER_MARKER = '####';
 /** Fraction of all problems that belong to the test split (by hash of the problem). */
 export const DEFAULT_TEST_FRACTION = 0.2;
 
-/** One operation of a chain: `value op operand = result`. */
+/** One operation of a chain: `value op operand = result`; `share` marks the final equal share. */
 interface Link {
   op: Operation;
   operand: number;
+  share?: true;
 }
 
 const SYMBOL: Record<Operation, string> = { add: '+', sub: '-', mul: '*', div: '/' };
@@ -118,13 +127,15 @@ export function taskWords(): string[] {
   for (const p of PEOPLE) {
     for (const phrases of Object.values(PHRASES)) for (const f of phrases) add(f(p, 2));
     for (const item of ITEMS) for (const f of DISTRACTORS) add(f(p, others[0]!, 2, item));
-    for (const item of ITEMS) add(openingOf(p, 2, item) + questionOf(p, item));
+    for (const item of ITEMS) add(openingOf(p, 2, item) + questionOf(p, item) + shareOf(p, 2, item));
   }
   return [...words].sort();
 }
 
 const openingOf = (p: Person, n: number, item: string) => `${p.name} has ${n} ${item}.`;
 const questionOf = (p: Person, item: string) => `how many ${item} does ${p.name} have now?`;
+const shareOf = (p: Person, n: number, item: string) =>
+  `${p.he} shares them equally among ${n} friends. how many ${item} does each friend get?`;
 
 /** The result of one operation (division only ever applied where it is exact). */
 function apply(value: number, { op, operand }: Link): number {
@@ -173,6 +184,11 @@ function drawChain(rng: Rng, d: TaskDifficulty): { start: number; links: Link[] 
     value = apply(value, { op, operand });
   }
   if (d.operations.length > 1 && links.length > 1 && new Set(links.map((l) => l.op)).size < 2) return undefined;
+  if (d.finalShare >= 2) {
+    const friends = Array.from({ length: d.finalShare - 1 }, (_, i) => i + 2).filter((k) => value % k === 0);
+    if (friends.length === 0) return undefined;
+    links.push({ op: 'div', operand: pick(rng, friends), share: true });
+  }
   return { start, links };
 }
 
@@ -200,7 +216,8 @@ function writeProblem(
 ): { question: string; answer: string; final: number; distractors: number } {
   const person = pick(rng, PEOPLE);
   const item = pick(rng, ITEMS);
-  const sentences = links.map((l) => pick(rng, PHRASES[l.op])(person, l.operand));
+  const share = links.at(-1)?.share ? links.at(-1) : undefined;
+  const sentences = links.filter((l) => !l.share).map((l) => pick(rng, PHRASES[l.op])(person, l.operand));
   const distractors = randInt(rng, d.minDistractors, d.maxDistractors);
   // Kinds of distractor cycle from a random start, so a problem never states two ages.
   const first = rng.int(DISTRACTORS.length);
@@ -212,7 +229,8 @@ function writeProblem(
     const text = DISTRACTORS[(first + i) % DISTRACTORS.length]!(person, other, randInt(rng, 2, d.maxOperand), pick(rng, ITEMS));
     sentences.splice(rng.int(sentences.length + 1), 0, text);
   }
-  const question = [openingOf(person, start, item), ...sentences, questionOf(person, item)].join(' ');
+  const ask = share ? shareOf(person, share.operand, item) : questionOf(person, item);
+  const question = [openingOf(person, start, item), ...sentences, ask].join(' ');
   const steps: string[] = [];
   let value = start;
   for (const l of links) {
@@ -236,6 +254,7 @@ export function resolveDifficulty(partial: Partial<TaskDifficulty> = {}): TaskDi
   int(d.maxValue, 'maxValue', d.maxOperand + 1);
   int(d.minDistractors, 'minDistractors', 0);
   int(d.maxDistractors, 'maxDistractors', d.minDistractors);
+  if (d.finalShare !== 0) int(d.finalShare, 'finalShare', 2);
   if (d.operations.length === 0) throw new GeniusError('operations must name at least one of add, sub, mul, div');
   const unknown = d.operations.find((op) => !OPERATIONS.includes(op));
   if (unknown) throw new GeniusError(`unknown operation '${unknown}' (known: ${OPERATIONS.join(', ')})`);

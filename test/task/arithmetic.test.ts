@@ -2,7 +2,16 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ANSWER_MARKER, canonicalOf, generateTask, splitOf, TASK_ALPHABET, taskWords, type TaskRecord } from '../../src/task/index.js';
+import {
+  ANSWER_MARKER,
+  canonicalOf,
+  generateTask,
+  splitOf,
+  TASK_ALPHABET,
+  taskWords,
+  type Operation,
+  type TaskRecord,
+} from '../../src/task/index.js';
 import { cliPath, tempDir } from '../helpers.js';
 
 /** Replays a solution's steps and checks each is exact integer arithmetic ending at `final`. */
@@ -114,10 +123,45 @@ test('difficulty knobs bound the problems', (t) => {
   );
 });
 
+test('finalShare ends every problem in an exact equal share that most wrong totals would not allow; off by default', (t) => {
+  const d = { minOps: 2, maxOps: 4, maxOperand: 20, maxFactor: 3, maxValue: 100, operations: ['add', 'sub', 'mul'] as Operation[] };
+  const records = generateTask({ split: 'train', n: 300, seed: 4, difficulty: { ...d, finalShare: 5 } });
+  const friends = new Set<number>();
+  let offByOneDivides = 0;
+  for (const r of records) {
+    replay(t, r);
+    const last = r.answer.split('\n').at(-2)!.split(' ');
+    const [total, k] = [Number(last[0]), Number(last[2])];
+    t.is(last[1], '/');
+    t.true(k >= 2 && k <= 5);
+    friends.add(k);
+    t.true(
+      r.question.endsWith(
+        `shares them equally among ${k} friends. how many ${/has \d+ (\w+)\./.exec(r.question)![1]} does each friend get?`,
+      ),
+    );
+    t.is(r.question.match(/ equal /g), null, 'no other division (the chain draws add, sub, mul)');
+    if ((total + 1) % k === 0 || (total - 1) % k === 0) offByOneDivides++;
+  }
+  t.deepEqual([...friends].sort(), [2, 3, 4, 5]);
+  t.true(offByOneDivides < records.length / 3, `${offByOneDivides} of ${records.length} totals off by one still divide`);
+  // 0 (the default) draws the same problems as before the knob existed: no extra random draws.
+  const plain = generateTask({ split: 'train', n: 50, seed: 4, difficulty: d });
+  t.deepEqual(generateTask({ split: 'train', n: 50, seed: 4, difficulty: { ...d, finalShare: 0 } }), plain);
+  t.true(plain.every((r) => r.question.endsWith('now?')));
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { finalShare: 1 } }), {
+    message: /finalShare must be an integer >= 2/,
+  });
+});
+
 test('all text uses the small alphabet and the exported word list', (t) => {
   const words = new Set(taskWords());
   t.true(words.size < 120, `${words.size} words`);
-  const records = [...generateTask({ split: 'train', n: 300, seed: 5 }), ...generateTask({ split: 'test', n: 100, seed: 5 })];
+  const records = [
+    ...generateTask({ split: 'train', n: 300, seed: 5 }),
+    ...generateTask({ split: 'test', n: 100, seed: 5 }),
+    ...generateTask({ split: 'train', n: 100, seed: 5, difficulty: { finalShare: 5 } }),
+  ];
   const alphabet = new Set(TASK_ALPHABET);
   for (const r of records) {
     const text = `${r.question}\n${r.answer}`;
@@ -144,6 +188,11 @@ test('genius task writes GSM8K-format JSONL', (t) => {
     t.true(rec.ops >= 2 && rec.ops <= 3);
     t.is(rec.distractors, 1);
   }
+  const shared = join(tempDir(), 'shared.jsonl');
+  const f = spawnSync(process.execPath, [cliPath, 'task', '--n', '5', '--final-share', '3', '--out', shared], { encoding: 'utf8' });
+  t.is(f.status, 0, f.stderr);
+  for (const line of readFileSync(shared, 'utf8').trim().split('\n'))
+    t.regex((JSON.parse(line) as TaskRecord).question, /among [23] friends\. how many \w+ does each friend get\?$/);
   const unlabeled = join(tempDir(), 'queries.jsonl');
   const q = spawnSync(process.execPath, [cliPath, 'task', '--n', '3', '--seed', '4', '--questions-only', '--out', unlabeled], {
     encoding: 'utf8',
