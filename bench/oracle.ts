@@ -21,7 +21,7 @@
 //        [--variants sft,aco,dpo,self-aco] [--lr-sft 2e-4] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 3]
 //        [--batch 32] [--judge solution|answer] [--beta 0.1] [--sft-weight 4] [--lora [--rank 8]]
 //        [--scope trajectory|step] [--score-span rollout|step+rollout (default: the built-in model's)]
-//        [--seed 0] [--model PATH] [--out .cache/oracle]
+//        [--self-top F] [--seed 0] [--model PATH] [--out .cache/oracle]
 //
 // `--scope step` (an experiment, not the paper): chosen and rejected end with the step they
 // differ in (the rejected one's step is wrong), so the preference term never pushes down the
@@ -72,6 +72,7 @@ const { values: opt } = parseArgs({
     judge: { type: 'string', default: 'solution' },
     scope: { type: 'string', default: 'trajectory' },
     'score-span': { type: 'string' },
+    'self-top': { type: 'string', default: '1' },
     model: { type: 'string', default: BUILTIN_MODEL_PATH },
     out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
   },
@@ -229,6 +230,20 @@ const selfPath = join(out, 'self-pairs.jsonl');
 const self = runPairs({ in: exploration, out: selfPath, rejected: 'categorical', seed, strict: true });
 log(`${pairs.length} oracle pairs, ${self.pairs} self-rewarded pairs (${self.identical} identical dropped)`);
 
+// `--self-top F` (an experiment, not the paper): the self variants train only on the fraction F
+// of self-rewarded pairs with the largest chosen-minus-rejected advantage, where the
+// self-reward is most often right (bench/RESULTS.md).
+const selfTop = Number(opt['self-top']);
+if (!(selfTop > 0 && selfTop <= 1)) throw new Error(`--self-top must be in (0, 1] (got ${opt['self-top']})`);
+const gap = (p: PairRecord) => p.chosen_weights - p.rejected_weights;
+const selfTrainPath = selfTop === 1 ? selfPath : join(out, `self-pairs-top${selfTop}.jsonl`);
+if (selfTop < 1) {
+  const all = readJsonl<PairRecord>(selfPath).sort((a, b) => gap(b) - gap(a));
+  const kept = all.slice(0, Math.round(selfTop * all.length));
+  writeJsonlAtomic(selfTrainPath, kept);
+  log(`--self-top ${selfTop}: ${kept.length} self-rewarded pairs kept, gap >= ${gap(kept.at(-1)!).toFixed(3)}`);
+}
+
 /** Greedy accuracy of the base model, the base + a LoRA adapter, or a full-weight trained model; and which problems it solved. */
 async function accuracy(trained?: string): Promise<{ accuracy: number; solved: boolean[] }> {
   const adapter = opt.lora ? trained : undefined;
@@ -268,10 +283,10 @@ for (const v of opt.variants.split(',')) {
   const tt = performance.now();
   const trained = await runTraining({
     model: opt.model,
-    pairs: selfRewarded ? selfPath : pairsPath,
+    pairs: selfRewarded ? selfTrainPath : pairsPath,
     out: join(
       out,
-      `train-${v}${selfRewarded ? '' : `-${opt.judge}${stepScope ? '-step' : ''}`}-lr${lr}-b${opt.batch}-e${opt.epochs}${opt.lora ? `-lora${opt.rank}` : '-full'}${loss === 'sft' ? '' : `-beta${opt.beta}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`}`,
+      `train-${v}${selfRewarded ? (selfTop < 1 ? `-top${selfTop}` : '') : `-${opt.judge}${stepScope ? '-step' : ''}`}-lr${lr}-b${opt.batch}-e${opt.epochs}${opt.lora ? `-lora${opt.rank}` : '-full'}${loss === 'sft' ? '' : `-beta${opt.beta}${Number(opt['sft-weight']) > 0 ? `-nll${opt['sft-weight']}` : ''}`}`,
     ),
     full: !opt.lora,
     sftWeight: Number(opt['sft-weight']),
