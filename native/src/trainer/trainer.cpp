@@ -24,8 +24,9 @@ const char* const kLossTypes[] = {"aco", "dpo", "ipo", "simpo", "ropo", "sft"};
 bool is_pair_loss(const std::string& t) { return t != "sft"; }
 
 // GENIUS_TRAIN_PROFILE=1: wall time of every node of each training graph, summed by op (and by
-// shape for matrix products), printed to stderr after each graph. The scheduler then runs the
-// graph node by node, so the total is a little above an unprofiled step.
+// shape for matrix products, copies, accumulations and softmaxes), printed to stderr after each
+// graph. The scheduler then runs the graph node by node, so the total is a little above an
+// unprofiled step.
 struct OpProfile {
   using clock = std::chrono::steady_clock;
   std::map<std::string, std::pair<double, int>> ms;  // key -> (milliseconds, nodes)
@@ -39,6 +40,12 @@ struct OpProfile {
       snprintf(shape, sizeof(shape), " %s[%lld,%lld,%lld]%s x [%lld,%lld,%lld]%s", ggml_type_name(a->type), (long long)a->ne[0],
                (long long)a->ne[1], (long long)a->ne[2], ggml_is_contiguous(a) ? "" : "(strided)", (long long)b->ne[0], (long long)b->ne[1],
                (long long)b->ne[2], ggml_is_contiguous(b) ? "" : "(strided)");
+      k += shape;
+    } else if (t->op == GGML_OP_CONT || t->op == GGML_OP_ACC || t->op == GGML_OP_SOFT_MAX) {
+      char shape[160];
+      const ggml_tensor* a = t->src[0];
+      snprintf(shape, sizeof(shape), " [%lld,%lld,%lld] nb [%zu,%zu,%zu]", (long long)a->ne[0], (long long)a->ne[1], (long long)a->ne[2],
+               a->nb[0], a->nb[1], a->nb[2]);
       k += shape;
     }
     return k;
@@ -117,6 +124,16 @@ ggml_tensor* linear(ggml_context* ctx, const Weights& w, ggml_tensor* W, ggml_te
   if (it == w.lora.end()) return y;
   ggml_tensor* ax = ggml_scale(ctx, ggml_mul_mat(ctx, it->second.a, x), w.lora_scale);
   return ggml_add(ctx, y, ggml_mul_mat(ctx, it->second.b, ax));
+}
+
+// Sends the graph's matrix products to the CPU backend's outer-product kernel (patch 0007): at
+// the trainer's shapes it is faster than sgemm, and every output is summed in one fixed order.
+// Other backends ignore the hint.
+void hint_outer_products(ggml_cgraph* gf) {
+  for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+    ggml_tensor* t = ggml_graph_node(gf, i);
+    if (t->op == GGML_OP_MUL_MAT) ggml_mul_mat_set_hint(t, GGML_HINT_GENIUS_OUTER);
+  }
 }
 
 ggml_tensor* rms_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weight, float eps) {
@@ -418,6 +435,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   g->gf = ggml_new_graph_custom(ctx, graph_size_, loss != nullptr);
   if (!loss) {
     ggml_build_forward_expand(g->gf, g->lp);
+    hint_outer_products(g->gf);
     return g;
   }
   g->sel_chosen = input(ctx, GGML_TYPE_F32, g->N, g->P);
@@ -455,6 +473,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
       if (node == params_[p] && !(drop && *drop && std::strstr(params_[p]->name, drop))) accs[i] = grads_[p];
   }
   ggml_build_backward_expand(ctx, g->gf, accs.data());
+  hint_outer_products(g->gf);
   return g;
 }
 
