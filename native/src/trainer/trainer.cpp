@@ -32,22 +32,21 @@ struct OpProfile {
   std::map<std::string, std::pair<double, int>> ms;  // key -> (milliseconds, nodes)
   clock::time_point last;
 
+  // "[ne0,ne1,ne2]", or the strides "[nb0,nb1,nb2]" (bytes).
+  static std::string dims(const int64_t* ne) {
+    return "[" + std::to_string(ne[0]) + "," + std::to_string(ne[1]) + "," + std::to_string(ne[2]) + "]";
+  }
+  static std::string dims(const size_t* nb) {
+    return "[" + std::to_string(nb[0]) + "," + std::to_string(nb[1]) + "," + std::to_string(nb[2]) + "]";
+  }
   static std::string key(const ggml_tensor* t) {
     std::string k = ggml_op_desc(t);
-    if (t->op == GGML_OP_MUL_MAT || t->op == GGML_OP_OUT_PROD) {
-      char shape[160];
-      const ggml_tensor *a = t->src[0], *b = t->src[1];
-      snprintf(shape, sizeof(shape), " %s[%lld,%lld,%lld]%s x [%lld,%lld,%lld]%s", ggml_type_name(a->type), (long long)a->ne[0],
-               (long long)a->ne[1], (long long)a->ne[2], ggml_is_contiguous(a) ? "" : "(strided)", (long long)b->ne[0], (long long)b->ne[1],
-               (long long)b->ne[2], ggml_is_contiguous(b) ? "" : "(strided)");
-      k += shape;
-    } else if (t->op == GGML_OP_CONT || t->op == GGML_OP_ACC || t->op == GGML_OP_SOFT_MAX) {
-      char shape[160];
-      const ggml_tensor* a = t->src[0];
-      snprintf(shape, sizeof(shape), " [%lld,%lld,%lld] nb [%zu,%zu,%zu]", (long long)a->ne[0], (long long)a->ne[1], (long long)a->ne[2],
-               a->nb[0], a->nb[1], a->nb[2]);
-      k += shape;
-    }
+    const ggml_tensor *a = t->src[0], *b = t->src[1];
+    const auto strided = [](const ggml_tensor* x) { return ggml_is_contiguous(x) ? "" : "(strided)"; };
+    if (t->op == GGML_OP_MUL_MAT || t->op == GGML_OP_OUT_PROD)
+      k += std::string(" ") + ggml_type_name(a->type) + dims(a->ne) + strided(a) + " x " + dims(b->ne) + strided(b);
+    else if (t->op == GGML_OP_CONT || t->op == GGML_OP_ACC || t->op == GGML_OP_SOFT_MAX)
+      k += " " + dims(a->ne) + " nb " + dims(a->nb);
     return k;
   }
   static bool observe(ggml_tensor* t, bool ask, void* self) {
