@@ -37,6 +37,11 @@ export function taskCommand() {
       integer(0),
     )
     .option(
+      '--share-groups <n>',
+      `the final share is among two groups of at least n the solution adds first, so the divisor is no number of the question (0: off; default: ${D.shareGroups})`,
+      integer(0),
+    )
+    .option(
       '--test-fraction <x>',
       `share of all problems in the test split (use the same for both splits; default: ${DEFAULT_TEST_FRACTION})`,
       probability,
@@ -60,6 +65,7 @@ export function taskCommand() {
             maxDistractors: o.distractors?.[1],
             operations: o.operations,
             finalShare: o.finalShare,
+            shareGroups: o.shareGroups,
           },
         });
         writeJsonlAtomic(o.out, o.questionsOnly ? records.map(({ id, question }) => ({ id, question })) : records);

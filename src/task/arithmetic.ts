@@ -37,6 +37,15 @@ export interface TaskDifficulty {
    * model's own view of the future tell a wrong step from a right one.
    */
   finalShare: number;
+  /**
+   * With `finalShare`: 0 (off), or the smallest of two groups the friends come in, which the
+   * question counts apart ("among 2 friends and 3 cousins"); the solution adds them after the chain
+   * (`2 + 3 = 5`) before it divides, so the divisor is no number of the question and a model cannot
+   * bend a wrong total towards one it divides (with the divisor in the question, 70% of the
+   * built-in model's wrong totals were multiples of it, against 38% by chance: bench/RESULTS.md).
+   * Groups of at least g leave divisors from 2g to `finalShare`. Default 0.
+   */
+  shareGroups: number;
 }
 
 /** The task's default difficulty: 2-6 operations, operands up to 20, factors up to 5, totals up to 200, 0-2 distractors. */
@@ -50,6 +59,7 @@ export const DEFAULT_DIFFICULTY: TaskDifficulty = {
   maxDistractors: 2,
   operations: [...OPERATIONS],
   finalShare: 0,
+  shareGroups: 0,
 };
 
 /** One problem, GSM8K-compatible: `answer` is the solution, one step per line, ending "#### N". */
@@ -61,7 +71,7 @@ export interface TaskRecord {
   /** The final answer as a number. */
   final: number;
   split: TaskSplit;
-  /** Operations in the chain (= solution steps before the answer line). */
+  /** Operations in the chain (= solution steps before the answer line, less the line adding the groups of `shareGroups`). */
   ops: number;
   distractors: number;
 }
@@ -77,6 +87,8 @@ interface Link {
   op: Operation;
   operand: number;
   share?: true;
+  /** For a share among two groups: the first group's size (the second is `operand` minus it). */
+  group?: number;
 }
 
 const SYMBOL: Record<Operation, string> = { add: '+', sub: '-', mul: '*', div: '/' };
@@ -127,7 +139,7 @@ export function taskWords(): string[] {
   for (const p of PEOPLE) {
     for (const phrases of Object.values(PHRASES)) for (const f of phrases) add(f(p, 2));
     for (const item of ITEMS) for (const f of DISTRACTORS) add(f(p, others[0]!, 2, item));
-    for (const item of ITEMS) add(openingOf(p, 2, item) + questionOf(p, item) + shareOf(p, 2, item));
+    for (const item of ITEMS) add(openingOf(p, 2, item) + questionOf(p, item) + shareOf(p, 2, item) + groupShareOf(p, 1, 1, item));
   }
   return [...words].sort();
 }
@@ -136,6 +148,8 @@ const openingOf = (p: Person, n: number, item: string) => `${p.name} has ${n} ${
 const questionOf = (p: Person, item: string) => `how many ${item} does ${p.name} have now?`;
 const shareOf = (p: Person, n: number, item: string) =>
   `${p.he} shares them equally among ${n} friends. how many ${item} does each friend get?`;
+const groupShareOf = (p: Person, friends: number, cousins: number, item: string) =>
+  `${p.he} shares them equally among ${friends} friends and ${cousins} cousins. how many ${item} does each of them get?`;
 
 /** The result of one operation (division only ever applied where it is exact). */
 function apply(value: number, { op, operand }: Link): number {
@@ -185,9 +199,17 @@ function drawChain(rng: Rng, d: TaskDifficulty): { start: number; links: Link[] 
   }
   if (d.operations.length > 1 && links.length > 1 && new Set(links.map((l) => l.op)).size < 2) return undefined;
   if (d.finalShare >= 2) {
-    const friends = Array.from({ length: d.finalShare - 1 }, (_, i) => i + 2).filter((k) => value % k === 0);
+    const fewest = Math.max(2, 2 * d.shareGroups);
+    const friends = Array.from({ length: d.finalShare - fewest + 1 }, (_, i) => i + fewest).filter((k) => value % k === 0);
     if (friends.length === 0) return undefined;
-    links.push({ op: 'div', operand: pick(rng, friends), share: true });
+    const operand = pick(rng, friends);
+    // Drawn only with the knob on, so problems without it stay what they were.
+    links.push({
+      op: 'div',
+      operand,
+      share: true,
+      ...(d.shareGroups ? { group: randInt(rng, d.shareGroups, operand - d.shareGroups) } : {}),
+    });
   }
   return { start, links };
 }
@@ -229,11 +251,16 @@ function writeProblem(
     const text = DISTRACTORS[(first + i) % DISTRACTORS.length]!(person, other, randInt(rng, 2, d.maxOperand), pick(rng, ITEMS));
     sentences.splice(rng.int(sentences.length + 1), 0, text);
   }
-  const ask = share ? shareOf(person, share.operand, item) : questionOf(person, item);
+  const ask = !share
+    ? questionOf(person, item)
+    : share.group
+      ? groupShareOf(person, share.group, share.operand - share.group, item)
+      : shareOf(person, share.operand, item);
   const question = [openingOf(person, start, item), ...sentences, ask].join(' ');
   const steps: string[] = [];
   let value = start;
   for (const l of links) {
+    if (l.group) steps.push(`${l.group} + ${l.operand - l.group} = ${l.operand}`);
     const next = apply(value, l);
     steps.push(`${value} ${SYMBOL[l.op]} ${l.operand} = ${next}`);
     value = next;
@@ -255,6 +282,11 @@ export function resolveDifficulty(partial: Partial<TaskDifficulty> = {}): TaskDi
   int(d.minDistractors, 'minDistractors', 0);
   int(d.maxDistractors, 'maxDistractors', d.minDistractors);
   if (d.finalShare !== 0) int(d.finalShare, 'finalShare', 2);
+  int(d.shareGroups, 'shareGroups', 0);
+  if (d.shareGroups > 0 && d.finalShare < 2 * d.shareGroups)
+    throw new GeniusError(
+      `shareGroups ${d.shareGroups} needs a final share among at least two such groups, finalShare >= ${2 * d.shareGroups} (got ${d.finalShare})`,
+    );
   if (d.operations.length === 0) throw new GeniusError('operations must name at least one of add, sub, mul, div');
   const unknown = d.operations.find((op) => !OPERATIONS.includes(op));
   if (unknown) throw new GeniusError(`unknown operation '${unknown}' (known: ${OPERATIONS.join(', ')})`);

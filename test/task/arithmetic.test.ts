@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -151,6 +152,55 @@ test('finalShare ends every problem in an exact equal share that most wrong tota
   t.true(plain.every((r) => r.question.endsWith('now?')));
   t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { finalShare: 1 } }), {
     message: /finalShare must be an integer >= 2/,
+  });
+});
+
+test('shareGroups: the share is among two groups of at least n the solution adds first, so the divisor is no number of the question', (t) => {
+  const d = {
+    minOps: 2,
+    maxOps: 4,
+    maxOperand: 20,
+    maxFactor: 3,
+    maxValue: 100,
+    operations: ['add', 'sub', 'mul'] as Operation[],
+    finalShare: 5,
+  };
+  const records = generateTask({ split: 'train', n: 300, seed: 4, difficulty: { ...d, shareGroups: 1 } });
+  const divisors = new Set<number>();
+  for (const r of records) {
+    const lines = r.answer.split('\n');
+    const [sum, share] = [lines.at(-3)!, lines.at(-2)!];
+    const g = /^(\d+) \+ (\d+) = (\d+)$/.exec(sum)!;
+    t.truthy(g, sum);
+    const [a, b, k] = [Number(g[1]), Number(g[2]), Number(g[3])];
+    t.true(a >= 1 && b >= 1 && a + b === k && k <= 5, sum);
+    const s = /^(\d+) \/ (\d+) = (\d+)$/.exec(share)!;
+    t.is(Number(s[2]), k, "the share divides by the groups' sum");
+    t.is(Number(s[1]) / k, r.final);
+    t.is(Number(s[1]), Number(/= (\d+)$/.exec(lines.at(-4)!)![1]), "the share divides the chain's result");
+    t.true(r.question.includes(`among ${a} friends and ${b} cousins. how many`), r.question);
+    t.false(new RegExp(`\\b${k}\\b`).test(r.question.slice(r.question.lastIndexOf('shares'))), 'the divisor is not in the question');
+    t.is(lines.length, r.ops + 2, "the chain's steps (the share included), the groups' sum, the answer line");
+    divisors.add(k);
+  }
+  t.deepEqual([...divisors].sort(), [2, 3, 4, 5]);
+  // Off (the default), the draws are what they were before the knob existed (sha256 of these
+  // problems from the code before it), so the committed model's recipe still makes its problems.
+  const plain = generateTask({ split: 'train', n: 300, seed: 4, difficulty: d });
+  t.is(
+    createHash('sha256').update(JSON.stringify(plain)).digest('hex'),
+    '2c339162fe0b2187eaf41a1c87df5ecbf45ee760ebce14154359fde911f9fb10',
+  );
+  // Groups of at least 2: divisors from 4 up.
+  const big = generateTask({ split: 'train', n: 200, seed: 4, difficulty: { ...d, shareGroups: 2 } });
+  const sums = big.map((r) => /^(\d+) \+ (\d+) = (\d+)$/.exec(r.answer.split('\n').at(-3)!)!.slice(1).map(Number));
+  t.true(sums.every(([a, b]) => a! >= 2 && b! >= 2));
+  t.deepEqual([...new Set(sums.map((g) => g[2]))].sort(), [4, 5]);
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { shareGroups: 1 } }), {
+    message: /shareGroups 1 needs a final share among at least two such groups, finalShare >= 2 \(got 0\)/,
+  });
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { finalShare: 5, shareGroups: 3 } }), {
+    message: /finalShare >= 6 \(got 5\)/,
   });
 });
 
