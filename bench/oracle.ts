@@ -182,13 +182,13 @@ log(
   `foresight AUROC by the wrong trajectory's first arithmetic error: ${located.map((l) => `${l.where} ${l.auroc.toFixed(3)} (${l.n} wrong)`).join(', ')}`,
 );
 
-/** Index of the first `a op b = c` line whose arithmetic is wrong, or -1. */
+/** Index of the first `a op b = c` line whose arithmetic is wrong (a share that does not divide included), or -1. */
 function firstArithmeticError(lines: readonly string[]): number {
   return lines.findIndex((line) => {
-    const m = /^(-?\d+) ([-+*]) (\d+) = (-?\d+)$/.exec(line.trim());
+    const m = /^(-?\d+) ([-+*/]) (\d+) = (-?\d+)$/.exec(line.trim());
     if (!m) return false;
     const [a, b, c] = [Number(m[1]), Number(m[3]), Number(m[4])];
-    return (m[2] === '+' ? a + b : m[2] === '-' ? a - b : a * b) !== c;
+    return (m[2] === '+' ? a + b : m[2] === '-' ? a - b : m[2] === '*' ? a * b : a / b) !== c;
   });
 }
 
