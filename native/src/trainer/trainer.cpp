@@ -263,6 +263,8 @@ void Trainer::init(const TrainerOptions& o) {
     throw std::runtime_error("backend must be cpu or cuda");
   }
   cpu_ = o.backend == "cpu" ? backend_ : ggml_backend_cpu_init();
+  const char* copies = std::getenv("GENIUS_TRAIN_TRANSPOSE_COPIES");
+  outer_backward_ = cpu_ == backend_ && !(copies && *copies && std::strcmp(copies, "0") != 0);
   const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   ggml_backend_cpu_set_n_threads(cpu_, threads);
   w_ = load_weights(o.model, backend_, o.full ? nullptr : &o.lora, o.seed, o.base_f32);
@@ -471,7 +473,12 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
     for (size_t p = 0; p < params_.size(); p++)
       if (node == params_[p] && !(drop && *drop && std::strstr(params_[p]->name, drop))) accs[i] = grads_[p];
   }
-  ggml_build_backward_expand(ctx, g->gf, accs.data());
+  // On the CPU the matrix products' gradients read their transposed operands in place (patch 0008):
+  // no copies of attention's [L, L] probabilities and their gradient, the same numbers.
+  if (outer_backward_)
+    ggml_build_backward_expand_genius_outer(ctx, g->gf, accs.data());
+  else
+    ggml_build_backward_expand(ctx, g->gf, accs.data());
   hint_outer_products(g->gf);
   return g;
 }
