@@ -14,7 +14,8 @@ import { lossSpec, randomPairs, QUANT_SHAPE } from './fixtures.js';
  */
 const cuda = new CudaSupport(readFileSync(cudaSourcePath(root), 'utf8'));
 // The graphs a CUDA trainer builds: the CPU trainer's backward reads transposed operands in place
-// (patch 0008), which only the CPU's outer-product kernel computes; this turns that off.
+// (patch 0008) and marks causal zeros (patch 0010), which only the CPU's outer-product kernel
+// takes; this turns both off.
 process.env.GENIUS_TRAIN_TRANSPOSE_COPIES = '1';
 const losses: NativeLossSpec['type'][] = ['aco', 'dpo', 'ipo', 'simpo', 'ropo', 'sft'];
 

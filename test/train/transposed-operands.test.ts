@@ -8,10 +8,12 @@ import { lossSpec, randomSequences } from './fixtures.js';
 /**
  * On the CPU the backward of every matrix product reads its transposed operands in place (patch
  * 0008: hinted products with a transposed src0, which the outer-product kernel fills its tile
- * from), instead of ggml's transposed copies, which other backends keep
+ * from), instead of ggml's transposed copies, and the attention products skip the tiles of their
+ * causal zeros (patch 0010), forward and backward; other backends keep ggml's plain form
  * (GENIUS_TRAIN_TRANSPOSE_COPIES=1 builds that form on the CPU too). Both forms compute every
- * output as the same in-order FMA chain, so losses and gradients must agree bit for bit; a wrong
- * stride, a dropped tile remainder or a mis-transposed dK errs far more. The shape leaves a
+ * output as the same in-order FMA chain (a skipped term is an FMA by an exact zero), so
+ * log-probs, losses and gradients must agree bit for bit; a wrong stride, a dropped tile
+ * remainder, a mis-transposed dK or a skipped tile that was not all zeros errs far more. The shape leaves a
  * remainder in every tile dimension (200 = 3 x 64 + 8 of contraction, 136 = 128 + 8 rows, a
  * 40-long head, 5 query heads over 1 KV head) and the sequences run past one tile (up to 190
  * tokens: 128-row and 64-long tiles of the [L, L] attention products).
@@ -47,6 +49,9 @@ async function withCopies<T>(f: () => Promise<T>): Promise<T> {
 
 const transposedProducts = (nodes: NativeNodeDesc[]) => nodes.filter((n) => n.op === 'MUL_MAT' && n.src[0]!.transposed);
 const copies = (nodes: NativeNodeDesc[]) => nodes.filter((n) => n.op === 'CONT').length;
+/** Products marked with each causal flag (GGML_CPU_CAUSAL_DST = 1, _SRC1 = 2, _SRC0 = 4). */
+const causal = (nodes: NativeNodeDesc[]) =>
+  [1, 2, 4].map((f) => nodes.filter((n) => n.op === 'MUL_MAT' && (n.params[2]! & f) !== 0).length);
 
 for (const [name, full, dtype] of [
   ['full weights', true, 'f32'],
@@ -74,6 +79,13 @@ for (const [name, full, dtype] of [
         'every transposed product is hinted GGML_HINT_GENIUS_OUTER',
       );
       t.true(copies(a) < copies(b));
+      // per layer and sequence: S = K^T Q and dP masked away, O = V P and dQ = K dS over zeros, dV
+      // and dK over transposed zeros; the forward-only graph marks S and O
+      const perAttention = SHAPE.layerCount * seqs.length;
+      t.deepEqual(causal(a), [2 * perAttention, 2 * perAttention, 2 * perAttention]);
+      t.deepEqual(causal(await inPlace.describe(seqs)), [perAttention, perAttention, 0]);
+      t.deepEqual(causal(b), [0, 0, 0], 'no causal flags in the plain form');
+      t.deepEqual(await inPlace.logprobs(seqs), await copied.logprobs(seqs));
 
       await inPlace.zeroGrad();
       await copied.zeroGrad();
