@@ -13,6 +13,10 @@ import { lossSpec, randomPairs, QUANT_SHAPE } from './fixtures.js';
  * machine has no GPU to ask). A node it refuses would run on the CPU with device-host copies.
  */
 const cuda = new CudaSupport(readFileSync(cudaSourcePath(root), 'utf8'));
+// The graphs a CUDA trainer builds: the CPU trainer's backward reads transposed operands in place
+// (patch 0008) and marks causal zeros (patch 0010), which only the CPU's outer-product kernel
+// takes; this turns both off.
+process.env.GENIUS_TRAIN_TRANSPOSE_COPIES = '1';
 const losses: NativeLossSpec['type'][] = ['aco', 'dpo', 'ipo', 'simpo', 'ropo', 'sft'];
 
 async function graphs(t: Trainer, P: number): Promise<NativeNodeDesc[]> {

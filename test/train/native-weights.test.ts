@@ -10,11 +10,13 @@ import { lossSpec, randomPairs } from './fixtures.js';
  * (`baseWeights: 'f32'`: the same file's weights dequantized, so both paths see identical
  * weights). What differs is only how ggml multiplies: the CPU quantizes the activations to the
  * weight type's partner (F16, BF16, Q8_0, Q8_K) for the forward product, and patch 0003
- * dequantizes W for the backward one. The tolerances are ~3x the errors measured on this shape
+ * dequantizes W for the backward one (on the CPU an F16 W is widened in the outer-product kernel
+ * instead, patch 0008, as its forward is since patch 0007). The tolerances are ~3x the errors measured on this shape
  * (2026-12-01), printed by each test; a backward that dropped or mis-transposed a product errs
  * by O(1).
  */
-// n_ff = 17 x 256 rows: patch 0003 dequantizes ffn_gate and ffn_up in two blocks (4096 + 256 rows).
+// n_ff = 17 x 256 rows: patch 0003 dequantizes ffn_gate and ffn_up in two blocks (4096 + 256 rows;
+// BF16 and the quantized types on the CPU, every type on CUDA).
 const SHAPE: ModelShape = {
   embeddingLength: 256,
   layerCount: 2,

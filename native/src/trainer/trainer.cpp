@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -98,7 +99,8 @@ struct Trainer::Graph {
   ggml_context* ctx = nullptr;
   ggml_cgraph* gf = nullptr;
   ggml_tensor *tokens = nullptr, *pos = nullptr, *zeros = nullptr, *zeros_scored = nullptr, *labels = nullptr;
-  std::map<int32_t, ggml_tensor*> masks;  // sequence length -> its causal mask [L, L]
+  std::map<int32_t, ggml_tensor*> masks;                         // sequence length -> its causal mask [L, L]
+  std::vector<std::pair<ggml_tensor*, ggml_tensor*>> attention;  // per layer and sequence: scores K^T Q, probabilities P
   ggml_tensor *sel_chosen = nullptr, *sel_rejected = nullptr, *weight = nullptr, *ref_chosen = nullptr, *ref_rejected = nullptr;
   ggml_tensor *lp = nullptr, *chosen = nullptr, *rejected = nullptr, *pair_loss = nullptr, *loss = nullptr;
   int64_t T = 0, N = 0, P = 0;
@@ -135,6 +137,34 @@ void hint_outer_products(ggml_cgraph* gf) {
   }
 }
 
+// Lets the CPU kernel skip the causal zeros of every attention product (patch 0010): in each
+// sequence's [L, L] block (keys k x queries q) the scores S = K^T Q and the probabilities'
+// gradient dP are masked away where k > q, and P and the scores' gradient dS (SOFT_MAX_BACK,
+// y * (dP - <y, dP>) with y = 0 there) are exact zeros there. The backward's products are ggml's,
+// found by their operands: dV and dK read P and dS transposed (patch 0008), dQ reads dS.
+void mark_causal(ggml_cgraph* gf, const std::vector<std::pair<ggml_tensor*, ggml_tensor*>>& attention) {
+  std::set<const ggml_tensor*> masked, zero;
+  for (auto& [s, p] : attention) {
+    masked.insert(s);
+    zero.insert(p);
+  }
+  for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+    ggml_tensor* t = ggml_graph_node(gf, i);
+    if (t->op == GGML_OP_SOFT_MAX_BACK && zero.count(t->src[1])) {
+      zero.insert(t);
+      masked.insert(t->src[0]);
+    }
+  }
+  for (int i = 0; i < ggml_graph_n_nodes(gf); i++) {
+    ggml_tensor* t = ggml_graph_node(gf, i);
+    if (t->op != GGML_OP_MUL_MAT) continue;
+    int flags = masked.count(t) ? GGML_CPU_CAUSAL_DST : 0;
+    if (zero.count(t->src[1])) flags |= GGML_CPU_CAUSAL_SRC1;
+    if (t->src[0]->op == GGML_OP_TRANSPOSE && zero.count(t->src[0]->src[0])) flags |= GGML_CPU_CAUSAL_SRC0;
+    if (flags) ggml_cpu_mul_mat_set_causal(t, flags);
+  }
+}
+
 ggml_tensor* rms_norm(ggml_context* ctx, ggml_tensor* x, ggml_tensor* weight, float eps) {
   return ggml_mul(ctx, ggml_rms_norm(ctx, x, eps), weight);
 }
@@ -153,7 +183,8 @@ void set_input(ggml_tensor* t, const void* data, size_t bytes);
 // The mask is an additive input of soft_max_ext (0 / -inf), not diag_mask_inf: the latter's
 // backward (DIAG_MASK_ZERO) has no CUDA kernel and would run on the CPU every layer.
 ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* Q, ggml_tensor* K, ggml_tensor* V,
-                              const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks) {
+                              const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks,
+                              std::vector<std::pair<ggml_tensor*, ggml_tensor*>>& attention) {
   ggml_tensor* out = zeros;
   int64_t off = 0;
   for (int32_t L : lengths) {
@@ -162,8 +193,10 @@ ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* 
     ggml_tensor* q = ggml_cont(ctx, ggml_view_3d(ctx, Q, h.head_dim, L, h.n_head, Q->nb[1], Q->nb[2], off * Q->nb[1]));
     ggml_tensor* k = ggml_view_3d(ctx, K, h.head_dim, L, h.n_head_kv, K->nb[1], K->nb[2], off * K->nb[1]);
     ggml_tensor* v = ggml_view_3d(ctx, V, L, h.head_dim, h.n_head_kv, V->nb[1], V->nb[2], off * V->nb[0]);
-    ggml_tensor* kq = ggml_soft_max_ext(ctx, ggml_mul_mat(ctx, k, q), masks.at(L), h.attn_scale, 0.0f);  // [L_k, L_q, heads]
-    ggml_tensor* o = ggml_mul_mat(ctx, v, kq);                                                           // [hd, L_q, heads]
+    ggml_tensor* scores = ggml_mul_mat(ctx, k, q);
+    ggml_tensor* kq = ggml_soft_max_ext(ctx, scores, masks.at(L), h.attn_scale, 0.0f);  // [L_k, L_q, heads]
+    attention.emplace_back(scores, kq);
+    ggml_tensor* o = ggml_mul_mat(ctx, v, kq);  // [hd, L_q, heads]
     o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, L);
     out = lengths.size() == 1 ? o : ggml_acc(ctx, out, o, out->nb[1], out->nb[2], out->nb[3], off * out->nb[1]);
     off += L;
@@ -190,7 +223,8 @@ ggml_tensor* scored_states(ggml_context* ctx, ggml_tensor* x, const Batch& b, gg
 
 // One transformer block over T packed tokens; the same arithmetic as llama.cpp's non-flash path.
 ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos,
-                   const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks) {
+                   const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks,
+                   std::vector<std::pair<ggml_tensor*, ggml_tensor*>>& attention) {
   const Hparams& h = w.hp;
   const int64_t T = x->ne[1];
   ggml_tensor* cur = rms_norm(ctx, x, l.attn_norm, h.rms_eps);
@@ -214,7 +248,7 @@ ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_ten
   ggml_tensor* Q = ggml_cont(ctx, ggml_permute(ctx, q, 0, 2, 1, 3));  // [hd, T, n_head]
   ggml_tensor* K = ggml_cont(ctx, ggml_permute(ctx, k, 0, 2, 1, 3));  // [hd, T, n_kv]
   ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_kv]
-  ggml_tensor* o = packed_attention(ctx, h, Q, K, V, lengths, zeros, masks);
+  ggml_tensor* o = packed_attention(ctx, h, Q, K, V, lengths, zeros, masks, attention);
   x = ggml_add(ctx, x, linear(ctx, w, l.wo, o));
   cur = rms_norm(ctx, x, l.ffn_norm, h.rms_eps);
   ggml_tensor* act = ggml_swiglu_split(ctx, linear(ctx, w, l.w_gate, cur), linear(ctx, w, l.w_up, cur));
@@ -263,6 +297,8 @@ void Trainer::init(const TrainerOptions& o) {
     throw std::runtime_error("backend must be cpu or cuda");
   }
   cpu_ = o.backend == "cpu" ? backend_ : ggml_backend_cpu_init();
+  const char* copies = std::getenv("GENIUS_TRAIN_TRANSPOSE_COPIES");
+  outer_backward_ = cpu_ == backend_ && !(copies && *copies && std::strcmp(copies, "0") != 0);
   const int threads = o.threads > 0 ? o.threads : std::max(1u, std::thread::hardware_concurrency());
   ggml_backend_cpu_set_n_threads(cpu_, threads);
   w_ = load_weights(o.model, backend_, o.full ? nullptr : &o.lora, o.seed, o.base_f32);
@@ -413,7 +449,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
     if (!g->masks.count(L)) g->masks[L] = input(ctx, GGML_TYPE_F32, L, L);
 
   ggml_tensor* x = ggml_get_rows(ctx, w_->tok_embd, g->tokens);
-  for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, b.lengths, g->zeros, g->masks);
+  for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, b.lengths, g->zeros, g->masks, g->attention);
   // Logits only where a response token is predicted; log p(label) = log softmax(logits)[label].
   x = rms_norm(ctx, scored_states(ctx, x, b, g->zeros_scored), w_->output_norm, h.rms_eps);
   ggml_tensor* logits = ggml_mul_mat(ctx, w_->output ? w_->output : w_->tok_embd, x);  // [V, N]
@@ -435,6 +471,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   if (!loss) {
     ggml_build_forward_expand(g->gf, g->lp);
     hint_outer_products(g->gf);
+    if (outer_backward_) mark_causal(g->gf, g->attention);
     return g;
   }
   g->sel_chosen = input(ctx, GGML_TYPE_F32, g->N, g->P);
@@ -471,8 +508,14 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
     for (size_t p = 0; p < params_.size(); p++)
       if (node == params_[p] && !(drop && *drop && std::strstr(params_[p]->name, drop))) accs[i] = grads_[p];
   }
-  ggml_build_backward_expand(ctx, g->gf, accs.data());
+  // On the CPU the matrix products' gradients read their transposed operands in place (patch 0008):
+  // no copies of attention's [L, L] probabilities and their gradient, the same numbers.
+  if (outer_backward_)
+    ggml_build_backward_expand_genius_outer(ctx, g->gf, accs.data());
+  else
+    ggml_build_backward_expand(ctx, g->gf, accs.data());
   hint_outer_products(g->gf);
+  if (outer_backward_) mark_causal(g->gf, g->attention);
   return g;
 }
 

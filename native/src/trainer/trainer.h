@@ -141,6 +141,10 @@ class Trainer {
   size_t peak_graph_bytes_ = 0;
   int graph_splits_ = 0;
   int graph_size_ = 0;
+  // The backward reads transposed operands in place (patch 0008) and the attention products skip
+  // their causal zeros (patch 0010): CPU backend only, since only its outer-product kernel takes a
+  // transposed src0 or the causal flags. GENIUS_TRAIN_TRANSPOSE_COPIES=1 turns both off.
+  bool outer_backward_ = false;
   mutable std::mutex mutex_;
 };
 
