@@ -134,6 +134,7 @@ export const TINY_RECIPE_NOTES: string[] = [
   'Groups of at least 2 (shareGroups 2, so the divisor is 4 or 5), the same recipe otherwise (2026-12-02, 25.1 min beside other jobs): validation 65%, test 67.8%, above the target; the same probe, first 450 of the 600 queries: AUROC 0.788 [0.750, 0.825], against a likelier wrong step 0.700 [0.604, 0.799], 1.65 distinct candidates per step (62% of steps all identical), chosen is the right one where exactly one is 73.5%, but the bending is back: 81% / 69% of wrong totals divide by 4 / 5 (chance 25% / 20%), as two group sums (2 + 2, 2 + 3) are as plain as a number. Not chosen: too accurate, too little diversity, and no training run yet.',
   'Errors are mostly off-by-one arithmetic in one step, carried through the rest; the solution format and the EOT after the answer line are learned early.',
   'Bytes: the same recipe gives the same file on this machine (checked twice, and with 1 vs 2 threads on a short run); another CPU, compiler or llama.cpp patch set may change them (patch 0002 changed the backward pass).',
+  'Since the trainer patches 0007-0010 (matrix products as in-order FMA chains, 2026-12-02) the recipe no longer rebuilds these bytes: the same problems (checked by hash) give sha256 56551b0f..., validation 38%, test 47.5% in 7.8 min on the same machine. The committed file is the earlier build; rebuilding and re-measuring it is open (issue 12).',
 ];
 
 /**
