@@ -20,6 +20,22 @@ export const QUANT_SHAPE: ModelShape = {
 };
 
 /** Random token sequences inside the vocabulary (ids >= 3 skip the special tokens). */
+/**
+ * A shape that leaves a remainder in every tile dimension of the CPU's outer-product kernel
+ * (patch 0007: 128 rows by 64 of the contraction): 200 = 3 x 64 + 8 of contraction, 136 = 128 + 8
+ * rows, a 40-long head, 5 query heads over 1 KV head.
+ */
+export const TILE_REMAINDER_SHAPE: ModelShape = {
+  embeddingLength: 200,
+  layerCount: 2,
+  headCount: 5,
+  headCountKv: 1,
+  feedForwardLength: 136,
+  contextLength: 512,
+  ropeTheta: 10000,
+  tiedEmbeddings: false,
+};
+
 export function randomSequences(
   n: number,
   vocab: number,

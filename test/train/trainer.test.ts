@@ -7,7 +7,7 @@ import { Model } from '../../src/engine/model.js';
 import { Adapter, Context, type ContextOptions } from '../../src/engine/context.js';
 import { makeLora } from '../../src/modelmaker/index.js';
 import { pairLoss, resolveLossConfig, type LossName } from '../../src/losses/index.js';
-import { lossSpec, randomPairs, randomSequences } from './fixtures.js';
+import { lossSpec, randomPairs, randomSequences, TILE_REMAINDER_SHAPE } from './fixtures.js';
 
 const EXACT: ContextOptions = { flashAttention: 'off', kvType: 'f32', maxSequences: 8 };
 
@@ -62,23 +62,12 @@ for (const arch of ['llama', 'qwen2', 'qwen3'] as const) {
   });
 }
 
-// The trainer's products run on the CPU's outer-product kernel (patch 0007), in tiles of 128
-// rows by 64 of the contraction: this shape leaves a remainder everywhere (200 = 3 x 64 + 8 of
-// contraction, 136 = 128 + 8 rows, a 40-long head, 5 query heads over 1 KV head, odd lengths),
-// checked against llama.cpp's own kernels.
+// The trainer's products run on the CPU's outer-product kernel (patch 0007): at a shape with a
+// remainder in every tile dimension, and odd lengths, checked against llama.cpp's own kernels.
 test('forward parity with llama.cpp at a shape that is no multiple of the kernel tiles', async (t) => {
   const model = await makeTemp({
     arch: 'llama',
-    shape: {
-      embeddingLength: 200,
-      layerCount: 2,
-      headCount: 5,
-      headCountKv: 1,
-      feedForwardLength: 136,
-      contextLength: 512,
-      ropeTheta: 10000,
-      tiedEmbeddings: false,
-    },
+    shape: TILE_REMAINDER_SHAPE,
     seed: 8,
   });
   const seqs = randomSequences(5, 1196, 3, [3, 11], [5, 23]);

@@ -2,8 +2,7 @@ import test from 'ava';
 import { makeTemp } from '../helpers.js';
 import { Trainer, type TrainSequence } from '../../src/train/trainer.js';
 import type { ModelDtype, NativeNodeDesc } from '../../src/engine/native.js';
-import type { ModelShape } from '../../src/modelmaker/index.js';
-import { lossSpec, randomSequences } from './fixtures.js';
+import { lossSpec, randomSequences, TILE_REMAINDER_SHAPE } from './fixtures.js';
 
 /**
  * On the CPU the backward of every matrix product reads its transposed operands in place (patch
@@ -14,20 +13,10 @@ import { lossSpec, randomSequences } from './fixtures.js';
  * output as the same in-order FMA chain (a skipped term is an FMA by an exact zero), so
  * log-probs, losses and gradients must agree bit for bit; a wrong stride, a dropped tile
  * remainder, a mis-transposed dK or a skipped tile that was not all zeros errs far more. The shape leaves a
- * remainder in every tile dimension (200 = 3 x 64 + 8 of contraction, 136 = 128 + 8 rows, a
- * 40-long head, 5 query heads over 1 KV head) and the sequences run past one tile (up to 190
- * tokens: 128-row and 64-long tiles of the [L, L] attention products).
+ * remainder in every tile dimension (TILE_REMAINDER_SHAPE) and the sequences run past one tile
+ * (up to 190 tokens: 128-row and 64-long tiles of the [L, L] attention products).
  */
-const SHAPE: ModelShape = {
-  embeddingLength: 200,
-  layerCount: 2,
-  headCount: 5,
-  headCountKv: 1,
-  feedForwardLength: 136,
-  contextLength: 512,
-  ropeTheta: 10000,
-  tiedEmbeddings: false,
-};
+const SHAPE = TILE_REMAINDER_SHAPE;
 
 function longPairs(P: number, vocab: number, seed: number): TrainSequence[] {
   const chosen = randomSequences(P, vocab, seed, [3, 40], [60, 150]);
