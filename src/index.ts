@@ -65,6 +65,7 @@ export {
   foresightSignal,
   formatSignal,
   judgeFor,
+  stepJudgeFor,
   JUDGES,
   probeForesight,
   type JudgeName,

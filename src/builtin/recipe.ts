@@ -134,7 +134,9 @@ export const TINY_RECIPE_NOTES: string[] = [
   'Groups of at least 2 (shareGroups 2, so the divisor is 4 or 5), the same recipe otherwise (2026-12-02, 25.1 min beside other jobs): validation 65%, test 67.8%, above the target; the same probe, first 450 of the 600 queries: AUROC 0.788 [0.750, 0.825], against a likelier wrong step 0.700 [0.604, 0.799], 1.65 distinct candidates per step (62% of steps all identical), chosen is the right one where exactly one is 73.5%, but the bending is back: 81% / 69% of wrong totals divide by 4 / 5 (chance 25% / 20%), as two group sums (2 + 2, 2 + 3) are as plain as a number. Not chosen: too accurate, too little diversity, and no training run yet.',
   'Errors are mostly off-by-one arithmetic in one step, carried through the rest; the solution format and the EOT after the answer line are learned early.',
   'Bytes: the same recipe gives the same file on this machine (checked twice, and with 1 vs 2 threads on a short run); another CPU, compiler or llama.cpp patch set may change them (patch 0002 changed the backward pass).',
-  'Since the trainer patches 0007-0010 (matrix products as in-order FMA chains, 2026-12-02) the recipe no longer rebuilds these bytes: the same problems (checked by hash) give sha256 56551b0f..., validation 38%, test 47.5% in 7.8 min on the same machine. The committed file is the earlier build; rebuilding and re-measuring it is open (issue 12).',
+  'Since the trainer patches 0007-0010 (matrix products as in-order FMA chains, 2026-12-02) the recipe no longer rebuilt the previous file (sha256 32c603ff..., validation 43%, test 52%): the same problems (checked by hash) gave another. The committed file is now that rebuild, sha256 56551b0f..., validation 38%, test 47.5% (7.1-7.8 min), the same bytes in two builds a session apart; the probe (600 queries, seed 7000003, solution judge): AUROC 0.705 [0.666, 0.740], against a likelier wrong step 0.532 [0.451, 0.616], 2.19 distinct candidates per step, 43.1% of steps all identical. The manifest now records a fingerprint (sha256 of the F32 weights after the first 4 steps) that the tests recompute, so a trainer change that moves the bytes fails a test instead of passing unseen.',
+  "The search against greedy decoding (2026-12-02, 300 probe queries): the final responses the foresight search picks are right less often than greedy decoding of the same queries (solution judge 32.7% vs 38.0%, answer judge 43.3% vs 51.3%); top-M selection (`--strategy greedy`) and all of a solution's lines as steps (`--steps 8`) bring it level (37.0%; answer 51.3% vs 51.3%), greedy rollouts lower it. Self-training towards the search's picks cannot raise greedy accuracy while the search does not beat greedy decoding; `genius probe` now prints both.",
+  'Divisors 6-9 as two groups of at least 3 (finalShare 9, shareGroups 3), the same recipe otherwise (8 min): validation 63.5%, test 61.8% (above the target); the probe (300 queries): against a likelier wrong step AUROC 0.806 [0.695, 0.904] (solution judge), the highest yet, as an off-by-one total no longer divides; but greedy decoding reaches 40% of its right answers through wrong lines (answer judge 61.3%, solution 36.0%: it bends later sums back to a multiple), and the search is no better than greedy decoding (36.3% vs 36.0% solution-judged with top-M over 8 steps, 34.0% at the defaults). Not chosen.',
 ];
 
 /**
@@ -236,6 +238,8 @@ export interface TinyModelManifest {
   bytes: number;
   parameterCount: number;
   recipe: TinyRecipe;
+  /** sha256 of the F32 weights after the first `steps` optimizer steps on `cpu` (see recipeFingerprint, kernelCpu). */
+  fingerprint: { steps: number; sha256: string; cpu: string };
   foresight: Partial<ForesightConfig>;
   threads: number;
   steps: number;
@@ -253,12 +257,131 @@ export interface TinyModelManifest {
 const accuracyOf = (r: EvalResult): Accuracy => ({ accuracy: r.accuracy, low: r.low, high: r.high, n: r.n });
 
 /**
+ * Optimizer steps the manifest's fingerprint covers: a few seconds to redo, and every op of the
+ * trainer's forward, backward and AdamW has run (the test rebuilds them; see recipeFingerprint).
+ */
+export const FINGERPRINT_STEPS = 4;
+
+/** The recipe's seeded initial model and its SFT sequences, in a work folder. */
+async function prepareRecipe(recipe: TinyRecipe, work: string) {
+  const init = join(work, 'init.gguf');
+  const made = await makeModel({ out: init, arch: 'llama', shape: recipe.shape, vocab: 'builtin', seed: recipe.seed, name: 'genius-tiny' });
+  const problems = recipeProblems(recipe);
+  const model = await Model.load(init);
+  let data: TrainSequence[];
+  try {
+    data = problems.train.map((r) => sftSequence(model, r));
+  } finally {
+    model.dispose();
+  }
+  const totalSteps = Math.ceil(data.length / recipe.batchSize) * recipe.epochs;
+  return { init, parameterCount: made.parameterCount, problems, data, totalSteps };
+}
+
+/** One optimizer step of the recipe, as `pretrain` reports it. */
+interface RecipeStep {
+  /** Steps done (1-based). */
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  tokens: number;
+}
+
+/**
+ * The recipe's SFT loop over its first `until` optimizer steps (of `totalSteps`, which fixes the
+ * learning-rate schedule): batches in the seeded epoch order, micro-batches of at most
+ * microTokens, AdamW with warmup and linear decay. `onStep` runs after each step.
+ */
+async function pretrain(
+  trainer: Trainer,
+  data: readonly TrainSequence[],
+  recipe: TinyRecipe,
+  totalSteps: number,
+  until: number,
+  onStep: (s: RecipeStep) => Promise<void>,
+): Promise<void> {
+  let step = 0;
+  for (let epoch = 0; epoch < recipe.epochs && step < until; epoch++) {
+    const order = epochOrder(data.length, recipe.seed, epoch);
+    for (let b = 0; b < order.length && step < until; b += recipe.batchSize) {
+      const batch = order.slice(b, b + recipe.batchSize).map((i) => data[i]!);
+      const responseTokens = batch.reduce((s, q) => s + q.response.length, 0);
+      await trainer.zeroGrad();
+      let loss = 0;
+      for (const micro of microBatches(batch, (s) => s.prompt.length + s.response.length, recipe.microTokens)) {
+        loss += (await trainer.accumulate(micro, { type: 'sft', beta: 0.1, scale: 1 / responseTokens })).loss;
+      }
+      const lr = scheduledLr(recipe, step, totalSteps);
+      await trainer.step({
+        lr,
+        beta1: recipe.beta1,
+        beta2: recipe.beta2,
+        weightDecay: recipe.weightDecay,
+        maxGradNorm: recipe.maxGradNorm,
+      });
+      step++;
+      const tokens = batch.reduce((s, q) => s + q.prompt.length + q.response.length, 0);
+      await onStep({ step, epoch, loss, lr, tokens });
+    }
+  }
+}
+
+/** The SIMD extensions ggml's CPU kernels pick from (Linux: /proc/cpuinfo; elsewhere none listed). */
+const KERNEL_FEATURES = /^(sse4_2|avx|avx2|fma|f16c|avx512\w*|avx_vnni|amx\w*|asimd\w*|sve\w*|dotprod)$/;
+
+/**
+ * The CPU as far as the trainer's bytes depend on it: model name and SIMD extensions. The
+ * fingerprint is recomputed only where this matches the build machine's.
+ */
+export function kernelCpu(): string {
+  let flags: string[] = [];
+  try {
+    const info = readFileSync('/proc/cpuinfo', 'utf8');
+    flags = (/^(?:flags|Features)\s*:(.*)$/m.exec(info)?.[1] ?? '').trim().split(/\s+/);
+  } catch {
+    // Not Linux: the model name alone.
+  }
+  return [cpus()[0]?.model ?? 'unknown cpu', ...flags.filter((f) => KERNEL_FEATURES.test(f)).sort()].join(' ');
+}
+
+/** sha256 of the trainer's weights saved as F32: every bit of every weight, unlike the F16 file. */
+async function weightsSha256(trainer: Trainer, path: string): Promise<string> {
+  await trainer.saveModel(path, { f16: false });
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/**
+ * The bytes check CI can afford: the sha256 of the F32 weights after the recipe's first `steps`
+ * optimizer steps (default FINGERPRINT_STEPS). `buildTinyModel` records it in the manifest; when a
+ * change to the trainer (a summation order, a patch to ggml) changes it, the recipe no longer
+ * rebuilds the committed model and the model must be rebuilt. Cost: seconds.
+ */
+export async function recipeFingerprint(options: { recipe?: Partial<TinyRecipe>; threads?: number; steps?: number } = {}): Promise<string> {
+  const recipe: TinyRecipe = { ...TINY_RECIPE, ...options.recipe };
+  const steps = options.steps ?? FINGERPRINT_STEPS;
+  const work = mkdtempSync(join(tmpdir(), 'genius-tiny-'));
+  try {
+    const { init, data, totalSteps } = await prepareRecipe(recipe, work);
+    const trainer = await Trainer.create({ model: init, full: true, threads: options.threads ?? cpus().length, seed: recipe.seed });
+    try {
+      await pretrain(trainer, data, recipe, totalSteps, steps, async () => {});
+      return await weightsSha256(trainer, join(work, 'fingerprint.gguf'));
+    } finally {
+      trainer.dispose();
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/**
  * Pretrains the built-in model: a seeded random llama-architecture GGUF with the built-in
  * vocabulary, full-weight SFT (loss = mean negative log-prob of the response tokens) on
  * `trainProblems` task problems for `epochs` epochs with AdamW, warmup and linear decay; then
  * greedy validation (and test) accuracy of the saved F16 file. The same recipe and thread count
  * give the same bytes on the same machine. Cost: about epochs x trainProblems x 80 tokens of
- * forward+backward (the default recipe: ~15 minutes on 2 CPU cores).
+ * forward+backward (the default recipe: ~8 minutes on 2 CPU cores).
  */
 export async function buildTinyModel(options: BuildTinyModelOptions): Promise<TinyModelManifest> {
   const t0 = performance.now();
@@ -268,81 +391,44 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
   const out = resolve(options.out);
   const work = mkdtempSync(join(tmpdir(), 'genius-tiny-'));
   try {
-    const init = join(work, 'init.gguf');
-    const made = await makeModel({
-      out: init,
-      arch: 'llama',
-      shape: recipe.shape,
-      vocab: 'builtin',
-      seed: recipe.seed,
-      name: 'genius-tiny',
-    });
-    const problems = recipeProblems(recipe);
-    const model = await Model.load(init);
-    let data: TrainSequence[];
-    try {
-      data = problems.train.map((r) => sftSequence(model, r));
-    } finally {
-      model.dispose();
-    }
-    const stepsPerEpoch = Math.ceil(data.length / recipe.batchSize);
-    const totalSteps = stepsPerEpoch * recipe.epochs;
+    const { init, parameterCount, problems, data, totalSteps } = await prepareRecipe(recipe, work);
     log(
-      `tiny model: ${made.parameterCount} parameters, ${data.length} problems x ${recipe.epochs} epochs = ${totalSteps} steps of ${recipe.batchSize}, ${threads} threads`,
+      `tiny model: ${parameterCount} parameters, ${data.length} problems x ${recipe.epochs} epochs = ${totalSteps} steps of ${recipe.batchSize}, ${threads} threads`,
     );
 
     const trainer = await Trainer.create({ model: init, full: true, threads, seed: recipe.seed });
     const curve: TinyModelManifest['curve'] = [];
     let trainedTokens = 0;
     let finalLoss = NaN;
+    let fingerprint = '';
     const validate = async (file: string) => accuracyOf(await evaluateBuiltin(file, problems.validation, { threads }));
     try {
-      let step = 0;
       let window = { loss: 0, steps: 0, tokens: 0, t: performance.now() };
-      for (let epoch = 0; epoch < recipe.epochs; epoch++) {
-        const order = epochOrder(data.length, recipe.seed, epoch);
-        for (let b = 0; b < order.length; b += recipe.batchSize) {
-          const batch = order.slice(b, b + recipe.batchSize).map((i) => data[i]!);
-          const responseTokens = batch.reduce((s, q) => s + q.response.length, 0);
-          await trainer.zeroGrad();
-          let loss = 0;
-          for (const micro of microBatches(batch, (s) => s.prompt.length + s.response.length, recipe.microTokens)) {
-            loss += (await trainer.accumulate(micro, { type: 'sft', beta: 0.1, scale: 1 / responseTokens })).loss;
+      await pretrain(trainer, data, recipe, totalSteps, totalSteps, async ({ step, epoch, loss, lr, tokens }) => {
+        if (step === FINGERPRINT_STEPS) fingerprint = await weightsSha256(trainer, join(work, 'fingerprint.gguf'));
+        trainedTokens += tokens;
+        finalLoss = loss;
+        window.loss += loss;
+        window.steps++;
+        window.tokens += tokens;
+        const evalNow = options.evalEvery && step % options.evalEvery === 0 && step < totalSteps;
+        if (step % 25 === 0 || step === totalSteps || evalNow) {
+          const point: TinyModelManifest['curve'][number] = { step, loss: window.loss / window.steps, lr };
+          let extra = '';
+          if (evalNow) {
+            const ckpt = join(work, 'ckpt.gguf');
+            await trainer.saveModel(ckpt, { f16: true });
+            point.validation = (await validate(ckpt)).accuracy;
+            extra = `, validation ${(point.validation * 100).toFixed(1)}%`;
           }
-          const lr = scheduledLr(recipe, step, totalSteps);
-          await trainer.step({
-            lr,
-            beta1: recipe.beta1,
-            beta2: recipe.beta2,
-            weightDecay: recipe.weightDecay,
-            maxGradNorm: recipe.maxGradNorm,
-          });
-          step++;
-          const tokens = batch.reduce((s, q) => s + q.prompt.length + q.response.length, 0);
-          trainedTokens += tokens;
-          finalLoss = loss;
-          window.loss += loss;
-          window.steps++;
-          window.tokens += tokens;
-          const evalNow = options.evalEvery && step % options.evalEvery === 0 && step < totalSteps;
-          if (step % 25 === 0 || step === totalSteps || evalNow) {
-            const point: TinyModelManifest['curve'][number] = { step, loss: window.loss / window.steps, lr };
-            let extra = '';
-            if (evalNow) {
-              const ckpt = join(work, 'ckpt.gguf');
-              await trainer.saveModel(ckpt, { f16: true });
-              point.validation = (await validate(ckpt)).accuracy;
-              extra = `, validation ${(point.validation * 100).toFixed(1)}%`;
-            }
-            curve.push(point);
-            const tps = window.tokens / ((performance.now() - window.t) / 1000);
-            log(
-              `step ${step}/${totalSteps} epoch ${epoch + 1} loss ${point.loss.toFixed(4)} lr ${lr.toExponential(2)} ${tps.toFixed(0)} tok/s${extra}`,
-            );
-            window = { loss: 0, steps: 0, tokens: 0, t: performance.now() };
-          }
+          curve.push(point);
+          const tps = window.tokens / ((performance.now() - window.t) / 1000);
+          log(
+            `step ${step}/${totalSteps} epoch ${epoch + 1} loss ${point.loss.toFixed(4)} lr ${lr.toExponential(2)} ${tps.toFixed(0)} tok/s${extra}`,
+          );
+          window = { loss: 0, steps: 0, tokens: 0, t: performance.now() };
         }
-      }
+      });
       const tmp = join(work, 'final.gguf');
       await trainer.saveModel(tmp, { f16: true });
       renameOrCopy(tmp, out);
@@ -366,8 +452,9 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
       file: out.split(/[\\/]/).pop()!,
       sha256: createHash('sha256').update(bytes).digest('hex'),
       bytes: statSync(out).size,
-      parameterCount: made.parameterCount,
+      parameterCount,
       recipe,
+      fingerprint: { steps: FINGERPRINT_STEPS, sha256: fingerprint, cpu: kernelCpu() },
       foresight: BUILTIN_FORESIGHT,
       threads,
       steps: totalSteps,

@@ -7,7 +7,7 @@ import { resolveForesightConfig, SCORE_SPANS } from '../foresight/config.js';
 import { STRATEGIES } from '../foresight/selection.js';
 import { writeJsonlAtomic } from '../jsonl.js';
 import { PairsConfigSchema as P } from '../pairs/config.js';
-import { formatSignal, judgeFor, JUDGES, probeForesight } from '../probe/index.js';
+import { formatSignal, judgeFor, JUDGES, probeForesight, stepJudgeFor } from '../probe/index.js';
 import { generateTask } from '../task/index.js';
 import { runAction, say } from './action.js';
 import { integer, LIMITS, nonNegative, positive, seed, setting, threads, tokens, samplingSettings } from './options.js';
@@ -74,6 +74,7 @@ export function probeCommand() {
           seed: o.seed,
           rejected: o.rejected,
           judge: judgeFor(o.judge, config.reasoningPrefix),
+          stepJudge: stepJudgeFor(o.judge, config.reasoningPrefix),
           ...(o.threads ? { threads: o.threads } : {}),
           ...(o.out ? { out: o.out } : {}),
           log: say,

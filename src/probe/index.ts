@@ -2,6 +2,7 @@ export {
   foresightSignal,
   formatSignal,
   judgeFor,
+  stepJudgeFor,
   JUDGES,
   type JudgeName,
   type TrajectoryJudge,

@@ -1,13 +1,18 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Context } from '../engine/context.js';
+import { Model } from '../engine/model.js';
 import { GeniusError } from '../errors.js';
+import { evaluate } from '../eval/index.js';
 import type { ForesightConfig } from '../foresight/config.js';
+import { promptFor } from '../foresight/explore.js';
+import type { Query } from '../foresight/explore.js';
 import { readQueries } from '../foresight/queries.js';
 import type { ExplorationRecord } from '../foresight/records.js';
 import { runSampling } from '../foresight/run.js';
 import { readJsonl, writeJsonlAtomic } from '../jsonl.js';
-import { foresightSignal, type SignalOptions, type SignalReport } from './signal.js';
+import { foresightSignal, judgeFor, type SignalOptions, type SignalReport, type TrajectoryJudge } from './signal.js';
 
 /** What `probeForesight` samples and how. */
 export interface ProbeOptions extends SignalOptions {
@@ -28,6 +33,12 @@ export interface ProbeOptions extends SignalOptions {
 }
 
 export interface ProbeResult extends SignalReport {
+  /**
+   * Greedy decoding of the same queries (same prompt, the search's token budget), judged as the
+   * trajectories are: the accuracy self-training has to raise. Training towards the search's picks
+   * can only raise it where `finalAccuracy` is above it.
+   */
+  greedyAccuracy: number;
   /** The exploration file the figures come from (undefined when it was temporary). */
   exploration?: string;
   seconds: number;
@@ -72,10 +83,50 @@ export async function probeForesight(o: ProbeOptions): Promise<ProbeResult> {
       ...(o.rejected ? { rejected: o.rejected } : {}),
       ...(o.resamples ? { resamples: o.resamples } : {}),
       ...(o.judge ? { judge: o.judge } : {}),
+      ...(o.stepJudge ? { stepJudge: o.stepJudge } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
     });
-    return { ...report, ...(o.out ? { exploration: o.out } : {}), seconds: (performance.now() - t0) / 1000 };
+    const greedyAccuracy = await greedyBaseline(o, picked, records, o.judge ?? judgeFor('answer'));
+    return { ...report, greedyAccuracy, ...(o.out ? { exploration: o.out } : {}), seconds: (performance.now() - t0) / 1000 };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Share of the explored queries whose greedy response the judge calls right (see ProbeResult). */
+async function greedyBaseline(
+  o: ProbeOptions,
+  picked: readonly Query[],
+  records: readonly ExplorationRecord[],
+  judge: TrajectoryJudge,
+): Promise<number> {
+  const explored = new Map(records.map((r) => [String(r.id), r]));
+  const items = picked.filter((q) => explored.has(String(q.id))).map((q, index) => ({ id: q.id, index, question: q.question, gold: '' }));
+  if (items.length === 0) return NaN;
+  const c = o.config;
+  const maxTokens = c.steps * c.maxStepTokens + c.maxRolloutTokens;
+  const model = await Model.load(o.model);
+  try {
+    const longest = Math.max(...items.map((q) => promptFor(model, q.question, c).length));
+    const ctx = await Context.create(model, {
+      sequenceContextSize: longest + maxTokens + 8,
+      maxSequences: Math.min(64, items.length),
+      ...(o.threads ? { threads: o.threads } : {}),
+    });
+    try {
+      const r = await evaluate(ctx, model, items, {
+        temperature: 0,
+        maxTokens,
+        prompt: c,
+        ...(o.adapter ? { adapter: o.adapter } : {}),
+        ...(o.signal ? { signal: o.signal } : {}),
+      });
+      const right = r.records.filter((q) => judge(q.samples[0]?.text ?? '', explored.get(String(q.id))!)).length;
+      return right / r.records.length;
+    } finally {
+      ctx.dispose();
+    }
+  } finally {
+    model.dispose();
   }
 }

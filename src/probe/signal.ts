@@ -57,6 +57,14 @@ export interface SignalReport {
   identicalPairShare: number;
   /** Accuracy of the final responses exploration picked. */
   finalAccuracy: number;
+  /**
+   * Step by step (with a judge of partial solutions, `stepJudgeFor('solution')`; else NaN): over
+   * each beam's steps whose candidates hold a right step, how the highest-scored candidate compares
+   * with the one the model finds likeliest (its own mean log-prob, greedy decoding's pick).
+   * `gained`: the likeliest is wrong and the highest-scored right; `lost`: the reverse. A
+   * self-reward can only raise greedy accuracy where it gains more than it loses.
+   */
+  stepSelection: { steps: number; gained: number; lost: number };
 }
 
 /** How the probe builds pairs and its interval. */
@@ -70,6 +78,8 @@ export interface SignalOptions {
   seed?: number;
   /** Whether a trajectory is right (default: `judgeFor('answer')`). */
   judge?: TrajectoryJudge;
+  /** Whether a trajectory's steps so far are right (for `stepSelection`; see `stepJudgeFor`). */
+  stepJudge?: TrajectoryJudge;
 }
 
 /** Decides whether a trajectory (as in `traj_pool`: reasoning prefix + steps) is right for its record. */
@@ -91,6 +101,46 @@ export function judgeFor(name: JudgeName, reasoningPrefix = ''): TrajectoryJudge
     const steps = text.startsWith(reasoningPrefix) ? text.slice(reasoningPrefix.length) : text;
     return typeof record.ground_truth === 'string' && steps.trim() === record.ground_truth.trim();
   };
+}
+
+/**
+ * The judge of partial trajectories for `stepSelection`: `solution`, every line so far is the gold
+ * solution's line at that place; `answer` has none (a partial trajectory has no answer yet).
+ */
+export function stepJudgeFor(name: JudgeName, reasoningPrefix = ''): TrajectoryJudge | undefined {
+  if (name === 'answer') return undefined;
+  return (text, record) => {
+    if (typeof record.ground_truth !== 'string') return false;
+    const gold = record.ground_truth.trim().split('\n');
+    const steps = text.startsWith(reasoningPrefix) ? text.slice(reasoningPrefix.length) : text;
+    return steps
+      .split('\n')
+      .filter((line) => line.trim() !== '')
+      .every((line, i) => line.trim() === gold[i]?.trim());
+  };
+}
+
+/** `stepSelection`'s counts for one step of one record (see SignalReport). */
+function selectionAt(r: ExplorationRecord, k: number, stepJudge: TrajectoryJudge): { steps: number; gained: number; lost: number } {
+  const c = { steps: 0, gained: 0, lost: 0 };
+  const traj = r.traj_pool[k] ?? [];
+  const own = r.step_prob[k] ?? [];
+  const scores = r.prob_pool[k] ?? [];
+  if (own.length !== traj.length || scores.length !== traj.length) return c;
+  // The trajectory up to and including the candidate step: less its rollout.
+  const ok = traj.map((t, i) => stepJudge(t.slice(0, t.length - (r.step_pool[k]?.[i] ?? '').length), r));
+  const beams = r.beam_pool?.[k] ?? traj.map(() => 0);
+  for (const b of new Set(beams)) {
+    const idx = beams.flatMap((x, i) => (x === b ? [i] : []));
+    if (!idx.some((i) => ok[i])) continue;
+    const argmax = (v: readonly number[]) => idx.reduce((a, i) => (v[i]! > v[a]! ? i : a), idx[0]!);
+    const likeliest = ok[argmax(own)]!;
+    const best = ok[argmax(scores)]!;
+    c.steps++;
+    if (!likeliest && best) c.gained++;
+    if (likeliest && !best) c.lost++;
+  }
+  return c;
 }
 
 /** Per query: concordant (right above wrong) and total (right, wrong) pairs over its mixed steps. */
@@ -155,6 +205,7 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
   let mixed = 0;
   let right = 0;
   let finalRight = 0;
+  const selection = { steps: 0, gained: 0, lost: 0 };
   const pairCounts = { pairs: 0, chosenRight: 0, rejectedWrong: 0, oneRight: 0, oneRightChosen: 0, identical: 0 };
   for (const r of records) {
     if (goldAnswer(r.ground_truth) === null) continue;
@@ -172,6 +223,12 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
       if (d === 1) allSame++;
       const ok = traj.map((t) => isRight(t));
       right += ok.filter(Boolean).length;
+      if (options.stepJudge) {
+        const c = selectionAt(r, k, options.stepJudge);
+        selection.steps += c.steps;
+        selection.gained += c.gained;
+        selection.lost += c.lost;
+      }
       if (ok.some(Boolean) && !ok.every(Boolean)) {
         mixed++;
         const c = stepCounts(r.prob_pool[k] ?? [], ok);
@@ -224,6 +281,7 @@ export function foresightSignal(records: readonly ExplorationRecord[], options: 
     preferenceAccuracy: share(pairCounts.oneRightChosen, pairCounts.oneRight),
     identicalPairShare: share(pairCounts.identical, pairCounts.pairs),
     finalAccuracy: share(finalRight, queries),
+    stepSelection: options.stepJudge ? selection : { steps: NaN, gained: NaN, lost: NaN },
   };
 }
 
@@ -231,13 +289,20 @@ const pct = (x: number) => (Number.isNaN(x) ? 'n/a' : `${(100 * x).toFixed(1)}%`
 const num = (x: number, d = 2) => (Number.isNaN(x) ? 'n/a' : x.toFixed(d));
 
 /** The report as lines a person reads (the CLI prints them; the HTML report shows the same figures). */
-export function formatSignal(s: SignalReport): string[] {
+export function formatSignal(s: SignalReport & { greedyAccuracy?: number }): string[] {
+  const greedy =
+    s.greedyAccuracy === undefined ? '' : `; greedy decoding of the same queries: ${pct(s.greedyAccuracy)} (what the search has to beat)`;
   return [
     `queries ${s.queries}, steps ${s.steps}, candidates per step ${num(s.candidatesPerStep, 1)}`,
     `diversity: ${num(s.distinctCandidates)} distinct candidate steps per step; all identical in ${pct(s.allIdenticalShare)} of steps`,
     `foresight signal: AUROC ${num(s.auroc.value, 3)} [${num(s.auroc.low, 3)}, ${num(s.auroc.high, 3)}] over ${s.mixedSteps} steps holding right and wrong trajectories (0.5 = no signal)`,
     `  against a wrong step at least as likely as the right one (the errors greedy decoding makes): AUROC ${num(s.aurocAgainstLikelierStep.value, 3)} [${num(s.aurocAgainstLikelierStep.low, 3)}, ${num(s.aurocAgainstLikelierStep.high, 3)}]`,
-    `right trajectories: ${pct(s.rightTrajectoryShare)}; final responses right: ${pct(s.finalAccuracy)}`,
+    `right trajectories: ${pct(s.rightTrajectoryShare)}; final responses right: ${pct(s.finalAccuracy)}${greedy}`,
+    ...(Number.isNaN(s.stepSelection.steps)
+      ? []
+      : [
+          `step selection: of ${s.stepSelection.steps} beam-steps holding a right candidate, the highest-scored candidate is right where the likeliest is wrong in ${s.stepSelection.gained}, wrong where it is right in ${s.stepSelection.lost} (a gain needs more of the first)`,
+        ]),
     `pairs ${s.pairs}: chosen right ${pct(s.chosenRight)}, rejected wrong ${pct(s.rejectedWrong)}, chosen is the right one where exactly one is ${pct(s.preferenceAccuracy)}, identical ${pct(s.identicalPairShare)}`,
   ];
 }

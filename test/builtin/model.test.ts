@@ -10,8 +10,11 @@ import {
   BUILTIN_FORESIGHT,
   BUILTIN_MANIFEST_PATH,
   BUILTIN_MODEL_PATH,
+  FINGERPRINT_STEPS,
+  kernelCpu,
   TINY_RECIPE,
   evaluateBuiltin,
+  recipeFingerprint,
   recipeProblems,
   sftSequence,
   type TinyModelManifest,
@@ -31,6 +34,17 @@ test("the committed model is the manifest's file: same sha256, at most 10 MB, th
   t.true(
     manifest.test !== null && manifest.test.accuracy >= 0.2 && manifest.test.accuracy <= 0.6,
     `recorded test accuracy ${manifest.test?.accuracy}`,
+  );
+});
+
+// Bytes depend on the CPU's kernels: the check runs on the kind of CPU the model was built on (CI's kind).
+const builtHere = manifest.fingerprint.cpu === kernelCpu();
+(builtHere ? test : test.skip)("the recipe still makes the committed model: its first steps give the manifest's fingerprint", async (t) => {
+  t.is(manifest.fingerprint.steps, FINGERPRINT_STEPS);
+  t.is(
+    await recipeFingerprint({ threads: manifest.threads }),
+    manifest.fingerprint.sha256,
+    'the trainer now computes other numbers than when the model was built: rebuild it (npm run build:tiny-model), then re-measure what bench/RESULTS.md quotes of it',
   );
 });
 

@@ -4,7 +4,7 @@ import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILTIN_DIFFICULTY, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../../src/builtin/index.js';
+import { BUILTIN_DIFFICULTY, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH, evaluateBuiltin } from '../../src/builtin/index.js';
 import { Context } from '../../src/engine/context.js';
 import { Model } from '../../src/engine/model.js';
 import { resolveForesightConfig } from '../../src/foresight/config.js';
@@ -13,7 +13,7 @@ import type { ExplorationRecord } from '../../src/foresight/records.js';
 import { runSampling } from '../../src/foresight/run.js';
 import { runPairs } from '../../src/pairs/run.js';
 import type { PairRecord } from '../../src/pairs/build.js';
-import { foresightSignal, judgeFor } from '../../src/probe/signal.js';
+import { foresightSignal, judgeFor, stepJudgeFor } from '../../src/probe/signal.js';
 import { generateTask } from '../../src/task/index.js';
 import { loadPairs } from '../../src/train/data.js';
 import { cliPath, tempDir } from '../helpers.js';
@@ -276,7 +276,56 @@ test('the probe grades records: diversity, AUROC, pair quality', (t) => {
   t.is(foresightSignal([solution], { resamples: 50, judge: judgeFor('answer') }).auroc.value, 1);
 });
 
-test('genius probe explores a labeled task and prints the signal report', (t) => {
+test("the probe's step selection: the highest-scored candidate step against the model's likeliest, per beam", (t) => {
+  const right = 'P\n2 + 3 = 5\n';
+  const wrong = 'P\n2 + 3 = 6\n';
+  const record: ExplorationRecord = {
+    id: 1,
+    question: 'q',
+    ground_truth: '2 + 3 = 5\n5 * 2 = 10\n#### 10',
+    response: '',
+    response_all_beams: [],
+    foresight_steps: 2,
+    // Step 0, beam 0: the likeliest step is wrong, the highest-scored right (gained). Beam 1: the
+    // likeliest is right, the highest-scored wrong (lost); the right step's rollout errs, which must
+    // not make the step wrong. Step 1: no right candidate, not counted.
+    step_pool: [
+      ['5 * 2 = 10\n#### 10', '6 * 2 = 12\n#### 12', '5 * 2 = 11\n#### 11', '6 * 2 = 12\n#### 12'],
+      ['#### 12', '#### 12'],
+    ],
+    traj_pool: [[], [], []],
+    candidate_pool: [
+      ['2 + 3 = 5', '2 + 3 = 6', '2 + 3 = 5', '2 + 3 = 6'],
+      ['6 * 2 = 12', '6 * 2 = 12'],
+    ],
+    beam_pool: [
+      [0, 0, 1, 1],
+      [0, 0],
+    ],
+    step_prob: [
+      [-0.5, -0.1, -0.1, -0.5],
+      [-0.1, -0.2],
+    ],
+    prob_pool: [[-0.1, -0.3, -0.4, -0.2], [-0.1, -0.2], [0]],
+    adv_pool: [[0, 0, 0, 0], [0, 0], [0]],
+    sample_id_pool: [[0, 2], [0, 1], [0]],
+  };
+  record.traj_pool = [
+    [right, wrong, right, wrong].map((p, i) => p + record.step_pool[0]![i]),
+    [wrong + '6 * 2 = 12\n#### 12', wrong + '6 * 2 = 12\n#### 12'],
+    [],
+  ];
+  const judged = foresightSignal([record], {
+    resamples: 10,
+    judge: judgeFor('solution', 'P\n'),
+    stepJudge: stepJudgeFor('solution', 'P\n'),
+  });
+  t.deepEqual(judged.stepSelection, { steps: 2, gained: 1, lost: 1 });
+  t.is(stepJudgeFor('answer'), undefined, 'a partial trajectory has no answer to judge');
+  t.true(Number.isNaN(foresightSignal([record], { resamples: 10 }).stepSelection.steps));
+});
+
+test('genius probe explores a labeled task and prints the signal report, with greedy decoding of the same queries', async (t) => {
   const r = spawnSync(process.execPath, [cliPath, 'probe', '--model', 'builtin', '--task', queries, '--n', '4', '--steps', '3', '--json'], {
     encoding: 'utf8',
   });
@@ -297,10 +346,19 @@ test('genius probe explores a labeled task and prints the signal report', (t) =>
       },
     );
     t.is(p.status, 0, p.stderr);
-    return JSON.parse(p.stdout) as { rightTrajectoryShare: number };
+    return JSON.parse(p.stdout) as { rightTrajectoryShare: number; greedyAccuracy: number; stepSelection: { steps: number | null } };
   };
-  const byAnswer = judged('answer').rightTrajectoryShare;
-  const bySolution = judged('solution').rightTrajectoryShare;
+  const answerJudged = judged('answer');
+  const solutionJudged = judged('solution');
+  const byAnswer = answerJudged.rightTrajectoryShare;
+  const bySolution = solutionJudged.rightTrajectoryShare;
+  // The baseline the search must beat: greedy responses to the same 4 queries, judged the same way.
+  const greedy = await evaluateBuiltin(BUILTIN_MODEL_PATH, problems.slice(0, 4));
+  t.is(answerJudged.greedyAccuracy, greedy.accuracy);
+  const followsGold = greedy.records.filter((q, i) => q.samples[0]!.text.trim() === problems[i]!.answer).length;
+  t.is(solutionJudged.greedyAccuracy, followsGold / 4);
+  t.true((solutionJudged.stepSelection.steps ?? 0) > 0, 'the solution judge grades steps too');
+  t.is(answerJudged.stepSelection.steps, null, 'NaN in JSON: the answer judge cannot grade a partial solution');
   const trajectories = readFileSync(kept, 'utf8')
     .trim()
     .split('\n')

@@ -174,6 +174,7 @@ test('the signal table shows each probed round, the AUROC against a likelier wro
     preferenceAccuracy: 0.53,
     identicalPairShare: 0.33,
     finalAccuracy: 0.22,
+    stepSelection: { steps: NaN, gained: NaN, lost: NaN },
   };
   // Round 1's metrics were written before the likelier-step figure existed.
   const { aurocAgainstLikelierStep: _, ...older } = signal;
