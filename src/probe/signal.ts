@@ -94,13 +94,13 @@ export const JUDGES = ['answer', 'solution'] as const;
 /** A name in JUDGES. */
 export type JudgeName = (typeof JUDGES)[number];
 
+/** A trajectory's steps: the text after the reasoning prefix. */
+const stepsOf = (text: string, reasoningPrefix: string) => (text.startsWith(reasoningPrefix) ? text.slice(reasoningPrefix.length) : text);
+
 /** The judge of that name; `solution` strips `reasoningPrefix` before comparing. */
 export function judgeFor(name: JudgeName, reasoningPrefix = ''): TrajectoryJudge {
   if (name === 'answer') return (text, record) => answersMatch(extractAnswer(text)?.value ?? null, goldAnswer(record.ground_truth));
-  return (text, record) => {
-    const steps = text.startsWith(reasoningPrefix) ? text.slice(reasoningPrefix.length) : text;
-    return typeof record.ground_truth === 'string' && steps.trim() === record.ground_truth.trim();
-  };
+  return (text, record) => typeof record.ground_truth === 'string' && stepsOf(text, reasoningPrefix).trim() === record.ground_truth.trim();
 }
 
 /**
@@ -112,8 +112,7 @@ export function stepJudgeFor(name: JudgeName, reasoningPrefix = ''): TrajectoryJ
   return (text, record) => {
     if (typeof record.ground_truth !== 'string') return false;
     const gold = record.ground_truth.trim().split('\n');
-    const steps = text.startsWith(reasoningPrefix) ? text.slice(reasoningPrefix.length) : text;
-    return steps
+    return stepsOf(text, reasoningPrefix)
       .split('\n')
       .filter((line) => line.trim() !== '')
       .every((line, i) => line.trim() === gold[i]?.trim());
