@@ -57,6 +57,7 @@ export const BUILTIN_DIFFICULTY: TaskDifficulty = {
   operations: ['add', 'sub', 'mul'],
   finalShare: 5,
   shareGroups: 0,
+  checks: false,
 };
 
 /** Everything that fixes the built-in model's bytes (with the thread count, see buildTinyModel). */
@@ -85,6 +86,8 @@ export interface TinyRecipe {
   /** Test-split problems for the one final measurement. */
   testProblems: number;
   testSeed: number;
+  /** A share of the training problems written by sloppy solvers (generateTask's `sloppy`); none when absent. */
+  sloppy?: { share: number; slipRate: number };
 }
 
 /**
@@ -137,6 +140,7 @@ export const TINY_RECIPE_NOTES: string[] = [
   'Since the trainer patches 0007-0010 (matrix products as in-order FMA chains, 2026-12-02) the recipe no longer rebuilt the previous file (sha256 32c603ff..., validation 43%, test 52%): the same problems (checked by hash) gave another. The committed file is now that rebuild, sha256 56551b0f..., validation 38%, test 47.5% (7.1-7.8 min), the same bytes in two builds a session apart; the probe (600 queries, seed 7000003, solution judge): AUROC 0.705 [0.666, 0.740], against a likelier wrong step 0.532 [0.451, 0.616], 2.19 distinct candidates per step, 43.1% of steps all identical. The manifest now records a fingerprint (sha256 of the F32 weights after the first 4 steps) that the tests recompute, so a trainer change that moves the bytes fails a test instead of passing unseen.',
   "The search against greedy decoding (2026-12-02, 300 probe queries): the final responses the foresight search picks are right less often than greedy decoding of the same queries (solution judge 32.7% vs 38.0%, answer judge 43.3% vs 51.3%); top-M selection (`--strategy greedy`) and all of a solution's lines as steps (`--steps 8`) bring it level (37.0%; answer 51.3% vs 51.3%), greedy rollouts lower it. Self-training towards the search's picks cannot raise greedy accuracy while the search does not beat greedy decoding; `genius probe` now prints both.",
   'Divisors 6-9 as two groups of at least 3 (finalShare 9, shareGroups 3), the same recipe otherwise (8 min): validation 63.5%, test 61.8% (above the target); the probe (300 queries): against a likelier wrong step AUROC 0.806 [0.695, 0.904] (solution judge), the highest yet, as an off-by-one total no longer divides; but greedy decoding reaches 40% of its right answers through wrong lines (answer judge 61.3%, solution 36.0%: it bends later sums back to a multiple), and the search is no better than greedy decoding (36.3% vs 36.0% solution-judged with top-M over 8 steps, 34.0% at the defaults). Not chosen.',
+  "Checks on every line (checks: `23 + 8 = 31 and 31 - 8 = 23`) and sloppy solvers in the training corpus (sloppy {share 0.3, slipRate 0.3}: slips of 1, 2 or 10 in additions and subtractions, honest checks), the same recipe otherwise (2026-12-02, 7.5 min, sha256 d6415c6b...): validation 41.5%, test 50.7%; the probe (300 queries in that format, solution judge): AUROC 0.757 [0.704, 0.802], against a likelier wrong step 0.519 [0.393, 0.659], 2.63 distinct candidates per step, final responses 24.0% vs greedy decoding 34.7%, step selection 48 gained / 118 lost. The model copies the check's end from the line's start in 71% of its wrong lines. Sloppy 50% x 0.5: validation 31.5%, 44 / 154; the check on a line of its own (local variant): 50 / 108. Not chosen: the search loses to greedy decoding in every variant (bench/RESULTS.md).",
 ];
 
 /**
@@ -159,7 +163,13 @@ export function sftSequence(
 /** The recipe's problems: training, validation (train split, disjoint from training) and test. */
 export function recipeProblems(recipe: TinyRecipe): { train: TaskRecord[]; validation: TaskRecord[]; test: TaskRecord[] } {
   const difficulty = resolveDifficulty(recipe.difficulty);
-  const train = generateTask({ split: 'train', n: recipe.trainProblems, seed: recipe.seed, difficulty });
+  const train = generateTask({
+    split: 'train',
+    n: recipe.trainProblems,
+    seed: recipe.seed,
+    difficulty,
+    ...(recipe.sloppy ? { sloppy: recipe.sloppy } : {}),
+  });
   const seen = new Set(train.map((r) => canonicalOf(r)));
   const validation = generateTask({
     split: 'train',

@@ -41,6 +41,7 @@ export function taskCommand() {
       `the final share is among two groups of at least n the solution adds first, so the divisor is no number of the question (0: off; default: ${D.shareGroups})`,
       integer(0),
     )
+    .option('--checks', 'each solution line checks itself with the inverse operation ("23 + 8 = 31 and 31 - 8 = 23")')
     .option(
       '--test-fraction <x>',
       `share of all problems in the test split (use the same for both splits; default: ${DEFAULT_TEST_FRACTION})`,
@@ -66,6 +67,7 @@ export function taskCommand() {
             operations: o.operations,
             finalShare: o.finalShare,
             shareGroups: o.shareGroups,
+            checks: o.checks,
           },
         });
         writeJsonlAtomic(o.out, o.questionsOnly ? records.map(({ id, question }) => ({ id, question })) : records);

@@ -46,6 +46,12 @@ export interface TaskDifficulty {
    * Groups of at least g leave divisors from 2g to `finalShare`. Default 0.
    */
   shareGroups: number;
+  /**
+   * Each solution line checks itself with the inverse operation (`23 + 8 = 31 and 31 - 8 = 23`):
+   * a check the model has to compute, as it ends on a number the line's result gives, so a wrong
+   * result shows as a check that does not return to where the line began. Default false.
+   */
+  checks: boolean;
 }
 
 /** The task's default difficulty: 2-6 operations, operands up to 20, factors up to 5, totals up to 200, 0-2 distractors. */
@@ -60,6 +66,7 @@ export const DEFAULT_DIFFICULTY: TaskDifficulty = {
   operations: [...OPERATIONS],
   finalShare: 0,
   shareGroups: 0,
+  checks: false,
 };
 
 /** One problem, GSM8K-compatible: `answer` is the solution, one step per line, ending "#### N". */
@@ -74,6 +81,8 @@ export interface TaskRecord {
   /** Operations in the chain (= solution steps before the answer line, less the line adding the groups of `shareGroups`). */
   ops: number;
   distractors: number;
+  /** Written by a sloppy solver (`GenerateTaskOptions.sloppy`): `answer` holds slips, `final` does not. */
+  sloppy?: true;
 }
 
 /** Starts the final-answer line of every solution (GSM8K's marker). */
@@ -257,16 +266,48 @@ function writeProblem(
       ? groupShareOf(person, share.group, share.operand - share.group, item)
       : shareOf(person, share.operand, item);
   const question = [openingOf(person, start, item), ...sentences, ask].join(' ');
+  const gold = solutionOf(start, links, d.checks);
+  return { question, answer: gold.answer, final: gold.final, distractors };
+}
+
+/** The operation that undoes each one (for a line's check). */
+const INVERSE: Record<Operation, Operation> = { add: 'sub', sub: 'add', mul: 'div', div: 'mul' };
+
+/** One solution line: `value op operand = result`, with its inverse check when `checks`. */
+function lineOf(value: number, l: Link, result: number, checks: boolean): string {
+  const line = `${value} ${SYMBOL[l.op]} ${l.operand} = ${result}`;
+  if (!checks) return line;
+  return `${line} and ${result} ${SYMBOL[INVERSE[l.op]]} ${l.operand} = ${apply(result, { op: INVERSE[l.op], operand: l.operand })}`;
+}
+
+/**
+ * A solution of the chain, one line per operation, ending `#### N`. With `slip`, a sloppy solver
+ * writes it: each addition or subtraction's result is off (by 1, 2 or 10) with probability
+ * `slip.rate`, a division that no longer comes out exact is rounded, and every later line carries
+ * the wrong number on; checks are always computed honestly from what was written, so a slip shows
+ * as a check that does not return to where its line began.
+ */
+function solutionOf(
+  start: number,
+  links: readonly Link[],
+  checks: boolean,
+  slip?: { rate: number; rng: Rng },
+): { answer: string; final: number } {
   const steps: string[] = [];
   let value = start;
   for (const l of links) {
     if (l.group) steps.push(`${l.group} + ${l.operand - l.group} = ${l.operand}`);
-    const next = apply(value, l);
-    steps.push(`${value} ${SYMBOL[l.op]} ${l.operand} = ${next}`);
+    let next = apply(value, l);
+    if (l.op === 'div' && !Number.isInteger(next)) next = Math.max(1, Math.round(next));
+    if (slip && (l.op === 'add' || l.op === 'sub') && slip.rng.next() < slip.rate) next = Math.max(0, next + pick(slip.rng, SLIPS));
+    steps.push(lineOf(value, l, next, checks));
     value = next;
   }
-  return { question, answer: [...steps, `${ANSWER_MARKER} ${value}`].join('\n'), final: value, distractors };
+  return { answer: [...steps, `${ANSWER_MARKER} ${value}`].join('\n'), final: value };
 }
+
+/** How far a sloppy solver's result is off. */
+const SLIPS = [-10, -2, -1, 1, 2, 10] as const;
 
 /** Rejects knobs that cannot make a problem, naming the knob. */
 export function resolveDifficulty(partial: Partial<TaskDifficulty> = {}): TaskDifficulty {
@@ -283,6 +324,7 @@ export function resolveDifficulty(partial: Partial<TaskDifficulty> = {}): TaskDi
   int(d.maxDistractors, 'maxDistractors', d.minDistractors);
   if (d.finalShare !== 0) int(d.finalShare, 'finalShare', 2);
   int(d.shareGroups, 'shareGroups', 0);
+  if (typeof d.checks !== 'boolean') throw new GeniusError(`checks must be true or false, got ${String(d.checks)}`);
   if (d.shareGroups > 0 && d.finalShare < 2 * d.shareGroups)
     throw new GeniusError(
       `shareGroups ${d.shareGroups} needs a final share among at least two such groups, finalShare >= ${2 * d.shareGroups} (got ${d.finalShare})`,
@@ -303,6 +345,14 @@ export interface GenerateTaskOptions {
   difficulty?: Partial<TaskDifficulty>;
   /** Share of all problems in the test split; train and test must be made with the same value. */
   testFraction?: number;
+  /**
+   * A corpus with sloppy solvers in it (for pretraining a model, never for evaluation): this share
+   * of the problems get a solution with at least one slip (see `solutionOf`; each addition or
+   * subtraction slips with probability `slipRate`), marked `sloppy`; `final` stays the gold answer.
+   * A model trained on it learns that a check which fails means more slips ahead, so its own view
+   * of a wrong step's future is less certain. Default: none.
+   */
+  sloppy?: { share: number; slipRate: number };
 }
 
 /**
@@ -316,6 +366,9 @@ export function generateTask(options: GenerateTaskOptions): TaskRecord[] {
   if (!(testFraction > 0 && testFraction < 1)) throw new GeniusError(`testFraction must be in (0, 1), got ${testFraction}`);
   if (!Number.isInteger(options.n) || options.n < 0) throw new GeniusError(`n must be a non-negative integer, got ${options.n}`);
   const rng = new Rng(mixSeed('genius-task', options.seed, options.split));
+  // Slips draw from their own stream, so a sloppy corpus holds the same problems as a careful one.
+  const slipRng = new Rng(mixSeed('genius-task-slips', options.seed, options.split));
+  if (options.sloppy) checkSloppy(options.sloppy);
   const seen = new Set<string>();
   const out: TaskRecord[] = [];
   const maxDraws = 1000 + 200 * options.n;
@@ -331,17 +384,37 @@ export function generateTask(options: GenerateTaskOptions): TaskRecord[] {
     if (seen.has(key) || splitOf(key, testFraction) !== options.split) continue;
     seen.add(key);
     const p = writeProblem(rng, d, chain.start, chain.links);
+    const sloppy =
+      options.sloppy && slipRng.next() < options.sloppy.share
+        ? sloppyAnswer(slipRng, d, chain.start, chain.links, options.sloppy.slipRate)
+        : undefined;
     out.push({
       id: `${options.split}-${options.seed}-${out.length}`,
       question: p.question,
-      answer: p.answer,
+      answer: sloppy ?? p.answer,
       final: p.final,
       split: options.split,
       ops: chain.links.length,
       distractors: p.distractors,
+      ...(sloppy ? { sloppy: true as const } : {}),
     });
   }
   return out;
+}
+
+function checkSloppy({ share, slipRate }: { share: number; slipRate: number }): void {
+  if (!(share >= 0 && share <= 1)) throw new GeniusError(`sloppy.share must be in [0, 1], got ${share}`);
+  if (!(slipRate > 0 && slipRate <= 1)) throw new GeniusError(`sloppy.slipRate must be in (0, 1], got ${slipRate}`);
+}
+
+/** A sloppy solution with at least one slip (redrawn until it has one; the chain has an addition or subtraction). */
+function sloppyAnswer(rng: Rng, d: TaskDifficulty, start: number, links: readonly Link[], slipRate: number): string | undefined {
+  if (!links.some((l) => l.op === 'add' || l.op === 'sub')) return undefined;
+  const gold = solutionOf(start, links, d.checks).answer;
+  for (;;) {
+    const answer = solutionOf(start, links, d.checks, { rate: slipRate, rng }).answer;
+    if (answer !== gold) return answer;
+  }
 }
 
 /** The canonical chain of a generated record, recovered from its solution (for split checks). */

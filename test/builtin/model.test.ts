@@ -97,6 +97,14 @@ test("the recipe's validation problems are train-split and disjoint from the tra
   t.true(validation.every((r) => r.split === 'train') && testSet.every((r) => r.split === 'test'));
   const answers = new Set(train.map((r) => r.answer));
   t.false(validation.some((r) => answers.has(r.answer)));
+  // A sloppy corpus slips only in the training problems; validation and test stay gold.
+  const sloppy = recipeProblems({ ...small, difficulty: { ...small.difficulty, checks: true }, sloppy: { share: 0.5, slipRate: 0.5 } });
+  t.true(sloppy.train.filter((r) => r.sloppy).length > 100);
+  t.false([...sloppy.validation, ...sloppy.test].some((r) => r.sloppy));
+  t.deepEqual(
+    sloppy.validation.map((r) => r.question),
+    validation.map((r) => r.question),
+  );
 });
 
 test('BUILTIN_FORESIGHT is a valid sampler config whose stop strings never cut the answer line', (t) => {

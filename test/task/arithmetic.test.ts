@@ -155,16 +155,19 @@ test('finalShare ends every problem in an exact equal share that most wrong tota
   });
 });
 
+/** A small difficulty with an equal share at the end (the built-in kind), for the tests of its knobs. */
+const SHARE_DIFFICULTY = {
+  minOps: 2,
+  maxOps: 4,
+  maxOperand: 20,
+  maxFactor: 3,
+  maxValue: 100,
+  operations: ['add', 'sub', 'mul'] as Operation[],
+  finalShare: 5,
+};
+
 test('shareGroups: the share is among two groups of at least n the solution adds first, so the divisor is no number of the question', (t) => {
-  const d = {
-    minOps: 2,
-    maxOps: 4,
-    maxOperand: 20,
-    maxFactor: 3,
-    maxValue: 100,
-    operations: ['add', 'sub', 'mul'] as Operation[],
-    finalShare: 5,
-  };
+  const d = SHARE_DIFFICULTY;
   const records = generateTask({ split: 'train', n: 300, seed: 4, difficulty: { ...d, shareGroups: 1 } });
   const divisors = new Set<number>();
   for (const r of records) {
@@ -243,6 +246,16 @@ test('genius task writes GSM8K-format JSONL', (t) => {
   t.is(f.status, 0, f.stderr);
   for (const line of readFileSync(shared, 'utf8').trim().split('\n'))
     t.regex((JSON.parse(line) as TaskRecord).question, /among [23] friends\. how many \w+ does each friend get\?$/);
+  const checkedOut = join(tempDir(), 'checked.jsonl');
+  const c = spawnSync(process.execPath, [cliPath, 'task', '--n', '5', '--checks', '--out', checkedOut], { encoding: 'utf8' });
+  t.is(c.status, 0, c.stderr);
+  for (const line of readFileSync(checkedOut, 'utf8').trim().split('\n'))
+    t.true(
+      (JSON.parse(line) as TaskRecord).answer
+        .split('\n')
+        .slice(0, -1)
+        .every((l) => checked(l) !== undefined),
+    );
   const unlabeled = join(tempDir(), 'queries.jsonl');
   const q = spawnSync(process.execPath, [cliPath, 'task', '--n', '3', '--seed', '4', '--questions-only', '--out', unlabeled], {
     encoding: 'utf8',
@@ -263,4 +276,84 @@ test('genius task writes GSM8K-format JSONL', (t) => {
   const bad = spawnSync(process.execPath, [cliPath, 'task', '--ops', '5-2', '--out', out], { encoding: 'utf8' });
   t.not(bad.status, 0);
   t.regex(bad.stderr.trim(), /^genius: option '--ops <range>' argument '5-2' is invalid\. 2 is below 5$/);
+});
+
+/** `a op b = c and c inv b = d` as numbers, or undefined for a line without a check. */
+function checked(
+  line: string,
+): { a: number; op: string; b: number; c: number; inv: string; b2: number; c2: number; d: number } | undefined {
+  const m = /^(-?\d+) ([-+*/]) (\d+) = (-?\d+) and (-?\d+) ([-+*/]) (\d+) = (-?\d+)$/.exec(line);
+  if (!m) return undefined;
+  const n = m.map(Number);
+  return { a: n[1]!, op: m[2]!, b: n[3]!, c: n[4]!, inv: m[6]!, c2: n[5]!, b2: n[7]!, d: n[8]! };
+}
+const calc = (a: number, op: string, b: number) => (op === '+' ? a + b : op === '-' ? a - b : op === '*' ? a * b : a / b);
+const INVERSE_SYMBOL: Record<string, string> = { '+': '-', '-': '+', '*': '/', '/': '*' };
+
+test('checks: every solution line undoes itself with the inverse operation; off by default, without extra draws', (t) => {
+  const d = SHARE_DIFFICULTY;
+  const plain = generateTask({ split: 'train', n: 200, seed: 4, difficulty: d });
+  const records = generateTask({ split: 'train', n: 200, seed: 4, difficulty: { ...d, checks: true } });
+  for (const [i, r] of records.entries()) {
+    const lines = r.answer.split('\n');
+    const gold = plain[i]!.answer.split('\n');
+    t.is(lines.length, gold.length);
+    t.is(lines.at(-1), gold.at(-1));
+    t.is(r.question, plain[i]!.question, 'the same problems: checks draw nothing');
+    for (const [j, line] of lines.slice(0, -1).entries()) {
+      const l = checked(line);
+      t.truthy(l, line);
+      t.true(line.startsWith(`${gold[j]} and `), line);
+      t.is(l!.c2, l!.c);
+      t.is(l!.b2, l!.b);
+      t.is(l!.inv, INVERSE_SYMBOL[l!.op]);
+      t.is(l!.d, l!.a, 'the check returns to where its line began');
+    }
+    t.is(canonicalOf(r), canonicalOf(plain[i]!));
+  }
+  t.true(plain.every((r) => r.answer.split('\n').every((l) => !l.includes(' and '))));
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { checks: 1 as unknown as boolean } }), {
+    message: /checks must be true or false, got 1/,
+  });
+});
+
+test('sloppy: a share of the corpus slips in additions and subtractions, checks stay honest, `final` stays gold', (t) => {
+  const d = { ...SHARE_DIFFICULTY, checks: true };
+  const gold = generateTask({ split: 'train', n: 400, seed: 4, difficulty: d });
+  const records = generateTask({ split: 'train', n: 400, seed: 4, difficulty: d, sloppy: { share: 0.3, slipRate: 0.3 } });
+  const sloppy = records.filter((r) => r.sloppy);
+  t.true(sloppy.length > 90 && sloppy.length < 150, `${sloppy.length} of 400 sloppy`);
+  let failedChecks = 0;
+  for (const r of records) {
+    const lines = r.answer.split('\n');
+    let value: number | undefined;
+    let slips = 0;
+    for (const line of lines.slice(0, -1)) {
+      const l = checked(line)!;
+      t.truthy(l, line);
+      if (value !== undefined) t.is(l.a, value, 'each line carries the written result on');
+      t.is(l.d, calc(l.c, l.inv, l.b), `an honest check: ${line}`);
+      if (l.c !== calc(l.a, l.op, l.b)) {
+        slips++;
+        t.true(l.op === '+' || l.op === '-' || l.op === '/', `only additions, subtractions and inexact shares slip: ${line}`);
+        t.not(l.d, l.a, 'a slip shows as a check that does not return');
+        failedChecks++;
+      }
+      value = l.c;
+    }
+    t.is(lines.at(-1), `${ANSWER_MARKER} ${value}`);
+    if (r.sloppy) t.true(slips >= 1, r.answer);
+    else t.is(slips, 0, r.answer);
+    t.is(Number.isInteger(r.final) && canonicalOf(r) !== '', true);
+  }
+  t.true(failedChecks > sloppy.length, `${failedChecks} failed checks in ${sloppy.length} sloppy solutions`);
+  // The careful problems are the gold ones (the same chains in the same order; `final` is the gold answer).
+  t.deepEqual(
+    records.map((r) => r.final),
+    gold.map((r) => r.final),
+  );
+  t.deepEqual(
+    records.filter((r) => !r.sloppy).map((r) => r.answer),
+    gold.filter((_, i) => !records[i]!.sloppy).map((r) => r.answer),
+  );
 });
