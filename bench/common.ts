@@ -6,11 +6,16 @@ import { packageRoot, type ModelDtype, type NativeLossSpec } from '../src/engine
 import { makeModel, type ShapeName } from '../src/modelmaker/index.js';
 import type { TrainSequence } from '../src/train/trainer.js';
 
-export const benchDir = join(packageRoot, '.cache', 'bench');
+const cacheDir = join(packageRoot, '.cache', 'bench');
+
+/** The benchmarks' cache folder (.cache/bench), created on first use. */
+export function benchDir(): string {
+  mkdirSync(cacheDir, { recursive: true });
+  return cacheDir;
+}
 
 /** The benchmark model (made once, cached under .cache/bench). */
 export async function benchModel(shape: ShapeName = 'small', dtype: ModelDtype = 'f16', vocab = 'builtin'): Promise<string> {
-  mkdirSync(benchDir, { recursive: true });
   const vocabTag =
     vocab === 'builtin'
       ? 'builtin'
@@ -18,7 +23,7 @@ export async function benchModel(shape: ShapeName = 'small', dtype: ModelDtype =
           .split('/')
           .pop()!
           .replace(/\.gguf$/, '');
-  const path = join(benchDir, `${shape}-${dtype}-${vocabTag}.gguf`);
+  const path = join(benchDir(), `${shape}-${dtype}-${vocabTag}.gguf`);
   if (!existsSync(path)) await makeModel({ out: path, shape, dtype, vocab, seed: 1 });
   return path;
 }

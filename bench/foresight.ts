@@ -42,7 +42,7 @@ const config = resolveForesightConfig({
 });
 const names = ['Tom', 'Ann', 'Sam', 'Mia', 'Leo', 'Zoe', 'Ben', 'Eva'];
 const things = ['apples', 'coins', 'books', 'marbles', 'cookies', 'pencils', 'cards', 'stickers'];
-const queries = join(benchDir, 'foresight-queries.jsonl');
+const queries = join(benchDir(), 'foresight-queries.jsonl');
 const model = await benchModel(opt.shape as 'small', opt.dtype as 'f16');
 writeFileSync(
   queries,
@@ -56,7 +56,7 @@ writeFileSync(
 );
 
 async function run(name: string, concurrency: number, prefixSharing: boolean) {
-  const out = join(benchDir, `foresight-${name}.jsonl`);
+  const out = join(benchDir(), `foresight-${name}.jsonl`);
   writeFileSync(out, '');
   const s = await runSampling({ model, queries, out, config, concurrency, seed: Number(opt.seed), prefixSharing });
   return {

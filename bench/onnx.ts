@@ -36,7 +36,7 @@ const threads = Number(opt.threads);
 // ONNX Runtime computes in float32, so both engines get the F32 model.
 const builtin = opt.model === 'builtin';
 const gguf = builtin ? BUILTIN_MODEL_PATH : await benchModel(opt.shape as 'small', 'f32', opt.vocab);
-const onnxPath = join(benchDir, builtin ? 'builtin.onnx' : `${opt.shape}-f32.onnx`);
+const onnxPath = join(benchDir(), builtin ? 'builtin.onnx' : `${opt.shape}-f32.onnx`);
 const exported = await timed(() => exportOnnx({ model: gguf, out: onnxPath }));
 const model = await Model.load(gguf);
 const V = model.info.vocabSize;

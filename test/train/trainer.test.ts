@@ -141,6 +141,7 @@ test('the graph computes each loss as its float64 definition does', async (t) =>
     const seqs = randomPairs(P, trainer.info.nVocab, 12);
     const lp = await trainer.logprobs(seqs);
     const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    const f32sum = (xs: number[]) => xs.reduce((a, b) => Math.fround(a + b), 0);
     for (const type of ['aco', 'dpo', 'ipo', 'simpo', 'ropo'] as LossName[]) {
       const spec = lossSpec(type, P);
       const r = await trainer.accumulate(seqs, spec);
@@ -150,6 +151,9 @@ test('the graph computes each loss as its float64 definition does', async (t) =>
         const c = mean ? sum(lp[i]!) / lp[i]!.length : sum(lp[i]!);
         const rj = mean ? sum(lp[P + i]!) / lp[P + i]!.length : sum(lp[P + i]!);
         t.true(Math.abs(r.chosen[i]! - c) < 1e-3 && Math.abs(r.rejected[i]! - rj) < 1e-3);
+        // Scoring (a forward-only graph) gives the training graph's log-probs bit for bit: the
+        // sequence sums are float32 sums in token order, as the graph's selection product adds them.
+        if (!mean) t.deepEqual([r.chosen[i], r.rejected[i]], [f32sum(lp[i]!), f32sum(lp[P + i]!)], `${type} pair ${i}`);
         const expect = pairLoss(
           cfg,
           { chosen: c, rejected: rj, refChosen: mean ? 0 : spec.refChosen![i]!, refRejected: mean ? 0 : spec.refRejected![i]! },

@@ -99,6 +99,7 @@ struct Trainer::Graph {
   ggml_context* ctx = nullptr;
   ggml_cgraph* gf = nullptr;
   ggml_tensor *tokens = nullptr, *pos = nullptr, *zeros = nullptr, *zeros_scored = nullptr, *labels = nullptr;
+  ggml_tensor* label_index = nullptr;                            // scoring graphs: sm's flat index of each label, label + V n
   std::map<int32_t, ggml_tensor*> masks;                         // sequence length -> its causal mask [L, L]
   std::vector<std::pair<ggml_tensor*, ggml_tensor*>> attention;  // per layer and sequence: scores K^T Q, probabilities P
   ggml_tensor *sel_chosen = nullptr, *sel_rejected = nullptr, *weight = nullptr, *ref_chosen = nullptr, *ref_rejected = nullptr;
@@ -182,10 +183,38 @@ void set_input(ggml_tensor* t, const void* data, size_t bytes);
 // V: [T, hd, kv heads]; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
 // The mask is an additive input of soft_max_ext (0 / -inf), not diag_mask_inf: the latter's
 // backward (DIAG_MASK_ZERO) has no CUDA kernel and would run on the CPU every layer.
+// Joins per-sequence column blocks [E, L_i] into one [E, sum L_i]. A training graph adds each into
+// `zeros` with ACC (ggml has no CONCAT backward), copying the whole once per sequence; a scoring
+// graph (no `zeros`) concatenates them pairwise, log2 of the sequence count copies. The same values.
+ggml_tensor* join_columns(ggml_context* ctx, std::vector<ggml_tensor*> parts, ggml_tensor* zeros) {
+  if (parts.size() == 1) return parts[0];
+  if (zeros) {
+    ggml_tensor* out = zeros;
+    int64_t off = 0;
+    for (ggml_tensor* p : parts) {
+      out = ggml_acc(ctx, out, p, out->nb[1], out->nb[2], out->nb[3], off * out->nb[1]);
+      off += p->ne[1];
+    }
+    return out;
+  }
+  while (parts.size() > 1) {
+    std::vector<ggml_tensor*> next;
+    for (size_t i = 0; i + 1 < parts.size(); i += 2) next.push_back(ggml_concat(ctx, parts[i], parts[i + 1], 1));
+    if (parts.size() % 2) next.push_back(parts.back());
+    parts = std::move(next);
+  }
+  return parts[0];
+}
+
+// Causal attention of every packed sequence over its own tokens only: the block-diagonal causal
+// mask, computed block by block so the cost is sum(L_i^2), not T^2. Q, K: [hd, T, heads],
+// V: [T, hd, kv heads]; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
+// The mask is an additive input of soft_max_ext (0 / -inf), not diag_mask_inf: the latter's
+// backward (DIAG_MASK_ZERO) has no CUDA kernel and would run on the CPU every layer.
 ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* Q, ggml_tensor* K, ggml_tensor* V,
                               const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks,
                               std::vector<std::pair<ggml_tensor*, ggml_tensor*>>& attention) {
-  ggml_tensor* out = zeros;
+  std::vector<ggml_tensor*> outs;
   int64_t off = 0;
   for (int32_t L : lengths) {
     // Contiguous: the CPU's GEMM (llamafile sgemm) takes only a contiguous right operand; on a
@@ -197,28 +226,24 @@ ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* 
     ggml_tensor* kq = ggml_soft_max_ext(ctx, scores, masks.at(L), h.attn_scale, 0.0f);  // [L_k, L_q, heads]
     attention.emplace_back(scores, kq);
     ggml_tensor* o = ggml_mul_mat(ctx, v, kq);  // [hd, L_q, heads]
-    o = ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, L);
-    out = lengths.size() == 1 ? o : ggml_acc(ctx, out, o, out->nb[1], out->nb[2], out->nb[3], off * out->nb[1]);
+    outs.push_back(ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, L));
     off += L;
   }
-  return out;
+  return join_columns(ctx, std::move(outs), zeros);
 }
 
 // The hidden states that predict response tokens, [E, N]: per sequence the contiguous columns
-// [off + prompt - 1, off + len - 1), assembled with ACC as packed_attention does. A GET_ROWS
-// gather would differentiate to GET_ROWS_BACK, which costs E * T * N on CUDA.
+// [off + prompt - 1, off + len - 1), joined as packed_attention does. A GET_ROWS gather would
+// differentiate to GET_ROWS_BACK, which costs E * T * N on CUDA.
 ggml_tensor* scored_states(ggml_context* ctx, ggml_tensor* x, const Batch& b, ggml_tensor* zeros) {
-  ggml_tensor* out = zeros;
-  int64_t off = 0, n = 0;
+  std::vector<ggml_tensor*> parts;
+  int64_t off = 0;
   for (size_t s = 0; s < b.lengths.size(); s++) {
     const int64_t scored = b.lengths[s] - b.prompt_lengths[s];
-    ggml_tensor* v = ggml_view_2d(ctx, x, x->ne[0], scored, x->nb[1], (off + b.prompt_lengths[s] - 1) * x->nb[1]);
-    if (!zeros) return v;
-    out = ggml_acc(ctx, out, v, out->nb[1], out->nb[2], out->nb[3], n * out->nb[1]);
+    parts.push_back(ggml_view_2d(ctx, x, x->ne[0], scored, x->nb[1], (off + b.prompt_lengths[s] - 1) * x->nb[1]));
     off += b.lengths[s];
-    n += scored;
   }
-  return out;
+  return join_columns(ctx, std::move(parts), zeros);
 }
 
 // One transformer block over T packed tokens; the same arithmetic as llama.cpp's non-flash path.
@@ -442,8 +467,10 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   ggml_context* ctx = g->ctx;
   g->tokens = input(ctx, GGML_TYPE_I32, g->T);
   g->pos = input(ctx, GGML_TYPE_I32, g->T);
-  g->zeros = b.lengths.size() > 1 ? input(ctx, GGML_TYPE_F32, h.head_dim * h.n_head, g->T) : nullptr;
-  g->zeros_scored = b.lengths.size() > 1 ? input(ctx, GGML_TYPE_F32, h.n_embd, g->N) : nullptr;
+  // A training graph packs sequences into zeros (join_columns); a scoring graph needs none.
+  const bool packed = b.lengths.size() > 1 && loss;
+  g->zeros = packed ? input(ctx, GGML_TYPE_F32, h.head_dim * h.n_head, g->T) : nullptr;
+  g->zeros_scored = packed ? input(ctx, GGML_TYPE_F32, h.n_embd, g->N) : nullptr;
   g->labels = input(ctx, GGML_TYPE_F32, 1, g->N);
   for (int32_t L : b.lengths)
     if (!g->masks.count(L)) g->masks[L] = input(ctx, GGML_TYPE_F32, L, L);
@@ -454,6 +481,19 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   x = rms_norm(ctx, scored_states(ctx, x, b, g->zeros_scored), w_->output_norm, h.rms_eps);
   ggml_tensor* logits = ggml_mul_mat(ctx, w_->output ? w_->output : w_->tok_embd, x);  // [V, N]
   ggml_tensor* sm = ggml_soft_max(ctx, logits);
+  if (!loss) {
+    // Scoring only: p(label) gathered from the probabilities, the same value as the one-hot sum
+    // below (one term, the rest exact zeros) without its passes over [V, N].
+    g->label_index = input(ctx, GGML_TYPE_I32, g->N);
+    ggml_tensor* py = ggml_get_rows(ctx, ggml_reshape_2d(ctx, sm, 1, h.n_vocab * g->N), g->label_index);  // [1, N]
+    g->lp = ggml_reshape_2d(ctx, ggml_log(ctx, py), g->N, 1);
+    ggml_set_output(g->lp);
+    g->gf = ggml_new_graph_custom(ctx, graph_size_, false);
+    ggml_build_forward_expand(g->gf, g->lp);
+    hint_outer_products(g->gf);
+    if (outer_backward_) mark_causal(g->gf, g->attention);
+    return g;
+  }
   // The softmax backward reads these probabilities; kept as an output so that ggml's graph
   // allocator never reuses their memory before the backward pass.
   ggml_set_output(sm);
@@ -467,13 +507,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   g->lp = ggml_reshape_2d(ctx, ggml_log(ctx, py), g->N, 1);
   ggml_set_output(g->lp);
 
-  g->gf = ggml_new_graph_custom(ctx, graph_size_, loss != nullptr);
-  if (!loss) {
-    ggml_build_forward_expand(g->gf, g->lp);
-    hint_outer_products(g->gf);
-    if (outer_backward_) mark_causal(g->gf, g->attention);
-    return g;
-  }
+  g->gf = ggml_new_graph_custom(ctx, graph_size_, true);
   g->sel_chosen = input(ctx, GGML_TYPE_F32, g->N, g->P);
   g->chosen = ggml_mul_mat(ctx, g->sel_chosen, g->lp);  // [P, 1] sequence log-probs
   ggml_set_output(g->chosen);
@@ -551,6 +585,11 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
     set_input(z, zeros.data(), zeros.size() * sizeof(float));
   }
   set_input(g.labels, labels.data(), N * sizeof(float));
+  if (g.label_index) {
+    std::vector<int32_t> index(static_cast<size_t>(N));
+    for (int64_t n = 0; n < N; n++) index[n] = static_cast<int32_t>(labels[n]) + static_cast<int32_t>(n * w_->hp.n_vocab);
+    set_input(g.label_index, index.data(), N * sizeof(int32_t));
+  }
   for (auto& [L, mask] : g.masks) {
     std::vector<float> m(static_cast<size_t>(L) * L, 0.0f);
     for (int64_t q = 0; q < L; q++)
