@@ -178,11 +178,6 @@ ggml_tensor* rope(ggml_context* ctx, const Weights& w, ggml_tensor* x, ggml_tens
 
 void set_input(ggml_tensor* t, const void* data, size_t bytes);
 
-// Causal attention of every packed sequence over its own tokens only: the block-diagonal causal
-// mask, computed block by block so the cost is sum(L_i^2), not T^2. Q, K: [hd, T, heads],
-// V: [T, hd, kv heads]; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
-// The mask is an additive input of soft_max_ext (0 / -inf), not diag_mask_inf: the latter's
-// backward (DIAG_MASK_ZERO) has no CUDA kernel and would run on the CPU every layer.
 // Joins per-sequence column blocks [E, L_i] into one [E, sum L_i]. A training graph adds each into
 // `zeros` with ACC (ggml has no CONCAT backward), copying the whole once per sequence; a scoring
 // graph (no `zeros`) concatenates them pairwise, log2 of the sequence count copies. The same values.
