@@ -466,7 +466,7 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   const bool packed = b.lengths.size() > 1 && loss;
   g->zeros = packed ? input(ctx, GGML_TYPE_F32, h.head_dim * h.n_head, g->T) : nullptr;
   g->zeros_scored = packed ? input(ctx, GGML_TYPE_F32, h.n_embd, g->N) : nullptr;
-  g->labels = input(ctx, GGML_TYPE_F32, 1, g->N);
+  g->labels = loss ? input(ctx, GGML_TYPE_F32, 1, g->N) : nullptr;  // a scoring graph gathers by label_index
   for (int32_t L : b.lengths)
     if (!g->masks.count(L)) g->masks[L] = input(ctx, GGML_TYPE_F32, L, L);
 
