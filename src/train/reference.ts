@@ -79,12 +79,11 @@ export class TrainerScorer implements Scorer {
   private constructor(private readonly trainer: Trainer) {}
 
   static async open(model: string, adapter?: string, options: { threads?: number } = {}): Promise<TrainerScorer> {
-    // Without an adapter a rank-1 LoRA with B = 0 is the base model exactly (the trainer always has one).
+    // Without an adapter, LoRA with no targets: the base model, frozen, with no adapter products.
     return new TrainerScorer(
       await Trainer.create({
         model,
-        ...(adapter ? { adapter } : {}),
-        lora: { rank: 1, targets: ['attn_q'] },
+        ...(adapter ? { adapter } : { lora: { targets: [] } }),
         ...(options.threads ? { threads: options.threads } : {}),
       }),
     );

@@ -35,7 +35,7 @@ export interface TrainerOptions {
   full?: boolean;
   /** LoRA: `f32` dequantizes the frozen base weights too (the reference path). Default `native`. */
   baseWeights?: 'native' | 'f32';
-  /** LoRA rank (default 16), alpha (default 2 * rank) and target modules (default all projections). */
+  /** LoRA rank (default 16), alpha (default 2 * rank) and target modules (default all projections; none: a frozen model that only scores). */
   lora?: { rank?: number; alpha?: number; targets?: readonly string[]; initBStd?: number };
   /** Start from this adapter (its rank, alpha and targets win). */
   adapter?: string;

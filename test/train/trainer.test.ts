@@ -229,6 +229,27 @@ test('bad input gets a clear error and the process keeps working', async (t) => 
   await t.throwsAsync(trainer.logprobs([]), { message: /trainer is disposed/ });
 });
 
+test('LoRA with no targets is the frozen base model: it scores as the base, bit for bit, and refuses to train', async (t) => {
+  const model = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 4 });
+  const frozen = await Trainer.create({ model, threads: 2, lora: { targets: [] } });
+  const base = await Trainer.create({ model, threads: 2 }); // B = 0: the base model plus exact zeros
+  try {
+    t.is(frozen.info.trainableParameters, 0);
+    const seqs = randomPairs(2, frozen.info.nVocab, 9);
+    t.deepEqual(await frozen.logprobs(seqs), await base.logprobs(seqs));
+    const refused = { message: /no trainable parameters \(LoRA with no targets\): it can score, not train/ };
+    await t.throwsAsync(frozen.accumulate(seqs, lossSpec('aco', 2)), refused);
+    await t.throwsAsync(frozen.step({ lr: 1e-3 }), refused);
+    await t.throwsAsync(frozen.zeroGrad(), refused);
+    await t.throwsAsync(frozen.saveState(join(tempDir(), 'frozen-state.gguf')), refused);
+    await t.throwsAsync(frozen.saveAdapter(join(tempDir(), 'frozen-adapter.gguf')), { message: /no LoRA adapter to save/ });
+    t.deepEqual(await frozen.logprobs(seqs), await base.logprobs(seqs), 'still scoring after the refusals');
+  } finally {
+    frozen.dispose();
+    base.dispose();
+  }
+});
+
 test('forward parity with Llama 3 rope_freqs and with linear rope scaling', async (t) => {
   const { extendGguf } = await import('../onnx/oracle.js');
   const plain = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 8 });

@@ -99,6 +99,7 @@ struct Trainer::Graph {
   ggml_context* ctx = nullptr;
   ggml_cgraph* gf = nullptr;
   ggml_tensor *tokens = nullptr, *pos = nullptr, *zeros = nullptr, *zeros_scored = nullptr, *labels = nullptr;
+  ggml_tensor* pos_scored = nullptr;                             // scoring graphs: the positions of the N scored columns
   ggml_tensor* label_index = nullptr;                            // scoring graphs: sm's flat index of each label, label + V n
   std::map<int32_t, ggml_tensor*> masks;                         // sequence length -> its causal mask [L, L]
   std::vector<std::pair<ggml_tensor*, ggml_tensor*>> attention;  // per layer and sequence: scores K^T Q, probabilities P
@@ -201,28 +202,53 @@ ggml_tensor* join_columns(ggml_context* ctx, std::vector<ggml_tensor*> parts, gg
   return parts[0];
 }
 
+// A packed sequence as one block sees it: its L tokens give keys and values, and its queries are
+// the positions [first, first + count): all L, or in a scoring graph's last block only those
+// whose states predict a response token.
+struct Span {
+  int32_t L, first, count;
+};
+
+std::vector<Span> all_tokens(const Batch& b) {
+  std::vector<Span> spans;
+  for (int32_t L : b.lengths) spans.push_back({L, 0, L});
+  return spans;
+}
+
+std::vector<Span> scored_tokens(const Batch& b) {
+  std::vector<Span> spans;
+  for (size_t s = 0; s < b.lengths.size(); s++)
+    spans.push_back({b.lengths[s], b.prompt_lengths[s] - 1, b.lengths[s] - b.prompt_lengths[s]});
+  return spans;
+}
+
 // Causal attention of every packed sequence over its own tokens only: the block-diagonal causal
-// mask, computed block by block so the cost is sum(L_i^2), not T^2. Q, K: [hd, T, heads],
-// V: [T, hd, kv heads]; K and V broadcast over each group of n_head / n_head_kv query heads (GQA).
-// The mask is an additive input of soft_max_ext (0 / -inf), not diag_mask_inf: the latter's
-// backward (DIAG_MASK_ZERO) has no CUDA kernel and would run on the CPU every layer.
+// mask, computed block by block so the cost is sum(L_i^2), not T^2. Q: [hd, queries, heads],
+// K: [hd, T, heads], V: [T, hd, kv heads]; K and V broadcast over each group of n_head /
+// n_head_kv query heads (GQA). The mask is an additive input of soft_max_ext (0 / -inf), not
+// diag_mask_inf: the latter's backward (DIAG_MASK_ZERO) has no CUDA kernel and would run on the
+// CPU every layer. Queries of a span that are not all its tokens read their rows of the [L, L] mask.
 ggml_tensor* packed_attention(ggml_context* ctx, const Hparams& h, ggml_tensor* Q, ggml_tensor* K, ggml_tensor* V,
-                              const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks,
+                              const std::vector<Span>& spans, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks,
                               std::vector<std::pair<ggml_tensor*, ggml_tensor*>>& attention) {
   std::vector<ggml_tensor*> outs;
-  int64_t off = 0;
-  for (int32_t L : lengths) {
+  int64_t off = 0, q_off = 0;
+  for (const Span& sp : spans) {
     // Contiguous: the CPU's GEMM (llamafile sgemm) takes only a contiguous right operand; on a
     // strided view it falls back to dot products, ~40% of a step at the built-in shape.
-    ggml_tensor* q = ggml_cont(ctx, ggml_view_3d(ctx, Q, h.head_dim, L, h.n_head, Q->nb[1], Q->nb[2], off * Q->nb[1]));
-    ggml_tensor* k = ggml_view_3d(ctx, K, h.head_dim, L, h.n_head_kv, K->nb[1], K->nb[2], off * K->nb[1]);
-    ggml_tensor* v = ggml_view_3d(ctx, V, L, h.head_dim, h.n_head_kv, V->nb[1], V->nb[2], off * V->nb[0]);
+    ggml_tensor* q = ggml_cont(ctx, ggml_view_3d(ctx, Q, h.head_dim, sp.count, h.n_head, Q->nb[1], Q->nb[2], q_off * Q->nb[1]));
+    ggml_tensor* k = ggml_view_3d(ctx, K, h.head_dim, sp.L, h.n_head_kv, K->nb[1], K->nb[2], off * K->nb[1]);
+    ggml_tensor* v = ggml_view_3d(ctx, V, sp.L, h.head_dim, h.n_head_kv, V->nb[1], V->nb[2], off * V->nb[0]);
+    ggml_tensor* mask = masks.at(sp.L);
+    if (sp.count != sp.L) mask = ggml_view_2d(ctx, mask, sp.L, sp.count, mask->nb[1], sp.first * mask->nb[1]);
     ggml_tensor* scores = ggml_mul_mat(ctx, k, q);
-    ggml_tensor* kq = ggml_soft_max_ext(ctx, scores, masks.at(L), h.attn_scale, 0.0f);  // [L_k, L_q, heads]
-    attention.emplace_back(scores, kq);
-    ggml_tensor* o = ggml_mul_mat(ctx, v, kq);  // [hd, L_q, heads]
-    outs.push_back(ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, L));
-    off += L;
+    ggml_tensor* kq = ggml_soft_max_ext(ctx, scores, mask, h.attn_scale, 0.0f);  // [L_k, queries, heads]
+    // Patch 0010's causal skipping knows square [L, L] blocks only.
+    if (sp.count == sp.L) attention.emplace_back(scores, kq);
+    ggml_tensor* o = ggml_mul_mat(ctx, v, kq);  // [hd, queries, heads]
+    outs.push_back(ggml_reshape_2d(ctx, ggml_cont(ctx, ggml_permute(ctx, o, 0, 2, 1, 3)), h.head_dim * h.n_head, sp.count));
+    off += sp.L;
+    q_off += sp.count;
   }
   return join_columns(ctx, std::move(outs), zeros);
 }
@@ -241,14 +267,24 @@ ggml_tensor* scored_states(ggml_context* ctx, ggml_tensor* x, const Batch& b, gg
   return join_columns(ctx, std::move(parts), zeros);
 }
 
+// The queries a block computes: every token, or (`scored`, a scoring graph's last block) only the
+// N columns that predict response tokens, at positions `pos`. Keys and values always cover all T.
+struct Queries {
+  const Batch* scored = nullptr;
+  ggml_tensor* pos = nullptr;
+};
+
 // One transformer block over T packed tokens; the same arithmetic as llama.cpp's non-flash path.
-ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos,
-                   const std::vector<int32_t>& lengths, ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks,
-                   std::vector<std::pair<ggml_tensor*, ggml_tensor*>>& attention) {
+// Returns the states of the queried columns: [E, T], or [E, N] when `queries.scored` is set (each
+// column's arithmetic is the same either way, so are its values).
+ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_tensor* x, ggml_tensor* pos, const Batch& b,
+                   ggml_tensor* zeros, const std::map<int32_t, ggml_tensor*>& masks,
+                   std::vector<std::pair<ggml_tensor*, ggml_tensor*>>& attention, const Queries& queries = {}) {
   const Hparams& h = w.hp;
   const int64_t T = x->ne[1];
   ggml_tensor* cur = rms_norm(ctx, x, l.attn_norm, h.rms_eps);
-  ggml_tensor* q = linear(ctx, w, l.wq, cur);
+  if (queries.scored) x = scored_states(ctx, x, b, nullptr);
+  ggml_tensor* q = linear(ctx, w, l.wq, queries.scored ? scored_states(ctx, cur, b, nullptr) : cur);
   ggml_tensor* k = linear(ctx, w, l.wk, cur);
   ggml_tensor* v = linear(ctx, w, l.wv, cur);
   if (l.bq) {
@@ -256,19 +292,20 @@ ggml_tensor* block(ggml_context* ctx, const Weights& w, const Layer& l, ggml_ten
     k = ggml_add(ctx, k, l.bk);
     v = ggml_add(ctx, v, l.bv);
   }
-  q = ggml_reshape_3d(ctx, q, h.head_dim, h.n_head, T);
+  q = ggml_reshape_3d(ctx, q, h.head_dim, h.n_head, q->ne[1]);
   k = ggml_reshape_3d(ctx, k, h.head_dim, h.n_head_kv, T);
   v = ggml_reshape_3d(ctx, v, h.head_dim, h.n_head_kv, T);
   if (l.q_norm) {
     q = rms_norm(ctx, q, l.q_norm, h.rms_eps);
     k = rms_norm(ctx, k, l.k_norm, h.rms_eps);
   }
-  q = rope(ctx, w, q, pos);
+  q = rope(ctx, w, q, queries.scored ? queries.pos : pos);
   k = rope(ctx, w, k, pos);
-  ggml_tensor* Q = ggml_cont(ctx, ggml_permute(ctx, q, 0, 2, 1, 3));  // [hd, T, n_head]
+  ggml_tensor* Q = ggml_cont(ctx, ggml_permute(ctx, q, 0, 2, 1, 3));  // [hd, queries, n_head]
   ggml_tensor* K = ggml_cont(ctx, ggml_permute(ctx, k, 0, 2, 1, 3));  // [hd, T, n_kv]
   ggml_tensor* V = ggml_cont(ctx, ggml_permute(ctx, v, 1, 2, 0, 3));  // [T, hd, n_kv]
-  ggml_tensor* o = packed_attention(ctx, h, Q, K, V, lengths, zeros, masks, attention);
+  const std::vector<Span> spans = queries.scored ? scored_tokens(b) : all_tokens(b);
+  ggml_tensor* o = packed_attention(ctx, h, Q, K, V, spans, zeros, masks, attention);
   x = ggml_add(ctx, x, linear(ctx, w, l.wo, o));
   cur = rms_norm(ctx, x, l.ffn_norm, h.rms_eps);
   ggml_tensor* act = ggml_swiglu_split(ctx, linear(ctx, w, l.w_gate, cur), linear(ctx, w, l.w_up, cur));
@@ -352,8 +389,10 @@ void Trainer::init(const TrainerOptions& o) {
   loss_seed_ = ggml_new_tensor_1d(state_ctx_, GGML_TYPE_F32, 1);
   grad_buf_ = ggml_backend_alloc_ctx_tensors(grad_ctx_, backend_);
   state_buf_ = ggml_backend_alloc_ctx_tensors(state_ctx_, backend_);
-  if (!grad_buf_ || !state_buf_) throw std::runtime_error("cannot allocate gradients and optimizer state (out of memory?)");
-  ggml_backend_buffer_clear(grad_buf_, 0);
+  // No parameters (LoRA with no targets, a scorer) leaves the gradients' context empty: no buffer.
+  if ((!grad_buf_ && !params_.empty()) || !state_buf_)
+    throw std::runtime_error("cannot allocate gradients and optimizer state (out of memory?)");
+  if (grad_buf_) ggml_backend_buffer_clear(grad_buf_, 0);
   ggml_backend_buffer_clear(state_buf_, 0);
   const float one = 1.0f;
   ggml_backend_tensor_set(loss_seed_, &one, 0, sizeof(one));
@@ -362,6 +401,10 @@ void Trainer::init(const TrainerOptions& o) {
 }
 
 Trainer::~Trainer() { release(); }
+
+void Trainer::require_parameters() const {
+  if (params_.empty()) throw std::runtime_error("this trainer has no trainable parameters (LoRA with no targets): it can score, not train");
+}
 
 void Trainer::release() {
   if (sched_) ggml_backend_sched_free(sched_);
@@ -393,8 +436,8 @@ int64_t Trainer::total_parameters() const {
 std::string Trainer::backend_name() const { return ggml_backend_name(backend_); }
 
 size_t Trainer::memory_bytes() const {
-  return ggml_backend_buffer_get_size(w_->buf) + ggml_backend_buffer_get_size(grad_buf_) + ggml_backend_buffer_get_size(state_buf_) +
-         peak_graph_bytes_;
+  return ggml_backend_buffer_get_size(w_->buf) + (grad_buf_ ? ggml_backend_buffer_get_size(grad_buf_) : 0) +
+         ggml_backend_buffer_get_size(state_buf_) + peak_graph_bytes_;
 }
 
 void Trainer::validate(const Batch& b, const LossSpec* loss) const {
@@ -471,9 +514,18 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
     if (!g->masks.count(L)) g->masks[L] = input(ctx, GGML_TYPE_F32, L, L);
 
   ggml_tensor* x = ggml_get_rows(ctx, w_->tok_embd, g->tokens);
-  for (const Layer& l : w_->layers) x = block(ctx, *w_, l, x, g->pos, b.lengths, g->zeros, g->masks, g->attention);
+  // A scoring graph's last block computes only the scored columns: nothing reads the others.
+  // (A training graph would pay ACC copies into zeros for it, which ggml can differentiate.)
+  Queries last;
+  if (!loss) {
+    g->pos_scored = input(ctx, GGML_TYPE_I32, g->N);
+    last = {&b, g->pos_scored};
+  }
+  for (size_t i = 0; i < w_->layers.size(); i++)
+    x = block(ctx, *w_, w_->layers[i], x, g->pos, b, g->zeros, g->masks, g->attention, i + 1 == w_->layers.size() ? last : Queries{});
   // Logits only where a response token is predicted; log p(label) = log softmax(logits)[label].
-  x = rms_norm(ctx, scored_states(ctx, x, b, g->zeros_scored), w_->output_norm, h.rms_eps);
+  if (loss) x = scored_states(ctx, x, b, g->zeros_scored);
+  x = rms_norm(ctx, x, w_->output_norm, h.rms_eps);
   ggml_tensor* logits = ggml_mul_mat(ctx, w_->output ? w_->output : w_->tok_embd, x);  // [V, N]
   ggml_tensor* sm = ggml_soft_max(ctx, logits);
   if (!loss) {
@@ -556,7 +608,7 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
   graph_splits_ = ggml_backend_sched_get_n_splits(sched_);
 
   const int64_t T = g.T, N = g.N;
-  std::vector<int32_t> pos(T);
+  std::vector<int32_t> pos(T), pos_scored;
   std::vector<float> labels;
   std::vector<int> seq_of;  // which sequence each scored token belongs to
   labels.reserve(N);
@@ -569,11 +621,13 @@ void Trainer::compute(Graph& g, const Batch& b, const LossSpec* loss) {
     for (int64_t j = b.prompt_lengths[s]; j < len; j++) {
       labels.push_back(static_cast<float>(b.tokens[off + j]));
       seq_of.push_back(static_cast<int>(s));
+      pos_scored.push_back(static_cast<int32_t>(j - 1));  // the column that predicts token j
     }
     off += len;
   }
   set_input(g.tokens, b.tokens.data(), T * sizeof(int32_t));
   set_input(g.pos, pos.data(), T * sizeof(int32_t));
+  set_input(g.pos_scored, pos_scored.data(), N * sizeof(int32_t));
   for (ggml_tensor* z : {g.zeros, g.zeros_scored}) {
     if (!z) continue;
     const std::vector<float> zeros(static_cast<size_t>(ggml_nelements(z)), 0.0f);
@@ -666,6 +720,7 @@ TensorDesc describe_tensor(const ggml_tensor* t) {
 std::vector<NodeDesc> Trainer::describe(const Batch& b, const LossSpec* loss) {
   std::lock_guard<std::mutex> lock(mutex_);
   validate(b, loss);
+  if (loss) require_parameters();
   auto g = build(b, loss);
   std::vector<NodeDesc> out;
   for (int i = 0; i < ggml_graph_n_nodes(g->gf); i++) {
@@ -686,6 +741,7 @@ std::vector<NodeDesc> Trainer::describe(const Batch& b, const LossSpec* loss) {
 size_t Trainer::measure(const Batch& b, const LossSpec& loss) {
   std::lock_guard<std::mutex> lock(mutex_);
   validate(b, &loss);
+  require_parameters();
   auto g = build(b, &loss);
   ggml_backend_sched_reset(sched_);
   if (!ggml_backend_sched_alloc_graph(sched_, g->gf))
@@ -697,6 +753,7 @@ size_t Trainer::measure(const Batch& b, const LossSpec& loss) {
 MicroResult Trainer::accumulate(const Batch& b, const LossSpec& loss) {
   std::lock_guard<std::mutex> lock(mutex_);
   validate(b, &loss);
+  require_parameters();
   auto g = build(b, &loss);
   compute(*g, b, &loss);
   MicroResult r;
@@ -713,6 +770,7 @@ MicroResult Trainer::accumulate(const Batch& b, const LossSpec& loss) {
 
 void Trainer::zero_grad() {
   std::lock_guard<std::mutex> lock(mutex_);
+  require_parameters();
   ggml_backend_buffer_clear(grad_buf_, 0);
 }
 
@@ -740,6 +798,7 @@ double Trainer::step(const AdamW& opt) {
   if (!(opt.lr >= 0.0f) || !(opt.beta1 >= 0.0f && opt.beta1 < 1.0f) || !(opt.beta2 >= 0.0f && opt.beta2 < 1.0f) || !(opt.eps >= 0.0f) ||
       !(opt.weight_decay >= 0.0f && opt.weight_decay <= 1.0f))
     throw std::runtime_error("invalid AdamW hyper-parameters");
+  require_parameters();
   const double norm = grad_norm();
   if (!std::isfinite(norm)) throw std::runtime_error("the gradient norm is not finite (NaN or Inf); the step was not taken");
   const float clip = opt.max_grad_norm > 0.0f && norm > opt.max_grad_norm ? static_cast<float>(opt.max_grad_norm / (norm + 1e-6)) : 1.0f;
@@ -805,6 +864,7 @@ void Trainer::save_model(const std::string& path, bool f16) const {
 
 void Trainer::save_state(const std::string& path) const {
   std::lock_guard<std::mutex> lock(mutex_);
+  require_parameters();
   GgufOwned meta(gguf_init_empty());
   gguf_set_val_str(meta.get(), "general.type", "genius-trainer-state");
   gguf_set_val_str(meta.get(), "general.architecture", w_->hp.arch.c_str());
@@ -821,6 +881,7 @@ void Trainer::save_state(const std::string& path) const {
 
 void Trainer::load_state(const std::string& path) {
   std::lock_guard<std::mutex> lock(mutex_);
+  require_parameters();
   std::vector<ggml_tensor*> all;
   for (size_t i = 0; i < params_.size(); i++) {
     all.push_back(params_[i]);

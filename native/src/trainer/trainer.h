@@ -121,6 +121,8 @@ class Trainer {
   struct Graph;
   void init(const TrainerOptions& o);
   void release();
+  // Throws unless there is something to train: LoRA with no targets is a frozen model that scores.
+  void require_parameters() const;
   void validate(const Batch& b, const LossSpec* loss) const;
   void reserve_graph(size_t n_sequences);
   std::unique_ptr<Graph> build(const Batch& b, const LossSpec* loss);

@@ -349,7 +349,7 @@ void write_gguf(const std::string& path, gguf_context* meta, const std::vector<s
 }
 
 void save_adapter(const Weights& w, const std::string& path) {
-  if (!w.has_lora) throw std::runtime_error("this trainer has no LoRA adapter to save");
+  if (!w.has_lora || w.lora.empty()) throw std::runtime_error("this trainer has no LoRA adapter to save");
   GgufOwned meta(gguf_init_empty());
   gguf_set_val_str(meta.get(), "general.architecture", w.hp.arch.c_str());
   gguf_set_val_str(meta.get(), "general.type", "adapter");
