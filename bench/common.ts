@@ -1,12 +1,47 @@
 // Shared pieces of the benchmarks: the benchmark model, seeded tokens, timing and a table.
 import { existsSync, mkdirSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { packageRoot, type ModelDtype, type NativeLossSpec } from '../src/engine/native.js';
 import { makeModel, type ShapeName } from '../src/modelmaker/index.js';
 import type { TrainSequence } from '../src/train/trainer.js';
 
 const cacheDir = join(packageRoot, '.cache', 'bench');
+
+type BenchOptionSpecs = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * A benchmark's command-line options (node's `parseArgs`, strict). `--help` prints each option
+ * with its default; an unknown or malformed option prints the cause and that list and exits with
+ * status 2, not a stack trace.
+ */
+export function benchArgs<O extends BenchOptionSpecs>(
+  script: string,
+  options: O,
+): ReturnType<typeof parseArgs<{ options: O & { help: { type: 'boolean' } }; strict: true }>>['values'] {
+  const spec = { ...options, help: { type: 'boolean' as const, short: 'h' } };
+  const usage = () =>
+    [
+      `usage: node dist/bench/${basename(script).replace(/\.[jt]s$/, '.js')} [options]`,
+      ...Object.entries(options).map(
+        ([name, o]) =>
+          `  --${name}${o.type === 'string' ? ' <value>' : ''}${o.default !== undefined ? ` (default: ${String(o.default)})` : ''}`,
+      ),
+    ].join('\n');
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ options: spec, strict: true }).values;
+  } catch (e) {
+    process.stderr.write(`${basename(script)}: ${(e as Error).message}\n${usage()}\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${usage()}\n`);
+    process.exit(0);
+  }
+  return values as ReturnType<typeof benchArgs<O>>;
+}
 
 /** The benchmarks' cache folder (.cache/bench), created on first use. */
 export function benchDir(): string {

@@ -7,26 +7,23 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
 import { packageRoot } from '../src/engine/native.js';
-import { benchModel, machine, printTable, seededTokens, timed } from './common.js';
+import { benchModel, machine, printTable, seededTokens, timed, benchArgs } from './common.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    batches: { type: 'string', default: '1,8,32,64' },
-    prompt: { type: 'string', default: '128' },
-    gen: { type: 'string', default: '64' },
-    threads: { type: 'string', default: String(Math.max(1, (await import('node:os')).availableParallelism())) },
-    shape: { type: 'string', default: 'small' },
-    dtype: { type: 'string', default: 'f16' },
-    vocab: { type: 'string', default: 'builtin' },
-    'flash-attn': { type: 'string', default: 'auto' },
-    'gpu-layers': { type: 'string', default: '0' },
-    baseline: { type: 'string', default: join(packageRoot, 'build', 'bench', 'bin', 'llama-batched-bench') },
-    repeat: { type: 'string', default: '3' },
-  },
+const opt = benchArgs(import.meta.url, {
+  batches: { type: 'string', default: '1,8,32,64' },
+  prompt: { type: 'string', default: '128' },
+  gen: { type: 'string', default: '64' },
+  threads: { type: 'string', default: String(Math.max(1, (await import('node:os')).availableParallelism())) },
+  shape: { type: 'string', default: 'small' },
+  dtype: { type: 'string', default: 'f16' },
+  vocab: { type: 'string', default: 'builtin' },
+  'flash-attn': { type: 'string', default: 'auto' },
+  'gpu-layers': { type: 'string', default: '0' },
+  baseline: { type: 'string', default: join(packageRoot, 'build', 'bench', 'bin', 'llama-batched-bench') },
+  repeat: { type: 'string', default: '3' },
 });
 const batches = opt.batches.split(',').map(Number);
 const pp = Number(opt.prompt);

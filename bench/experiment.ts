@@ -7,21 +7,18 @@
 //                                 [--out .cache/experiment] [--queries 48] [--eval-questions 100]
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { parseLoopConfig, type LoopConfigInput } from '../src/loop/config.js';
 import { runLoop } from '../src/loop/run.js';
 import { packageRoot } from '../src/engine/native.js';
-import { machine, printTable } from './common.js';
+import { machine, printTable, benchArgs } from './common.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    seeds: { type: 'string', default: '0,1,2' },
-    rounds: { type: 'string', default: '2' },
-    variants: { type: 'string', default: 'genius,dpo,sft,no-foresight,greedy' },
-    out: { type: 'string', default: join(packageRoot, '.cache', 'experiment') },
-    queries: { type: 'string', default: '48' },
-    'eval-questions': { type: 'string', default: '100' },
-  },
+const opt = benchArgs(import.meta.url, {
+  seeds: { type: 'string', default: '0,1,2' },
+  rounds: { type: 'string', default: '2' },
+  variants: { type: 'string', default: 'genius,dpo,sft,no-foresight,greedy' },
+  out: { type: 'string', default: join(packageRoot, '.cache', 'experiment') },
+  queries: { type: 'string', default: '48' },
+  'eval-questions': { type: 'string', default: '100' },
 });
 
 const VARIANTS: Record<string, { label: string; config: Partial<LoopConfigInput> }> = {

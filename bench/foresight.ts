@@ -7,25 +7,22 @@
 //   node dist/bench/foresight.js [--queries 32] [--concurrency 16] [--steps 2] ...
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { resolveForesightConfig } from '../src/foresight/config.js';
 import { runSampling } from '../src/foresight/run.js';
-import { benchDir, benchModel, machine, printTable } from './common.js';
+import { benchDir, benchModel, machine, printTable, benchArgs } from './common.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    queries: { type: 'string', default: '32' },
-    concurrency: { type: 'string', default: '16' },
-    beams: { type: 'string', default: '2' },
-    rollouts: { type: 'string', default: '4' },
-    steps: { type: 'string', default: '2' },
-    'max-step-tokens': { type: 'string', default: '16' },
-    'max-rollout-tokens': { type: 'string', default: '48' },
-    shape: { type: 'string', default: 'small' },
-    dtype: { type: 'string', default: 'f16' },
-    seed: { type: 'string', default: '1' },
-    'few-shot': { type: 'string', default: '2' },
-  },
+const opt = benchArgs(import.meta.url, {
+  queries: { type: 'string', default: '32' },
+  concurrency: { type: 'string', default: '16' },
+  beams: { type: 'string', default: '2' },
+  rollouts: { type: 'string', default: '4' },
+  steps: { type: 'string', default: '2' },
+  'max-step-tokens': { type: 'string', default: '16' },
+  'max-rollout-tokens': { type: 'string', default: '48' },
+  shape: { type: 'string', default: 'small' },
+  dtype: { type: 'string', default: 'f16' },
+  seed: { type: 'string', default: '1' },
+  'few-shot': { type: 'string', default: '2' },
 });
 // The reference prompts its model with instructions and worked examples (GSM 8-shot); a couple
 // of examples keep this CPU run short while giving the prompt a realistic shared prefix.

@@ -4,25 +4,22 @@
 //
 //   node dist/bench/fork.js [--queries 16] [--beams 2] [--rollouts 4] [--steps 1]
 //                           [--prefix 256] [--step-tokens 32] [--rollout-tokens 128]
-import { parseArgs } from 'node:util';
 import { Context, type Sequence } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
-import { benchModel, machine, printTable, seededTokens, timed } from './common.js';
+import { benchModel, machine, printTable, seededTokens, timed, benchArgs } from './common.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    queries: { type: 'string', default: '16' },
-    beams: { type: 'string', default: '2' },
-    rollouts: { type: 'string', default: '4' },
-    steps: { type: 'string', default: '1' },
-    prefix: { type: 'string', default: '256' },
-    'step-tokens': { type: 'string', default: '32' },
-    'rollout-tokens': { type: 'string', default: '128' },
-    shape: { type: 'string', default: 'small' },
-    dtype: { type: 'string', default: 'f16' },
-    'gpu-layers': { type: 'string', default: '0' },
-    'kv-unified': { type: 'boolean', default: false },
-  },
+const opt = benchArgs(import.meta.url, {
+  queries: { type: 'string', default: '16' },
+  beams: { type: 'string', default: '2' },
+  rollouts: { type: 'string', default: '4' },
+  steps: { type: 'string', default: '1' },
+  prefix: { type: 'string', default: '256' },
+  'step-tokens': { type: 'string', default: '32' },
+  'rollout-tokens': { type: 'string', default: '128' },
+  shape: { type: 'string', default: 'small' },
+  dtype: { type: 'string', default: 'f16' },
+  'gpu-layers': { type: 'string', default: '0' },
+  'kv-unified': { type: 'boolean', default: false },
 });
 const Q = Number(opt.queries),
   M = Number(opt.beams),

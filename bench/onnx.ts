@@ -6,7 +6,6 @@
 //                           [--threads N] [--repeat 3]
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { Context, type ContextOptions } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
 import { EngineScorer, type ScoreItem, type Scorer } from '../src/engine/scorer.js';
@@ -14,19 +13,17 @@ import { exportOnnx } from '../src/onnx/export.js';
 import { OnnxScorer } from '../src/onnx/scorer.js';
 import { TrainerScorer } from '../src/train/reference.js';
 import { BUILTIN_MODEL_PATH } from '../src/builtin/index.js';
-import { benchDir, benchModel, machine, printTable, seededTokens, timed } from './common.js';
+import { benchDir, benchModel, machine, printTable, seededTokens, timed, benchArgs } from './common.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    batch: { type: 'string', default: '8' },
-    prompt: { type: 'string', default: '128' },
-    continuation: { type: 'string', default: '64' },
-    shape: { type: 'string', default: 'small' },
-    model: { type: 'string' },
-    vocab: { type: 'string', default: 'builtin' },
-    threads: { type: 'string', default: String(availableParallelism()) },
-    repeat: { type: 'string', default: '3' },
-  },
+const opt = benchArgs(import.meta.url, {
+  batch: { type: 'string', default: '8' },
+  prompt: { type: 'string', default: '128' },
+  continuation: { type: 'string', default: '64' },
+  shape: { type: 'string', default: 'small' },
+  model: { type: 'string' },
+  vocab: { type: 'string', default: 'builtin' },
+  threads: { type: 'string', default: String(availableParallelism()) },
+  repeat: { type: 'string', default: '3' },
 });
 const B = Number(opt.batch),
   P = Number(opt.prompt),

@@ -28,7 +28,6 @@
 // rollout after it.
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   BUILTIN_DIFFICULTY,
   BUILTIN_EVAL_MAX_TOKENS,
@@ -51,31 +50,29 @@ import { runPairs } from '../src/pairs/run.js';
 import { foresightSignal, formatSignal, judgeFor, JUDGES, type JudgeName } from '../src/probe/signal.js';
 import { canonicalOf, generateTask } from '../src/task/index.js';
 import { runTraining } from '../src/train/run.js';
-import { machine, printTable } from './common.js';
+import { machine, printTable, benchArgs } from './common.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    queries: { type: 'string', default: '4000' },
-    eval: { type: 'string', default: '400' },
-    split: { type: 'string', default: 'test' },
-    variants: { type: 'string', default: 'sft,aco' },
-    'lr-sft': { type: 'string', default: '2e-4' },
-    'lr-aco': { type: 'string', default: '2e-4' },
-    'lr-dpo': { type: 'string', default: '2e-4' },
-    epochs: { type: 'string', default: '3' },
-    batch: { type: 'string', default: '32' },
-    beta: { type: 'string', default: '0.1' },
-    rank: { type: 'string', default: '8' },
-    lora: { type: 'boolean', default: false },
-    'sft-weight': { type: 'string', default: '4' },
-    seed: { type: 'string', default: '0' },
-    judge: { type: 'string', default: 'solution' },
-    scope: { type: 'string', default: 'trajectory' },
-    'score-span': { type: 'string' },
-    'self-top': { type: 'string', default: '1' },
-    model: { type: 'string', default: BUILTIN_MODEL_PATH },
-    out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
-  },
+const opt = benchArgs(import.meta.url, {
+  queries: { type: 'string', default: '4000' },
+  eval: { type: 'string', default: '400' },
+  split: { type: 'string', default: 'test' },
+  variants: { type: 'string', default: 'sft,aco' },
+  'lr-sft': { type: 'string', default: '2e-4' },
+  'lr-aco': { type: 'string', default: '2e-4' },
+  'lr-dpo': { type: 'string', default: '2e-4' },
+  epochs: { type: 'string', default: '3' },
+  batch: { type: 'string', default: '32' },
+  beta: { type: 'string', default: '0.1' },
+  rank: { type: 'string', default: '8' },
+  lora: { type: 'boolean', default: false },
+  'sft-weight': { type: 'string', default: '4' },
+  seed: { type: 'string', default: '0' },
+  judge: { type: 'string', default: 'solution' },
+  scope: { type: 'string', default: 'trajectory' },
+  'score-span': { type: 'string' },
+  'self-top': { type: 'string', default: '1' },
+  model: { type: 'string', default: BUILTIN_MODEL_PATH },
+  out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
 });
 
 const out = opt.out;

@@ -12,30 +12,27 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { BUILTIN_MODEL_PATH } from '../src/builtin/index.js';
 import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
 import { packageRoot } from '../src/engine/native.js';
 import { Trainer } from '../src/train/trainer.js';
 import type { ShapeName } from '../src/modelmaker/index.js';
-import { benchModel, machine, printTable, acoBenchStep, timed } from './common.js';
+import { benchModel, machine, printTable, acoBenchStep, timed, benchArgs } from './common.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    shape: { type: 'string', default: 'small' },
-    model: { type: 'string' },
-    pairs: { type: 'string', default: '4' },
-    tokens: { type: 'string', default: '512' },
-    prompt: { type: 'string', default: '64' },
-    steps: { type: 'string', default: '3' },
-    rank: { type: 'string', default: '16' },
-    backend: { type: 'string', default: 'cpu' },
-    threads: { type: 'string', default: '0' },
-    modes: { type: 'string', default: 'lora,full' },
-    peer: { type: 'string', default: 'torch' },
-    python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
-  },
+const opt = benchArgs(import.meta.url, {
+  shape: { type: 'string', default: 'small' },
+  model: { type: 'string' },
+  pairs: { type: 'string', default: '4' },
+  tokens: { type: 'string', default: '512' },
+  prompt: { type: 'string', default: '64' },
+  steps: { type: 'string', default: '3' },
+  rank: { type: 'string', default: '16' },
+  backend: { type: 'string', default: 'cpu' },
+  threads: { type: 'string', default: '0' },
+  modes: { type: 'string', default: 'lora,full' },
+  peer: { type: 'string', default: 'torch' },
+  python: { type: 'string', default: process.env.PYTHON ?? 'python3' },
 });
 const P = Number(opt.pairs),
   L = Number(opt.tokens),

@@ -12,31 +12,28 @@
 //                            [--tokens 512] [--prompt 64] [--steps 3] [--rank 16] [--modes lora,full]
 //                            [--base native] [--measure] [--backend cpu|cuda] [--threads 0] [--json PATH]
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
 import { Trainer } from '../src/train/trainer.js';
 import type { ShapeName } from '../src/modelmaker/index.js';
 import type { ModelDtype } from '../src/engine/native.js';
-import { benchModel, machine, printTable, acoBenchStep, timed } from './common.js';
+import { benchModel, machine, printTable, acoBenchStep, timed, benchArgs } from './common.js';
 
-const { values: opt } = parseArgs({
-  options: {
-    shape: { type: 'string', default: 'small' },
-    pairs: { type: 'string', default: '4' },
-    tokens: { type: 'string', default: '512' },
-    prompt: { type: 'string', default: '64' },
-    steps: { type: 'string', default: '3' },
-    rank: { type: 'string', default: '16' },
-    backend: { type: 'string', default: 'cpu' },
-    threads: { type: 'string', default: '0' },
-    modes: { type: 'string', default: 'lora,full' },
-    dtype: { type: 'string', default: 'f32' },
-    vocab: { type: 'string', default: 'builtin' },
-    base: { type: 'string', default: 'native' },
-    measure: { type: 'boolean', default: false },
-    json: { type: 'string' },
-  },
+const opt = benchArgs(import.meta.url, {
+  shape: { type: 'string', default: 'small' },
+  pairs: { type: 'string', default: '4' },
+  tokens: { type: 'string', default: '512' },
+  prompt: { type: 'string', default: '64' },
+  steps: { type: 'string', default: '3' },
+  rank: { type: 'string', default: '16' },
+  backend: { type: 'string', default: 'cpu' },
+  threads: { type: 'string', default: '0' },
+  modes: { type: 'string', default: 'lora,full' },
+  dtype: { type: 'string', default: 'f32' },
+  vocab: { type: 'string', default: 'builtin' },
+  base: { type: 'string', default: 'native' },
+  measure: { type: 'boolean', default: false },
+  json: { type: 'string' },
 });
 const P = Number(opt.pairs),
   L = Number(opt.tokens),
