@@ -43,6 +43,19 @@ export function benchArgs<O extends BenchOptionSpecs>(
   return values as ReturnType<typeof benchArgs<O>>;
 }
 
+/** The options of the ACO training-step benchmarks (`bench:train`, `bench:train-peer`): one definition, one set of defaults. */
+export const ACO_STEP_OPTIONS = {
+  shape: { type: 'string', default: 'small' },
+  pairs: { type: 'string', default: '4' },
+  tokens: { type: 'string', default: '512' },
+  prompt: { type: 'string', default: '64' },
+  steps: { type: 'string', default: '3' },
+  rank: { type: 'string', default: '16' },
+  backend: { type: 'string', default: 'cpu' },
+  threads: { type: 'string', default: '0' },
+  modes: { type: 'string', default: 'lora,full' },
+} as const satisfies BenchOptionSpecs;
+
 /** The benchmarks' cache folder (.cache/bench), created on first use. */
 export function benchDir(): string {
   mkdirSync(cacheDir, { recursive: true });

@@ -17,18 +17,10 @@ import { Model } from '../src/engine/model.js';
 import { Trainer } from '../src/train/trainer.js';
 import type { ShapeName } from '../src/modelmaker/index.js';
 import type { ModelDtype } from '../src/engine/native.js';
-import { benchModel, machine, printTable, acoBenchStep, timed, benchArgs } from './common.js';
+import { benchModel, machine, printTable, acoBenchStep, timed, benchArgs, ACO_STEP_OPTIONS } from './common.js';
 
 const opt = benchArgs(import.meta.url, {
-  shape: { type: 'string', default: 'small' },
-  pairs: { type: 'string', default: '4' },
-  tokens: { type: 'string', default: '512' },
-  prompt: { type: 'string', default: '64' },
-  steps: { type: 'string', default: '3' },
-  rank: { type: 'string', default: '16' },
-  backend: { type: 'string', default: 'cpu' },
-  threads: { type: 'string', default: '0' },
-  modes: { type: 'string', default: 'lora,full' },
+  ...ACO_STEP_OPTIONS,
   dtype: { type: 'string', default: 'f32' },
   vocab: { type: 'string', default: 'builtin' },
   base: { type: 'string', default: 'native' },
