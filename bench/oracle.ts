@@ -21,7 +21,12 @@
 //        [--variants sft,aco,dpo,self-aco] [--lr-sft 2e-4] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 3]
 //        [--batch 32] [--judge solution|answer] [--beta 0.1] [--sft-weight 4] [--lora [--rank 8]]
 //        [--scope trajectory|step] [--score-span rollout|step+rollout (default: the built-in model's)]
-//        [--self-top F] [--seed 0] [--model PATH] [--out .cache/oracle]
+//        [--self-top F] [--eval-temperature 1] [--eval-samples 8] [--seed 0] [--model PATH]
+//        [--out .cache/oracle]
+//
+// Every model is scored twice: greedy accuracy (with the problems it solves, for the paired
+// counts), and the mean accuracy of `--eval-samples` responses per problem at
+// `--eval-temperature`, the paper's inference setting (vLLM's default, temperature 1.0).
 //
 // `--scope step` (an experiment, not the paper): chosen and rejected end with the step they
 // differ in (the rejected one's step is wrong), so the preference term never pushes down the
@@ -71,6 +76,8 @@ const opt = benchArgs(import.meta.url, {
   scope: { type: 'string', default: 'trajectory' },
   'score-span': { type: 'string' },
   'self-top': { type: 'string', default: '1' },
+  'eval-temperature': { type: 'string', default: '1' },
+  'eval-samples': { type: 'string', default: '8' },
   model: { type: 'string', default: BUILTIN_MODEL_PATH },
   out: { type: 'string', default: join(packageRoot, '.cache', 'oracle') },
 });
@@ -241,19 +248,35 @@ if (selfTop < 1) {
   log(`--self-top ${selfTop}: ${kept.length} self-rewarded pairs kept, gap >= ${gap(kept.at(-1)!).toFixed(3)}`);
 }
 
-/** Greedy accuracy of the base model, the base + a LoRA adapter, or a full-weight trained model; and which problems it solved. */
-async function accuracy(trained?: string): Promise<{ accuracy: number; solved: boolean[] }> {
+/** What one model scores: greedy accuracy and which problems it solved; accuracy sampled at the paper's inference temperature. */
+interface Scored {
+  accuracy: number;
+  solved: boolean[];
+  sampled: number;
+}
+
+/**
+ * Greedy accuracy of the base model, the base + a LoRA adapter, or a full-weight trained model, and
+ * which problems it solved; and the mean accuracy of `--eval-samples` responses per problem at
+ * `--eval-temperature` (the paper evaluates with vLLM's default, temperature 1.0).
+ */
+async function accuracy(trained?: string): Promise<Scored> {
   const adapter = opt.lora ? trained : undefined;
   const model = await Model.load(!opt.lora && trained ? trained : opt.model);
   const ctx = await Context.create(model, { sequenceContextSize: 256, maxSequences: 64 });
   try {
-    const r = await evaluate(ctx, model, items, {
-      temperature: 0,
-      maxTokens: BUILTIN_EVAL_MAX_TOKENS,
-      prompt: BUILTIN_FORESIGHT,
-      ...(adapter ? { adapter } : {}),
-    });
-    return { accuracy: r.accuracy, solved: r.records.map((q) => q.samples[0]!.correct) };
+    const run = (temperature: number, samples: number) =>
+      evaluate(ctx, model, items, {
+        temperature,
+        samples,
+        seed,
+        maxTokens: BUILTIN_EVAL_MAX_TOKENS,
+        prompt: BUILTIN_FORESIGHT,
+        ...(adapter ? { adapter } : {}),
+      });
+    const greedy = await run(0, 1);
+    const sampled = await run(Number(opt['eval-temperature']), Number(opt['eval-samples']));
+    return { accuracy: greedy.accuracy, solved: greedy.records.map((q) => q.samples[0]!.correct), sampled: sampled.accuracy };
   } finally {
     ctx.dispose();
     model.dispose();
@@ -270,9 +293,9 @@ function paired(solved: readonly boolean[], against: readonly boolean[]): { gain
 const rows: (string | number)[][] = [];
 const baseRun = await accuracy();
 const base = baseRun.accuracy;
-rows.push(['base', '-', (100 * base).toFixed(1), '-', '-', '-']);
-log(`base ${(100 * base).toFixed(1)}%`);
-const results: Record<string, unknown> = { base };
+rows.push(['base', '-', (100 * base).toFixed(1), (100 * baseRun.sampled).toFixed(1), '-', '-', '-']);
+log(`base ${(100 * base).toFixed(1)}% greedy, ${(100 * baseRun.sampled).toFixed(1)}% sampled`);
+const results: Record<string, unknown> = { base, baseSampled: baseRun.sampled };
 for (const v of opt.variants.split(',')) {
   const selfRewarded = v.startsWith('self-');
   const loss = v.replace(/^self-/, '') as LossName;
@@ -306,13 +329,14 @@ for (const v of opt.variants.split(',')) {
     v,
     lr.toExponential(0),
     (100 * acc).toFixed(1),
+    (100 * run.sampled).toFixed(1),
     `${vsBase.gained} / ${vsBase.lost} (z ${vsBase.z.toFixed(2)})`,
     m && Number.isFinite(m['rewards/margins']) ? m['rewards/margins'].toFixed(3) : '-',
     ((performance.now() - tt) / 1000).toFixed(0),
   ]);
-  results[v] = { lr, accuracy: acc, vsBase, last: m };
+  results[v] = { lr, accuracy: acc, sampled: run.sampled, vsBase, last: m };
   log(
-    `${v} lr ${lr}: ${(100 * acc).toFixed(1)}%, gained / lost against the base ${vsBase.gained} / ${vsBase.lost} (McNemar z ${vsBase.z.toFixed(2)})`,
+    `${v} lr ${lr}: ${(100 * acc).toFixed(1)}% greedy, ${(100 * run.sampled).toFixed(1)}% sampled, gained / lost against the base ${vsBase.gained} / ${vsBase.lost} (McNemar z ${vsBase.z.toFixed(2)})`,
   );
 }
 
@@ -320,5 +344,16 @@ console.log(
   `# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs (${opt.judge}), ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
 );
 console.log(`# probe: ${formatSignal(signal).join(' | ')}`);
-printTable(['variant', 'lr', 'accuracy %', 'gained / lost vs base (McNemar z)', 'final margin', 'train+eval s'], rows);
+printTable(
+  [
+    'variant',
+    'lr',
+    'greedy accuracy %',
+    `sampled accuracy % (T ${opt['eval-temperature']}, ${opt['eval-samples']} per problem)`,
+    'greedy: gained / lost vs base (McNemar z)',
+    'final margin',
+    'train+eval s',
+  ],
+  rows,
+);
 writeFileSync(join(out, 'results.json'), JSON.stringify({ signal, pairs: pairs.length, results }, null, 2));
