@@ -21,6 +21,7 @@
 //        [--variants sft,aco,dpo,self-aco] [--lr-sft 2e-4] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 3]
 //        [--batch 32] [--judge solution|answer] [--beta 0.1] [--sft-weight 4] [--lora [--rank 8]]
 //        [--scope trajectory|step] [--score-span rollout|step+rollout (default: the built-in model's)]
+//        [--foresight-temperature T (default: the built-in model's)]
 //        [--self-top F] [--eval-temperature 1] [--eval-samples 8] [--seed 0] [--model PATH]
 //        [--out .cache/oracle]
 //
@@ -75,6 +76,7 @@ const opt = benchArgs(import.meta.url, {
   judge: { type: 'string', default: 'solution' },
   scope: { type: 'string', default: 'trajectory' },
   'score-span': { type: 'string' },
+  'foresight-temperature': { type: 'string' },
   'self-top': { type: 'string', default: '1' },
   'eval-temperature': { type: 'string', default: '1' },
   'eval-samples': { type: 'string', default: '8' },
@@ -111,7 +113,12 @@ const items: EvalItem[] = evalSet.map((p, index) => ({ id: p.id, index, question
 
 const exploration = join(out, 'exploration.jsonl');
 const span = opt['score-span'] as ScoreSpan | undefined;
-const config = resolveForesightConfig({ ...BUILTIN_FORESIGHT, ...(span ? { scoreSpan: span } : {}) });
+const rolloutTemperature = opt['foresight-temperature'];
+const config = resolveForesightConfig({
+  ...BUILTIN_FORESIGHT,
+  ...(span ? { scoreSpan: span } : {}),
+  ...(rolloutTemperature ? { foresightTemperature: Number(rolloutTemperature) } : {}),
+});
 const ts = performance.now();
 const sampled = await runSampling({ model: opt.model, queries, out: exploration, config, concurrency: 8, seed, strict: true, log });
 const sampleSeconds = (performance.now() - ts) / 1000;
