@@ -45,6 +45,7 @@ train::LossSpec parse_loss(const Napi::Object& o) {
   s.ropo_alpha = static_cast<float>(opt_number(o, "ropoAlpha", s.ropo_alpha));
   s.ropo_gamma = static_cast<float>(opt_number(o, "ropoGamma", s.ropo_gamma));
   s.scale = static_cast<float>(opt_number(o, "scale", s.scale));
+  s.label_smoothing = static_cast<float>(opt_number(o, "labelSmoothing", s.label_smoothing));
   s.weight = float_array(o, "weight");
   s.ref_chosen = float_array(o, "refChosen");
   s.ref_rejected = float_array(o, "refRejected");

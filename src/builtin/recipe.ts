@@ -88,6 +88,8 @@ export interface TinyRecipe {
   testSeed: number;
   /** A share of the training problems written by sloppy solvers (generateTask's `sloppy`); none when absent. */
   sloppy?: { share: number; slipRate: number };
+  /** Label smoothing of the SFT targets (NativeLossSpec's `labelSmoothing`); 0 when absent. */
+  labelSmoothing?: number;
 }
 
 /**
@@ -143,6 +145,7 @@ export const TINY_RECIPE_NOTES: string[] = [
   "Checks on every line (checks: `23 + 8 = 31 and 31 - 8 = 23`) and sloppy solvers in the training corpus (sloppy {share 0.3, slipRate 0.3}: slips of 1, 2 or 10 in additions and subtractions, honest checks), the same recipe otherwise (2026-12-02, 7.5 min, sha256 d6415c6b...): validation 41.5%, test 50.7%; the probe (300 queries in that format, solution judge): AUROC 0.757 [0.704, 0.802], against a likelier wrong step 0.519 [0.393, 0.659], 2.63 distinct candidates per step, final responses 24.0% vs greedy decoding 34.7%, step selection 48 gained / 118 lost. The model copies the check's end from the line's start in 71% of its wrong lines. Sloppy 50% x 0.5: validation 31.5%, 44 / 154; the check on a line of its own (local variant): 50 / 108. Not chosen: the search loses to greedy decoding in every variant (bench/RESULTS.md).",
   'A larger model, the committed recipe otherwise (shape 256 x 6 layers, 8 heads (2 KV), FFN 704: 4.54M parameters, 8.7 MiB as F16; 2026-12-03, 14.6 min, sha256 c97f3e73...): validation 42.5%, test 50.7%; the probe (300 queries, seed 7000003, solution judge): AUROC 0.718 [0.670, 0.766], against a likelier wrong step 0.624 [0.506, 0.745], 1.99 distinct candidates per step, 47.8% of steps all identical, final responses 34.0% vs greedy decoding 42.3%, step selection 65 gained / 88 lost. Not chosen: 2.5x the parameters leave the search as far below greedy decoding as the committed model (32.7% vs 38.0%, 56 / 78).',
   'More varied problems instead of epochs, the committed recipe otherwise (22,000 problems x 1 epoch: 688 steps against the committed 690, each problem seen once; 2026-12-03, 3.8 min, sha256 111e6d8f...): validation 49.0%, test 52.3%; the probe (300 queries, seed 7000003, solution judge): AUROC 0.709 [0.660, 0.757], against a likelier wrong step 0.579 [0.483, 0.677], 2.13 distinct candidates per step, 45.0% of steps all identical, final responses 33.3% vs greedy decoding 45.0%, step selection 69 gained / 114 lost (the committed model in the same hour: 0.715, 0.597, 32.7% vs 38.0%, 56 / 78). Not chosen: more facts make the model more accurate, not a better judge of its steps.',
+  'Label smoothing of the SFT targets (labelSmoothing 0.1: the target is 0.9 one-hot + 0.1 / vocab), the committed recipe otherwise (2026-12-04, 4.4 min, sha256 f7dcb9f2...): validation 54.5%, test 63.2% (committed 38.0 / 47.5: smoothing regularises, above the target range); the probe (300 queries, seed 7000003, solution judge): 1.83 distinct candidates per step, 51.9% of steps all identical; at the built-in rollout temperature 1.0 AUROC 0.952 [0.925, 0.976], but only because the smoothed targets teach the model to put about a tenth of the probability at every position on the rest of the vocabulary, so rollouts drawn at 1.0 are full of junk tokens (right trajectories 11.6%) and the score ranks them by their junk: against a likelier wrong step 0.619 [0.442, 0.847], final responses 34.3% vs greedy decoding 46.7%, step selection 50 gained / 102 lost; with rollouts at 0.6: AUROC 0.660, against a likelier wrong step 0.605, final responses 41.7% vs 46.7%, 67 / 110. Not chosen: smoothing makes the model more accurate and less diverse, not a better judge of its steps.',
 ];
 
 /**
@@ -322,7 +325,14 @@ async function pretrain(
       await trainer.zeroGrad();
       let loss = 0;
       for (const micro of microBatches(batch, (s) => s.prompt.length + s.response.length, recipe.microTokens)) {
-        loss += (await trainer.accumulate(micro, { type: 'sft', beta: 0.1, scale: 1 / responseTokens })).loss;
+        loss += (
+          await trainer.accumulate(micro, {
+            type: 'sft',
+            beta: 0.1,
+            scale: 1 / responseTokens,
+            ...(recipe.labelSmoothing ? { labelSmoothing: recipe.labelSmoothing } : {}),
+          })
+        ).loss;
       }
       const lr = scheduledLr(recipe, step, totalSteps);
       await trainer.step({

@@ -203,6 +203,8 @@ export interface NativeLossSpec {
   refChosen?: number[];
   refRejected?: number[];
   scale: number;
+  /** SFT only: label smoothing e in [0, 1), the target distribution (1 - e) one-hot + e / vocab. Default 0. */
+  labelSmoothing?: number;
 }
 
 export interface NativeTrainerInfo {

@@ -27,6 +27,8 @@ for (const arch of ['llama', 'qwen2', 'qwen3'] as const) {
           t.log(`${type}: rel ${r.rel.toExponential(2)}`);
           t.true(r.rel < TOL, `${type}: analytic ${r.analytic} vs numeric ${r.numeric} (rel ${r.rel.toExponential(2)})`);
         }
+        const smoothed = await directionalCheck(trainer, pairs.slice(0, P), lossSpec('sft', P, { labelSmoothing: 0.3 }), 99);
+        t.true(smoothed.rel < TOL, `sft, label smoothing 0.3: rel ${smoothed.rel.toExponential(2)}`);
       } finally {
         trainer.dispose();
       }

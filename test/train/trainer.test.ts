@@ -174,6 +174,37 @@ test('the graph computes each loss as its float64 definition does', async (t) =>
   }
 });
 
+test('SFT with label smoothing is the cross-entropy against (1 - e) one-hot + e / vocab', async (t) => {
+  const model = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 6 });
+  const trainer = await Trainer.create({ model, threads: 2 });
+  try {
+    const V = trainer.info.nVocab;
+    // Two one-token responses, packed: the whole next-token distribution of each comes from
+    // scoring every vocabulary entry as that token, independently of the loss graph.
+    const seqs: TrainSequence[] = [
+      { prompt: [1, 40, 41, 42], response: [77] },
+      { prompt: [1, 50, 51], response: [300] },
+    ];
+    const all = async (prompt: readonly number[]) =>
+      (await trainer.logprobs(Array.from({ length: V }, (_, v) => ({ prompt, response: [v] })))).map((lp) => lp[0]!);
+    const dists = [await all(seqs[0]!.prompt), await all(seqs[1]!.prompt)];
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const scale = 0.5;
+    for (const e of [0, 0.2]) {
+      const expect = scale * dists.reduce((s, lp, i) => s - (1 - e) * lp[seqs[i]!.response[0]!]! - e * mean(lp), 0);
+      const r = await trainer.accumulate(seqs, { type: 'sft', beta: 0.1, scale, labelSmoothing: e });
+      t.true(Math.abs(r.loss - expect) < 1e-4 * Math.max(1, Math.abs(expect)), `e ${e}: loss ${r.loss} vs ${expect}`);
+    }
+    await t.throwsAsync(trainer.accumulate(seqs, { type: 'sft', beta: 0.1, scale, labelSmoothing: 1 }), {
+      message: /label smoothing must be in \[0, 1\)/,
+    });
+    const pairs = randomPairs(1, V, 3);
+    await t.throwsAsync(trainer.accumulate(pairs, lossSpec('dpo', 1, { labelSmoothing: 0.1 })), { message: /sft loss only/ });
+  } finally {
+    trainer.dispose();
+  }
+});
+
 test('ACO with w = 1 is DPO in the graph, loss and gradients alike', async (t) => {
   const model = await makeTemp({ arch: 'llama', shape: 'tiny', seed: 6 });
   const trainer = await Trainer.create({ model, lora: { rank: 4, initBStd: 0.05 }, threads: 2 });

@@ -475,6 +475,9 @@ void Trainer::validate(const Batch& b, const LossSpec* loss) const {
         throw std::runtime_error("pair " + std::to_string(i) + " has a non-finite weight or reference log-prob");
   }
   if (!(loss->beta > 0.0f) || !std::isfinite(loss->scale)) throw std::runtime_error("beta must be positive and the loss scale finite");
+  if (!(loss->label_smoothing >= 0.0f && loss->label_smoothing < 1.0f))
+    throw std::runtime_error("label smoothing must be in [0, 1), got " + std::to_string(loss->label_smoothing));
+  if (loss->label_smoothing > 0.0f && loss->type != "sft") throw std::runtime_error("label smoothing applies to the sft loss only");
 }
 
 // Node budget of a forward + backward graph: per layer a fixed part and a part per sequence
@@ -560,6 +563,14 @@ std::unique_ptr<Trainer::Graph> Trainer::build(const Batch& b, const LossSpec* l
   ggml_set_output(g->chosen);
   if (sft) {
     g->loss = ggml_scale(ctx, ggml_sum(ctx, g->chosen), -loss->scale);
+    if (loss->label_smoothing > 0.0f) {
+      // Cross-entropy against (1 - e) one-hot + e / V is -log p(label) + e (z_label - mean_v z)
+      // per token (z: logits), as log p_v = z_v - logsumexp(z); no log of small probabilities.
+      ggml_tensor* z_label = ggml_sum_rows(ctx, ggml_mul(ctx, logits, onehot));                                 // [1, N]
+      ggml_tensor* z_mean = ggml_scale(ctx, ggml_sum_rows(ctx, logits), 1.0f / static_cast<float>(h.n_vocab));  // [1, N]
+      ggml_tensor* smooth = ggml_sum(ctx, ggml_sub(ctx, z_label, z_mean));
+      g->loss = ggml_add(ctx, g->loss, ggml_scale(ctx, smooth, loss->scale * loss->label_smoothing));
+    }
   } else {
     g->sel_rejected = input(ctx, GGML_TYPE_F32, g->N, g->P);
     g->weight = input(ctx, GGML_TYPE_F32, g->P);

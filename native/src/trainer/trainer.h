@@ -41,7 +41,8 @@ struct LossSpec {
   float ropo_alpha = 0.2f, ropo_gamma = 0.1f;
   std::vector<float> weight;  // per pair: ACO's calibration weight w (DPO: 1)
   std::vector<float> ref_chosen, ref_rejected;
-  float scale = 1.0f;  // 1 / pairs per optimizer step (SFT: 1 / response tokens per step)
+  float scale = 1.0f;            // 1 / pairs per optimizer step (SFT: 1 / response tokens per step)
+  float label_smoothing = 0.0f;  // SFT only: the target is (1 - e) one-hot + e / V
 };
 
 struct MicroResult {
