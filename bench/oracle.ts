@@ -11,7 +11,8 @@
 // 32 pairs a step, 3 epochs, lr 2e-4, and for preference losses an NLL term on chosen (weight 4).
 //
 // Cost on 2 CPU cores at the defaults: sampling ~17 min, SFT ~6 min, ACO ~16 min, ~1 min per 800
-// evaluation problems; every stage is cached in --out. 1500 queries were too few: the oracle SFT
+// evaluation problems greedily and ~45 s more for their 8 sampled responses each; every stage is
+// cached in --out. 1500 queries were too few: the oracle SFT
 // gained 1.9 points on the test split, ACO none (bench/RESULTS.md).
 //
 // Variants `self-aco`, `self-dpo`, `self-sft` train on the self-rewarded pairs of the same

@@ -323,16 +323,10 @@ async function pretrain(
       const batch = order.slice(b, b + recipe.batchSize).map((i) => data[i]!);
       const responseTokens = batch.reduce((s, q) => s + q.response.length, 0);
       await trainer.zeroGrad();
+      const spec = { type: 'sft', beta: 0.1, scale: 1 / responseTokens, labelSmoothing: recipe.labelSmoothing ?? 0 } as const;
       let loss = 0;
       for (const micro of microBatches(batch, (s) => s.prompt.length + s.response.length, recipe.microTokens)) {
-        loss += (
-          await trainer.accumulate(micro, {
-            type: 'sft',
-            beta: 0.1,
-            scale: 1 / responseTokens,
-            ...(recipe.labelSmoothing ? { labelSmoothing: recipe.labelSmoothing } : {}),
-          })
-        ).loss;
+        loss += (await trainer.accumulate(micro, spec)).loss;
       }
       const lr = scheduledLr(recipe, step, totalSteps);
       await trainer.step({
