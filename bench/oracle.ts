@@ -22,7 +22,7 @@
 //        [--variants sft,aco,dpo,self-aco] [--lr-sft 2e-4] [--lr-aco 2e-4] [--lr-dpo 2e-4] [--epochs 3]
 //        [--batch 32] [--judge solution|answer] [--beta 0.1] [--sft-weight 4] [--lora [--rank 8]]
 //        [--scope trajectory|step] [--score-span rollout|step+rollout (default: the built-in model's)]
-//        [--foresight-temperature T (default: the built-in model's)]
+//        [--foresight-temperature T (default: the built-in model's)] [--strategy foresight|greedy|...]
 //        [--self-top F] [--eval-temperature 1] [--eval-samples 8] [--seed 0] [--model PATH]
 //        [--out .cache/oracle]
 //
@@ -50,6 +50,7 @@ import { evaluate, goldAnswer, type EvalItem } from '../src/eval/index.js';
 import { resolveForesightConfig, type ScoreSpan } from '../src/foresight/config.js';
 import type { ExplorationRecord } from '../src/foresight/records.js';
 import { runSampling } from '../src/foresight/run.js';
+import type { Strategy } from '../src/foresight/selection.js';
 import { readJsonl, writeJsonlAtomic } from '../src/jsonl.js';
 import { resolveLossConfig, type LossName } from '../src/losses/index.js';
 import { pairRecord, type PairRecord } from '../src/pairs/build.js';
@@ -78,6 +79,7 @@ const opt = benchArgs(import.meta.url, {
   scope: { type: 'string', default: 'trajectory' },
   'score-span': { type: 'string' },
   'foresight-temperature': { type: 'string' },
+  strategy: { type: 'string' },
   'self-top': { type: 'string', default: '1' },
   'eval-temperature': { type: 'string', default: '1' },
   'eval-samples': { type: 'string', default: '8' },
@@ -119,6 +121,7 @@ const config = resolveForesightConfig({
   ...BUILTIN_FORESIGHT,
   ...(span ? { scoreSpan: span } : {}),
   ...(rolloutTemperature ? { foresightTemperature: Number(rolloutTemperature) } : {}),
+  ...(opt.strategy ? { strategy: opt.strategy as Strategy } : {}),
 });
 const ts = performance.now();
 const sampled = await runSampling({ model: opt.model, queries, out: exploration, config, concurrency: 8, seed, strict: true, log });

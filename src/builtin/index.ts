@@ -15,6 +15,7 @@ export {
   recipeProblems,
   evaluateBuiltin,
   manifestPath,
+  tinyManifestOf,
   type TinyRecipe,
   type BuildTinyModelOptions,
   type TinyModelManifest,

@@ -2,7 +2,7 @@
 // pretrains its own small reasoner on the built-in task with the native trainer's SFT loss, to a
 // mediocre accuracy that leaves self-training room to show an effect.
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Context } from '../engine/context.js';
@@ -58,6 +58,8 @@ export const BUILTIN_DIFFICULTY: TaskDifficulty = {
   finalShare: 5,
   shareGroups: 0,
   checks: false,
+  guess: false,
+  choices: 0,
 };
 
 /** Everything that fixes the built-in model's bytes (with the thread count, see buildTinyModel). */
@@ -88,6 +90,8 @@ export interface TinyRecipe {
   testSeed: number;
   /** A share of the training problems written by sloppy solvers (generateTask's `sloppy`); none when absent. */
   sloppy?: { share: number; slipRate: number };
+  /** With guess-and-check problems: the share of training solutions that first try a wrong guess (generateTask's `retryShare`); none when absent. */
+  retryShare?: number;
   /** Label smoothing of the SFT targets (NativeLossSpec's `labelSmoothing`); 0 when absent. */
   labelSmoothing?: number;
 }
@@ -146,6 +150,7 @@ export const TINY_RECIPE_NOTES: string[] = [
   'A larger model, the committed recipe otherwise (shape 256 x 6 layers, 8 heads (2 KV), FFN 704: 4.54M parameters, 8.7 MiB as F16; 2026-12-03, 14.6 min, sha256 c97f3e73...): validation 42.5%, test 50.7%; the probe (300 queries, seed 7000003, solution judge): AUROC 0.718 [0.670, 0.766], against a likelier wrong step 0.624 [0.506, 0.745], 1.99 distinct candidates per step, 47.8% of steps all identical, final responses 34.0% vs greedy decoding 42.3%, step selection 65 gained / 88 lost. Not chosen: 2.5x the parameters leave the search as far below greedy decoding as the committed model (32.7% vs 38.0%, 56 / 78).',
   'More varied problems instead of epochs, the committed recipe otherwise (22,000 problems x 1 epoch: 688 steps against the committed 690, each problem seen once; 2026-12-03, 3.8 min, sha256 111e6d8f...): validation 49.0%, test 52.3%; the probe (300 queries, seed 7000003, solution judge): AUROC 0.709 [0.660, 0.757], against a likelier wrong step 0.579 [0.483, 0.677], 2.13 distinct candidates per step, 45.0% of steps all identical, final responses 33.3% vs greedy decoding 45.0%, step selection 69 gained / 114 lost (the committed model in the same hour: 0.715, 0.597, 32.7% vs 38.0%, 56 / 78). Not chosen: more facts make the model more accurate, not a better judge of its steps.',
   'Label smoothing of the SFT targets (labelSmoothing 0.1: the target is 0.9 one-hot + 0.1 / vocab), the committed recipe otherwise (2026-12-04, 4.4 min, sha256 f7dcb9f2...): validation 54.5%, test 63.2% (committed 38.0 / 47.5: smoothing regularises, above the target range); the probe (300 queries, seed 7000003, solution judge): 1.83 distinct candidates per step, 51.9% of steps all identical; at the built-in rollout temperature 1.0 AUROC 0.952 [0.925, 0.976], but only because the smoothed targets teach the model to put about a tenth of the probability at every position on the rest of the vocabulary, so rollouts drawn at 1.0 are full of junk tokens (right trajectories 11.6%) and the score ranks them by their junk: against a likelier wrong step 0.619 [0.442, 0.847], final responses 34.3% vs greedy decoding 46.7%, step selection 50 gained / 102 lost; with rollouts at 0.6: AUROC 0.660, against a likelier wrong step 0.605, final responses 41.7% vs 46.7%, 67 / 110. Not chosen: smoothing makes the model more accurate and less diverse, not a better judge of its steps.',
+  'Guess and check (2026-12-04; task knobs guess, choices, retryShare; the committed recipe with only the difficulty changed, finalShare 0; 3.7-5.2 min each, not committed): the question gives the result and asks for the start, the solution guesses it and works forward. 2-4 operations, no choices: validation 5.0%, test 6.0% (no inversion learned: 12.7% on one-operation problems); 4 choices: 30.0 / 28.0, probe (300 queries in that format, answer judge) AUROC 0.524, the model bends its forward lines towards the number the question gives; with 50% retries in the corpus: 29.5 / 29.5, AUROC 0.540 (with small numbers: 27.5 / 33.5, top-M search 39.7% vs greedy 34.3%). 4 choices, 2-3 operations, operands <= 10, totals <= 50: 35.0 / 36.3, AUROC 0.715, against a likelier wrong step 0.688, final responses 33.3% vs greedy decoding 32.7%, with top-M selection 50.3% (the first search to beat greedy decoding); but on 1500 queries (758 validation problems, base 34.0%) Genius 32.2%, SFT on chosen 32.6% and even the oracle SFT on right trajectories 32.3%: the guess is an inversion training on 1.5K right guesses does not teach. Not chosen (bench/RESULTS.md).',
 ];
 
 /**
@@ -174,6 +179,7 @@ export function recipeProblems(recipe: TinyRecipe): { train: TaskRecord[]; valid
     seed: recipe.seed,
     difficulty,
     ...(recipe.sloppy ? { sloppy: recipe.sloppy } : {}),
+    ...(recipe.retryShare ? { retryShare: recipe.retryShare } : {}),
   });
   const seen = new Set(train.map((r) => canonicalOf(r)));
   const validation = generateTask({
@@ -494,6 +500,26 @@ export async function buildTinyModel(options: BuildTinyModelOptions): Promise<Ti
 /** The manifest beside a model file: `x.gguf` -> `x.json`. */
 export function manifestPath(modelPath: string): string {
   return modelPath.replace(/\.gguf$/, '') + '.json';
+}
+
+/**
+ * The manifest `buildTinyModel` wrote beside a model file, when it describes these bytes (its
+ * sha256 is the file's): a model built with the recipe carries its sampling settings and task
+ * difficulty with it. Undefined when there is none, it is no such manifest, or it is another
+ * file's. Cost: one sha256 of the model, only when such a manifest is there.
+ */
+export function tinyManifestOf(modelPath: string): TinyModelManifest | undefined {
+  const path = manifestPath(modelPath);
+  if (!existsSync(path)) return undefined;
+  let m: Partial<TinyModelManifest> | null;
+  try {
+    m = JSON.parse(readFileSync(path, 'utf8')) as Partial<TinyModelManifest> | null;
+  } catch {
+    return undefined;
+  }
+  if (typeof m?.sha256 !== 'string' || typeof m.foresight !== 'object' || typeof m.recipe?.difficulty !== 'object') return undefined;
+  const sha = createHash('sha256').update(readFileSync(modelPath)).digest('hex');
+  return sha === m.sha256 ? (m as TinyModelManifest) : undefined;
 }
 
 /** Linear warmup then linear decay to 0 (step counts updates from 0). */

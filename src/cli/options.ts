@@ -179,9 +179,12 @@ export type SamplingFlags = Partial<
   >
 >;
 
-/** Those flags as foresight settings (unset ones stay unset, so the schema's defaults apply). */
+/**
+ * Those flags as foresight settings: only the ones set, so that a layer below (the built-in
+ * model's settings) or the schema's defaults apply to the rest.
+ */
 export function samplingSettings(o: SamplingFlags): SamplingFlags {
-  return {
+  const flags: SamplingFlags = {
     beams: o.beams,
     rollouts: o.rollouts,
     steps: o.steps,
@@ -193,4 +196,5 @@ export function samplingSettings(o: SamplingFlags): SamplingFlags {
     scoreSpan: o.scoreSpan,
     strategy: o.strategy,
   };
+  return Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined)) as SamplingFlags;
 }

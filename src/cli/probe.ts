@@ -2,7 +2,7 @@ import { Command, Option } from '@commander-js/extra-typings';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BUILTIN_DIFFICULTY, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH } from '../builtin/index.js';
+import { BUILTIN_DIFFICULTY, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH, manifestPath, tinyManifestOf } from '../builtin/index.js';
 import { resolveForesightConfig, SCORE_SPANS } from '../foresight/config.js';
 import { STRATEGIES } from '../foresight/selection.js';
 import { writeJsonlAtomic } from '../jsonl.js';
@@ -17,17 +17,20 @@ export const BUILTIN_PROBE_SEED = 7_000_003;
 
 /**
  * `genius probe`: the foresight-signal probe on a labeled task. Sampling flags have no CLI
- * defaults: unset ones come from the built-in model's settings (with `--model builtin`) or the
- * foresight schema.
+ * defaults: unset ones come from the built-in model's settings (with `--model builtin`, or a model
+ * whose buildTinyModel manifest lies beside it), else from the foresight schema.
  */
 export function probeCommand() {
   return new Command('probe')
     .description('foresight-signal probe: explore labeled queries, report candidate diversity, foresight AUROC and pair quality')
-    .requiredOption('--model <path|builtin>', 'GGUF model file, or builtin')
+    .requiredOption(
+      '--model <path|builtin>',
+      'GGUF model file (with a built-in recipe manifest beside it, probed as the built-in model), or builtin',
+    )
     .option('--adapter <path>', 'LoRA adapter GGUF to sample with')
     .option(
       '--task <file|builtin>',
-      'labeled task JSONL (question and answer fields), or builtin (train-split problems of the built-in difficulty)',
+      'labeled task JSONL (question and answer fields), or builtin (train-split problems of the built-in difficulty, or of the recipe in the manifest beside the model)',
       'builtin',
     )
     .option('--n <n>', 'queries to probe (the first n)', integer(1), 200)
@@ -55,13 +58,17 @@ export function probeCommand() {
     .action((o, cmd) =>
       runAction(cmd, async () => {
         const builtinModel = o.model === 'builtin';
+        // A model the built-in recipe made (a candidate) is probed as the built-in one is.
+        const manifest = builtinModel ? undefined : tinyManifestOf(o.model);
+        if (manifest) say(`probe: ${manifestPath(o.model)} describes this model: its sampling settings and task difficulty apply`);
         let task = o.task;
         if (task === 'builtin') {
           task = join(mkdtempSync(join(tmpdir(), 'genius-probe-task-')), 'task.jsonl');
-          writeJsonlAtomic(task, generateTask({ split: 'train', n: o.n, seed: BUILTIN_PROBE_SEED, difficulty: BUILTIN_DIFFICULTY }));
+          const difficulty = manifest?.recipe.difficulty ?? BUILTIN_DIFFICULTY;
+          writeJsonlAtomic(task, generateTask({ split: 'train', n: o.n, seed: BUILTIN_PROBE_SEED, difficulty }));
         }
         const config = resolveForesightConfig({
-          ...(builtinModel ? BUILTIN_FORESIGHT : {}),
+          ...(builtinModel ? BUILTIN_FORESIGHT : (manifest?.foresight ?? {})),
           ...samplingSettings(o),
         });
         const r = await probeForesight({

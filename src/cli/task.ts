@@ -42,6 +42,12 @@ export function taskCommand() {
       integer(0),
     )
     .option('--checks', 'each solution line checks itself with the inverse operation ("23 + 8 = 31 and 31 - 8 = 23")')
+    .option('--guess', 'guess and check: the question gives the result and asks for the start; the solution guesses it, then works forward')
+    .option(
+      '--choices <n>',
+      `with --guess: the question offers n consecutive answers, one right (0: none; default: ${D.choices})`,
+      integer(0),
+    )
     .option(
       '--test-fraction <x>',
       `share of all problems in the test split (use the same for both splits; default: ${DEFAULT_TEST_FRACTION})`,
@@ -68,6 +74,8 @@ export function taskCommand() {
             finalShare: o.finalShare,
             shareGroups: o.shareGroups,
             checks: o.checks,
+            guess: o.guess,
+            choices: o.choices,
           },
         });
         writeJsonlAtomic(o.out, o.questionsOnly ? records.map(({ id, question }) => ({ id, question })) : records);

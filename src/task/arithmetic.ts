@@ -52,6 +52,23 @@ export interface TaskDifficulty {
    * result shows as a check that does not return to where the line began. Default false.
    */
   checks: boolean;
+  /**
+   * Guess and check: the question gives the chain's result and asks for the starting amount
+   * ("now he has 41 apples. how many apples did tom have at first?"); the solution guesses it on
+   * its first line (`guess 10`) and then works the chain forward from the guess, so its last line
+   * ends on the number the question gives only when the guess is right. Finding the start is an
+   * inversion the model does not write out; checking a guess is forward arithmetic, so a wrong
+   * guess can show in the model's view of the rest of the solution (how far it does:
+   * bench/RESULTS.md). The final answer is the start. Excludes `finalShare`. Default false.
+   */
+  guess: boolean;
+  /**
+   * With `guess`: 0 (off), or how many answers the question offers ("did tom have 9 or 10 or 11
+   * or 12 apples at first?"): consecutive numbers holding the start at a random place. A multiple
+   * choice keeps the guess within reach of a small model, and the forward check still tells the
+   * right choice from its neighbours. At most 6. Default 0.
+   */
+  choices: number;
 }
 
 /** The task's default difficulty: 2-6 operations, operands up to 20, factors up to 5, totals up to 200, 0-2 distractors. */
@@ -67,6 +84,8 @@ export const DEFAULT_DIFFICULTY: TaskDifficulty = {
   finalShare: 0,
   shareGroups: 0,
   checks: false,
+  guess: false,
+  choices: 0,
 };
 
 /** One problem, GSM8K-compatible: `answer` is the solution, one step per line, ending "#### N". */
@@ -78,7 +97,7 @@ export interface TaskRecord {
   /** The final answer as a number. */
   final: number;
   split: TaskSplit;
-  /** Operations in the chain (= solution steps before the answer line, less the line adding the groups of `shareGroups`). */
+  /** Operations in the chain (the solution lines of one attempt, less the guess, the answer line and the line adding the groups of `shareGroups`). */
   ops: number;
   distractors: number;
   /** Written by a sloppy solver (`GenerateTaskOptions.sloppy`): `answer` holds slips, `final` does not. */
@@ -87,6 +106,9 @@ export interface TaskRecord {
 
 /** Starts the final-answer line of every solution (GSM8K's marker). */
 export const ANSWER_MARKER = '####';
+
+/** Starts the first line of a guess-and-check solution (`TaskDifficulty.guess`). */
+export const GUESS_MARKER = 'guess';
 
 /** Fraction of all problems that belong to the test split (by hash of the problem). */
 export const DEFAULT_TEST_FRACTION = 0.2;
@@ -149,12 +171,18 @@ export function taskWords(): string[] {
     for (const phrases of Object.values(PHRASES)) for (const f of phrases) add(f(p, 2));
     for (const item of ITEMS) for (const f of DISTRACTORS) add(f(p, others[0]!, 2, item));
     for (const item of ITEMS) add(openingOf(p, 2, item) + questionOf(p, item) + shareOf(p, 2, item) + groupShareOf(p, 1, 1, item));
+    for (const item of ITEMS)
+      add(guessOpeningOf(p, item) + guessQuestionOf(p, 2, item) + guessQuestionOf(p, 2, item, [1, 2]) + GUESS_MARKER);
   }
   return [...words].sort();
 }
 
 const openingOf = (p: Person, n: number, item: string) => `${p.name} has ${n} ${item}.`;
 const questionOf = (p: Person, item: string) => `how many ${item} does ${p.name} have now?`;
+const guessOpeningOf = (p: Person, item: string) => `${p.name} has some ${item}.`;
+const guessQuestionOf = (p: Person, result: number, item: string, choices: readonly number[] = []) =>
+  `now ${p.he} has ${result} ${item}. ` +
+  (choices.length ? `did ${p.name} have ${choices.join(' or ')} ${item} at first?` : `how many ${item} did ${p.name} have at first?`);
 const shareOf = (p: Person, n: number, item: string) =>
   `${p.he} shares them equally among ${n} friends. how many ${item} does each friend get?`;
 const groupShareOf = (p: Person, friends: number, cousins: number, item: string) =>
@@ -244,7 +272,7 @@ function writeProblem(
   d: TaskDifficulty,
   start: number,
   links: readonly Link[],
-): { question: string; answer: string; final: number; distractors: number } {
+): { question: string; answer: string; final: number; distractors: number; choices: number[] } {
   const person = pick(rng, PEOPLE);
   const item = pick(rng, ITEMS);
   const share = links.at(-1)?.share ? links.at(-1) : undefined;
@@ -260,14 +288,30 @@ function writeProblem(
     const text = DISTRACTORS[(first + i) % DISTRACTORS.length]!(person, other, randInt(rng, 2, d.maxOperand), pick(rng, ITEMS));
     sentences.splice(rng.int(sentences.length + 1), 0, text);
   }
-  const ask = !share
-    ? questionOf(person, item)
-    : share.group
-      ? groupShareOf(person, share.group, share.operand - share.group, item)
-      : shareOf(person, share.operand, item);
-  const question = [openingOf(person, start, item), ...sentences, ask].join(' ');
-  const gold = solutionOf(start, links, d.checks);
-  return { question, answer: gold.answer, final: gold.final, distractors };
+  const gold = solutionOf(start, links, d.checks, d.guess);
+  const choices = d.guess && d.choices ? choicesAround(rng, start, d.choices) : [];
+  const ask = d.guess
+    ? guessQuestionOf(person, gold.result, item, choices)
+    : !share
+      ? questionOf(person, item)
+      : share.group
+        ? groupShareOf(person, share.group, share.operand - share.group, item)
+        : shareOf(person, share.operand, item);
+  const opening = d.guess ? guessOpeningOf(person, item) : openingOf(person, start, item);
+  const question = [opening, ...sentences, ask].join(' ');
+  return { question, answer: gold.answer, final: gold.final, distractors, choices };
+}
+
+/** Most answers a multiple-choice guess question offers. */
+const MAX_CHOICES = 6;
+
+/**
+ * `count` consecutive positive answers holding the start at a uniformly drawn place (the places
+ * that keep every answer >= 1), so the answers offered say nothing of which one is right.
+ */
+function choicesAround(rng: Rng, start: number, count: number): number[] {
+  const below = rng.int(Math.min(count, start));
+  return Array.from({ length: count }, (_, i) => start - below + i);
 }
 
 /** The operation that undoes each one (for a line's check). */
@@ -281,8 +325,9 @@ function lineOf(value: number, l: Link, result: number, checks: boolean): string
 }
 
 /**
- * A solution of the chain, one line per operation, ending `#### N`. With `slip`, a sloppy solver
- * writes it: each addition or subtraction's result is off (by 1, 2 or 10) with probability
+ * A solution of the chain, one line per operation, ending `#### N`; with `guess`, it opens with
+ * `guess <start>` and N is the start (`result` is what the chain gives, for the question). With
+ * `slip`, a sloppy solver writes it: each addition or subtraction's result is off (by 1, 2 or 10) with probability
  * `slip.rate`, a division that no longer comes out exact is rounded, and every later line carries
  * the wrong number on; checks are always computed honestly from what was written, so a slip shows
  * as a check that does not return to where its line began.
@@ -291,9 +336,10 @@ function solutionOf(
   start: number,
   links: readonly Link[],
   checks: boolean,
+  guess: boolean,
   slip?: { rate: number; rng: Rng },
-): { answer: string; final: number } {
-  const steps: string[] = [];
+): { answer: string; final: number; result: number } {
+  const steps: string[] = guess ? [`${GUESS_MARKER} ${start}`] : [];
   let value = start;
   for (const l of links) {
     if (l.group) steps.push(`${l.group} + ${l.operand - l.group} = ${l.operand}`);
@@ -303,7 +349,30 @@ function solutionOf(
     steps.push(lineOf(value, l, next, checks));
     value = next;
   }
-  return { answer: [...steps, `${ANSWER_MARKER} ${value}`].join('\n'), final: value };
+  const final = guess ? start : value;
+  return { answer: [...steps, `${ANSWER_MARKER} ${final}`].join('\n'), final, result: value };
+}
+
+/**
+ * A guess-and-check solution that first tries a wrong answer (one of the other `choices`, or one
+ * within 3 of the start when none are offered), works it forward honestly to a result the question
+ * does not give, then guesses again, rightly; undefined when no wrong answer keeps every line a
+ * positive integer.
+ */
+function retryAnswer(rng: Rng, d: TaskDifficulty, start: number, links: readonly Link[], choices: readonly number[]): string | undefined {
+  const near = choices.length ? choices : Array.from({ length: 7 }, (_, i) => start - 3 + i);
+  const valid = (guess: number) => {
+    let value = guess;
+    for (const l of links) {
+      value = apply(value, l);
+      if (!Number.isInteger(value) || value < 1) return false;
+    }
+    return true;
+  };
+  const wrong = near.filter((v) => v >= 1 && v !== start && valid(v));
+  if (wrong.length === 0) return undefined;
+  const first = solutionOf(pick(rng, wrong), links, d.checks, true).answer.split('\n').slice(0, -1);
+  return [...first, solutionOf(start, links, d.checks, true).answer].join('\n');
 }
 
 /** How far a sloppy solver's result is off. */
@@ -325,6 +394,12 @@ export function resolveDifficulty(partial: Partial<TaskDifficulty> = {}): TaskDi
   if (d.finalShare !== 0) int(d.finalShare, 'finalShare', 2);
   int(d.shareGroups, 'shareGroups', 0);
   if (typeof d.checks !== 'boolean') throw new GeniusError(`checks must be true or false, got ${String(d.checks)}`);
+  if (typeof d.guess !== 'boolean') throw new GeniusError(`guess must be true or false, got ${String(d.guess)}`);
+  int(d.choices, 'choices', 0);
+  if (d.choices !== 0 && !(d.guess && d.choices >= 2 && d.choices <= MAX_CHOICES))
+    throw new GeniusError(`choices must be 0 or, with guess, 2-${MAX_CHOICES} (got ${d.choices}${d.guess ? '' : ' without guess'})`);
+  if (d.guess && d.finalShare !== 0)
+    throw new GeniusError(`guess asks for the starting amount, so it excludes a final share (finalShare ${d.finalShare}: set it to 0)`);
   if (d.shareGroups > 0 && d.finalShare < 2 * d.shareGroups)
     throw new GeniusError(
       `shareGroups ${d.shareGroups} needs a final share among at least two such groups, finalShare >= ${2 * d.shareGroups} (got ${d.finalShare})`,
@@ -353,6 +428,13 @@ export interface GenerateTaskOptions {
    * of a wrong step's future is less certain. Default: none.
    */
   sloppy?: { share: number; slipRate: number };
+  /**
+   * With `guess`, for pretraining a model (never for evaluation): this share of the solutions first
+   * try a wrong answer and work it forward honestly before the right guess (see `retryAnswer`), so
+   * a model learns to compute a guess's lines from the guess, not to bend them towards the total
+   * the question gives (which a corpus of right guesses alone teaches). `final` stays the start.
+   */
+  retryShare?: number;
 }
 
 /**
@@ -369,6 +451,9 @@ export function generateTask(options: GenerateTaskOptions): TaskRecord[] {
   // Slips draw from their own stream, so a sloppy corpus holds the same problems as a careful one.
   const slipRng = new Rng(mixSeed('genius-task-slips', options.seed, options.split));
   if (options.sloppy) checkSloppy(options.sloppy);
+  // Retries draw from their own stream too.
+  const retryRng = new Rng(mixSeed('genius-task-retries', options.seed, options.split));
+  if (options.retryShare !== undefined) checkRetryShare(options.retryShare, d);
   const seen = new Set<string>();
   const out: TaskRecord[] = [];
   const maxDraws = 1000 + 200 * options.n;
@@ -388,10 +473,14 @@ export function generateTask(options: GenerateTaskOptions): TaskRecord[] {
       options.sloppy && slipRng.next() < options.sloppy.share
         ? sloppyAnswer(slipRng, d, chain.start, chain.links, options.sloppy.slipRate)
         : undefined;
+    const retry =
+      options.retryShare && retryRng.next() < options.retryShare
+        ? retryAnswer(retryRng, d, chain.start, chain.links, p.choices)
+        : undefined;
     out.push({
       id: `${options.split}-${options.seed}-${out.length}`,
       question: p.question,
-      answer: sloppy ?? p.answer,
+      answer: retry ?? sloppy ?? p.answer,
       final: p.final,
       split: options.split,
       ops: chain.links.length,
@@ -402,6 +491,11 @@ export function generateTask(options: GenerateTaskOptions): TaskRecord[] {
   return out;
 }
 
+function checkRetryShare(share: number, d: TaskDifficulty): void {
+  if (!(share >= 0 && share <= 1)) throw new GeniusError(`retryShare must be in [0, 1], got ${share}`);
+  if (share > 0 && !d.guess) throw new GeniusError('retryShare needs guess-and-check problems (difficulty.guess)');
+}
+
 function checkSloppy({ share, slipRate }: { share: number; slipRate: number }): void {
   if (!(share >= 0 && share <= 1)) throw new GeniusError(`sloppy.share must be in [0, 1], got ${share}`);
   if (!(slipRate > 0 && slipRate <= 1)) throw new GeniusError(`sloppy.slipRate must be in (0, 1], got ${slipRate}`);
@@ -410,16 +504,19 @@ function checkSloppy({ share, slipRate }: { share: number; slipRate: number }): 
 /** A sloppy solution with at least one slip (redrawn until it has one; the chain has an addition or subtraction). */
 function sloppyAnswer(rng: Rng, d: TaskDifficulty, start: number, links: readonly Link[], slipRate: number): string | undefined {
   if (!links.some((l) => l.op === 'add' || l.op === 'sub')) return undefined;
-  const gold = solutionOf(start, links, d.checks).answer;
+  const gold = solutionOf(start, links, d.checks, d.guess).answer;
   for (;;) {
-    const answer = solutionOf(start, links, d.checks, { rate: slipRate, rng }).answer;
+    const answer = solutionOf(start, links, d.checks, d.guess, { rate: slipRate, rng }).answer;
     if (answer !== gold) return answer;
   }
 }
 
 /** The canonical chain of a generated record, recovered from its solution (for split checks). */
 export function canonicalOf(record: Pick<TaskRecord, 'answer'>): string {
-  const steps = record.answer.split('\n').filter((l) => !l.startsWith(ANSWER_MARKER));
+  // A guess-and-check solution's chain is its last attempt's (a retry works a wrong guess first).
+  const lines = record.answer.split('\n');
+  const lastGuess = lines.findLastIndex((l) => l.startsWith(GUESS_MARKER));
+  const steps = lines.slice(lastGuess + 1).filter((l) => !l.startsWith(ANSWER_MARKER));
   const parts = steps.map((l) => l.split(' '));
   if (parts.length === 0) throw new GeniusError('solution has no steps');
   return [parts[0]![0], ...parts.map((p) => `${p[1]}${p[2]}`)].join(' ');

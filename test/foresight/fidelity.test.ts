@@ -2,9 +2,17 @@
 // end stop, and the built-in model (which ends every answer with <|im_end|>) as the model that ends early.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { BUILTIN_DIFFICULTY, BUILTIN_FORESIGHT, BUILTIN_MODEL_PATH, evaluateBuiltin } from '../../src/builtin/index.js';
+import {
+  BUILTIN_DIFFICULTY,
+  BUILTIN_FORESIGHT,
+  BUILTIN_MANIFEST_PATH,
+  BUILTIN_MODEL_PATH,
+  evaluateBuiltin,
+  manifestPath,
+  type TinyModelManifest,
+} from '../../src/builtin/index.js';
 import { Context } from '../../src/engine/context.js';
 import { Model } from '../../src/engine/model.js';
 import { resolveForesightConfig } from '../../src/foresight/config.js';
@@ -373,4 +381,48 @@ test('genius probe explores a labeled task and prints the signal report, with gr
   const bad = spawnSync(process.execPath, [cliPath, 'probe', '--model', 'builtin', '--task', unlabeled], { encoding: 'utf8' });
   t.not(bad.status, 0);
   t.regex(bad.stderr, /the probe needs labels/);
+});
+
+test('genius probe --model PATH probes a model the built-in recipe made as the built-in one, by the manifest beside it', (t) => {
+  const copies = tempDir();
+  const probe = (model: string, out?: string) => {
+    const args = [cliPath, 'probe', '--model', model, '--n', '3', '--steps', '2', '--json', ...(out ? ['--out', out] : [])];
+    const p = spawnSync(process.execPath, args, { encoding: 'utf8' });
+    t.is(p.status, 0, p.stderr);
+    const { seconds: _, ...report } = JSON.parse(p.stdout) as Record<string, unknown>;
+    return { report, stderr: p.stderr };
+  };
+  const builtin = probe('builtin').report;
+  const candidate = join(copies, 'candidate.gguf');
+  copyFileSync(BUILTIN_MODEL_PATH, candidate);
+  const bare = probe(candidate);
+  t.notRegex(bare.stderr, /describes this model/);
+  const manifest = JSON.parse(readFileSync(BUILTIN_MANIFEST_PATH, 'utf8')) as TinyModelManifest;
+  writeFileSync(manifestPath(candidate), JSON.stringify(manifest));
+  const described = probe(candidate);
+  t.deepEqual(described.report, builtin, 'the same settings and queries: the same report');
+  t.regex(described.stderr, /candidate\.json describes this model: its sampling settings and task difficulty apply/);
+  // The manifest's sampling settings apply (here, 2 candidates per beam instead of 4)...
+  writeFileSync(manifestPath(candidate), JSON.stringify({ ...manifest, foresight: { ...manifest.foresight, rollouts: 2 } }));
+  t.true((probe(candidate).report.candidatesPerStep as number) <= 4);
+  t.true((builtin.candidatesPerStep as number) > 4);
+  // ...and the recipe's difficulty draws the probe's queries.
+  const guessing = {
+    ...manifest,
+    recipe: { ...manifest.recipe, difficulty: { ...manifest.recipe.difficulty, finalShare: 0, guess: true } },
+  };
+  writeFileSync(manifestPath(candidate), JSON.stringify(guessing));
+  const kept = join(copies, 'guess-exploration.jsonl');
+  probe(candidate, kept);
+  const asked = readLines<ExplorationRecord>(kept);
+  t.is(asked.length, 3);
+  t.true(
+    asked.every((r) => / have at first\?$/.test(r.question)),
+    asked[0]!.question,
+  );
+  // Another file's manifest (its sha256 is not this file's) is ignored.
+  writeFileSync(manifestPath(candidate), JSON.stringify({ ...guessing, sha256: '0'.repeat(64) }));
+  const other = probe(candidate);
+  t.deepEqual(other.report, bare.report);
+  t.notRegex(other.stderr, /describes this model/);
 });

@@ -357,3 +357,116 @@ test('sloppy: a share of the corpus slips in additions and subtractions, checks 
     gold.filter((_, i) => !records[i]!.sloppy).map((r) => r.answer),
   );
 });
+
+test('guess: the question gives the result and asks for the start; the solution guesses it, works forward, answers the start', (t) => {
+  const d = { ...SHARE_DIFFICULTY, finalShare: 0 };
+  const plain = generateTask({ split: 'train', n: 200, seed: 4, difficulty: d });
+  const records = generateTask({ split: 'train', n: 200, seed: 4, difficulty: { ...d, guess: true } });
+  const words = new Set(taskWords());
+  for (const [i, r] of records.entries()) {
+    const gold = plain[i]!;
+    const start = Number(gold.answer.split(' ')[0]);
+    const lines = r.answer.split('\n');
+    t.is(lines[0], `guess ${start}`);
+    t.deepEqual(lines.slice(1, -1), gold.answer.split('\n').slice(0, -1), 'the same chain, worked forward from the guess');
+    t.is(lines.at(-1), `${ANSWER_MARKER} ${start}`);
+    t.is(r.final, start);
+    t.is(canonicalOf(r), canonicalOf(gold));
+    t.regex(r.question, /^\w+ has some \w+\. /);
+    t.regex(r.question, new RegExp(` now (he|she) has ${gold.final} (\\w+)\\. how many \\2 did \\w+ have at first\\?$`));
+    t.is(r.question.split('. ').slice(1, -2).join('. '), gold.question.split('. ').slice(1, -1).join('. '), 'the same sentences between');
+    for (const w of `${r.question}\n${r.answer}`.split(/[^a-z]+/).filter(Boolean)) t.true(words.has(w), `word ${w}`);
+  }
+  t.true(plain.every((r) => !r.answer.startsWith('guess')));
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { guess: true, finalShare: 5 } }), {
+    message: /guess asks for the starting amount, so it excludes a final share \(finalShare 5: set it to 0\)/,
+  });
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { guess: 'yes' as unknown as boolean } }), {
+    message: /guess must be true or false, got yes/,
+  });
+  const out = join(tempDir(), 'guess.jsonl');
+  const c = spawnSync(process.execPath, [cliPath, 'task', '--n', '5', '--guess', '--out', out], { encoding: 'utf8' });
+  t.is(c.status, 0, c.stderr);
+  for (const line of readFileSync(out, 'utf8').trim().split('\n')) t.regex((JSON.parse(line) as TaskRecord).answer, /^guess \d+\n/);
+});
+
+test('choices: a guess question offers consecutive answers, the start at a uniform place; needs guess', (t) => {
+  const d = { ...SHARE_DIFFICULTY, finalShare: 0, guess: true };
+  const open = generateTask({ split: 'train', n: 200, seed: 4, difficulty: d });
+  const records = generateTask({ split: 'train', n: 200, seed: 4, difficulty: { ...d, choices: 4 } });
+  const words = new Set(taskWords());
+  const places = [0, 0, 0, 0];
+  t.true(open.every((r) => r.question.endsWith('at first?') && !r.question.includes(' or ')));
+  for (const [i, r] of records.entries()) {
+    if (i === 0) t.is(r.answer, open[0]!.answer, 'the same first problem (the choices draw after it)');
+    t.regex(r.answer, new RegExp(`^guess ${r.final}\n`));
+    const m = / did \w+ have ((?:\d+ or )+\d+) (\w+) at first\?$/.exec(r.question);
+    t.truthy(m, r.question);
+    const offered = m![1]!.split(' or ').map(Number);
+    t.is(offered.length, 4);
+    t.deepEqual(
+      offered,
+      [...offered].sort((a, b) => a - b),
+    );
+    t.is(new Set(offered).size, 4);
+    t.true(offered.includes(r.final));
+    t.true(
+      offered.every((v, j) => v >= 1 && v === offered[0]! + j),
+      'consecutive',
+    );
+    places[offered.indexOf(r.final)]!++;
+    for (const w of r.question.split(/[^a-z]+/).filter(Boolean)) t.true(words.has(w), `word ${w}`);
+  }
+  // 50 each expected (fewer first places where the start is below 4); 20-80 keeps the test stable.
+  t.true(
+    places.every((n) => n >= 20 && n <= 80),
+    `the start's place among the choices: ${places.join(', ')}`,
+  );
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { choices: 4 } }), {
+    message: /choices must be 0 or, with guess, 2-6 \(got 4 without guess\)/,
+  });
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { guess: true, choices: 7 } }), {
+    message: /choices must be 0 or, with guess, 2-6 \(got 7\)/,
+  });
+});
+
+test('retryShare: that share of guess solutions first work a wrong choice forward honestly, then guess right; same problems', (t) => {
+  const d = { ...SHARE_DIFFICULTY, finalShare: 0, guess: true, choices: 4 };
+  const plain = generateTask({ split: 'train', n: 300, seed: 4, difficulty: d });
+  const records = generateTask({ split: 'train', n: 300, seed: 4, difficulty: d, retryShare: 0.5 });
+  let retried = 0;
+  for (const [i, r] of records.entries()) {
+    t.is(r.question, plain[i]!.question, 'retries draw from their own stream');
+    t.is(r.final, plain[i]!.final);
+    t.is(canonicalOf(r), canonicalOf(plain[i]!), 'the chain is the last attempt');
+    if (r.answer === plain[i]!.answer) continue;
+    retried++;
+    const attempts = r.answer
+      .split('\n')
+      .slice(0, -1)
+      .join('\n')
+      .split(/\n(?=guess )/);
+    t.is(attempts.length, 2, r.answer);
+    t.is(`${attempts[1]}\n${ANSWER_MARKER} ${r.final}`, plain[i]!.answer, 'the second attempt is the gold solution');
+    const lines = attempts[0]!.split('\n');
+    const guess = Number(/^guess (\d+)$/.exec(lines[0]!)![1]);
+    const offered = / did \w+ have ((?:\d+ or )+\d+) \w+ at first\?$/.exec(r.question)![1]!.split(' or ').map(Number);
+    t.true(guess !== r.final && offered.includes(guess), 'a wrong choice the question offers');
+    let value = guess;
+    for (const line of lines.slice(1)) {
+      const m = /^(\d+) ([-+*/]) (\d+) = (\d+)$/.exec(line)!;
+      t.is(Number(m[1]), value);
+      value = calc(value, m[2]!, Number(m[3]));
+      t.is(Number(m[4]), value, 'worked forward honestly');
+    }
+    const total = Number(/ now (?:he|she) has (\d+) /.exec(r.question)![1]);
+    t.not(value, total, 'a result the question does not give');
+  }
+  t.true(retried > 110 && retried < 190, `${retried} of 300 retried`);
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, retryShare: 0.5 }), {
+    message: /retryShare needs guess-and-check problems \(difficulty\.guess\)/,
+  });
+  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: d, retryShare: 2 }), {
+    message: /retryShare must be in \[0, 1\], got 2/,
+  });
+});
