@@ -26,6 +26,9 @@
 //        [--self-top F] [--eval-temperature 1] [--eval-samples 8] [--seed 0] [--model PATH]
 //        [--out .cache/oracle]
 //
+// `--model` may be a candidate the built-in recipe made: the manifest beside it (buildTinyModel's)
+// supplies its task difficulty, training problems and sampling settings.
+//
 // Every model is scored twice: greedy accuracy (with the problems it solves, for the paired
 // counts), and the mean accuracy of `--eval-samples` responses per problem at
 // `--eval-temperature`, the paper's inference setting (vLLM's default, temperature 1.0).
@@ -42,6 +45,7 @@ import {
   BUILTIN_MODEL_PATH,
   recipeProblems,
   TINY_RECIPE,
+  tinyManifestOf,
 } from '../src/builtin/index.js';
 import { Context } from '../src/engine/context.js';
 import { Model } from '../src/engine/model.js';
@@ -93,23 +97,31 @@ const seed = Number(opt.seed);
 const t0 = performance.now();
 const log = (m: string) => process.stderr.write(`[oracle] ${m}\n`);
 
+// A candidate the built-in recipe made (`--model`, its manifest beside it) brings its own task
+// difficulty, training problems and sampling settings; any other model gets the built-in ones.
+const manifest = tinyManifestOf(opt.model);
+const difficulty = manifest?.recipe.difficulty ?? BUILTIN_DIFFICULTY;
+const recipe = manifest?.recipe ?? TINY_RECIPE;
+const prompt = manifest?.foresight ?? BUILTIN_FORESIGHT;
+if (manifest && opt.model !== BUILTIN_MODEL_PATH) log(`${opt.model}: the task difficulty and sampling settings of its manifest`);
+
 // Queries from the train split (the sampler sees only the question), eval problems from the test
 // split, or for choosing hyper-parameters train-split problems with another seed whose chain is in
 // neither the queries nor the built-in model's own training problems: the test split shares no
 // chain with either, and a chain the model was trained on is recall, not reasoning (the base
 // model solves 67% of the ~4% validation problems that repeat a query's chain, 33% of the rest).
-const problems = generateTask({ split: 'train', n: Number(opt.queries), seed: 31_000 + seed, difficulty: BUILTIN_DIFFICULTY });
+const problems = generateTask({ split: 'train', n: Number(opt.queries), seed: 31_000 + seed, difficulty });
 const queries = join(out, 'queries.jsonl');
 if (!existsSync(queries))
   writeJsonlAtomic(
     queries,
     problems.map((p) => ({ id: p.id, question: p.question, answer: p.answer })),
   );
-const seen = new Set([...problems, ...recipeProblems(TINY_RECIPE).train].map((p) => canonicalOf(p)));
+const seen = new Set([...problems, ...recipeProblems(recipe).train].map((p) => canonicalOf(p)));
 const evalSet =
   opt.split === 'test'
-    ? generateTask({ split: 'test', n: Number(opt.eval), seed: 41_000, difficulty: BUILTIN_DIFFICULTY })
-    : generateTask({ split: 'train', n: 2 * Number(opt.eval), seed: 51_000, difficulty: BUILTIN_DIFFICULTY })
+    ? generateTask({ split: 'test', n: Number(opt.eval), seed: 41_000, difficulty })
+    : generateTask({ split: 'train', n: 2 * Number(opt.eval), seed: 51_000, difficulty })
         .filter((p) => !seen.has(canonicalOf(p)))
         .slice(0, Number(opt.eval));
 const items: EvalItem[] = evalSet.map((p, index) => ({ id: p.id, index, question: p.question, gold: goldAnswer(p.answer)! }));
@@ -118,7 +130,7 @@ const exploration = join(out, 'exploration.jsonl');
 const span = opt['score-span'] as ScoreSpan | undefined;
 const rolloutTemperature = opt['foresight-temperature'];
 const config = resolveForesightConfig({
-  ...BUILTIN_FORESIGHT,
+  ...prompt,
   ...(span ? { scoreSpan: span } : {}),
   ...(rolloutTemperature ? { foresightTemperature: Number(rolloutTemperature) } : {}),
   ...(opt.strategy ? { strategy: opt.strategy as Strategy } : {}),
@@ -282,7 +294,7 @@ async function accuracy(trained?: string): Promise<Scored> {
         samples,
         seed,
         maxTokens: BUILTIN_EVAL_MAX_TOKENS,
-        prompt: BUILTIN_FORESIGHT,
+        prompt,
         ...(adapter ? { adapter } : {}),
       });
     const greedy = await run(0, 1);
@@ -330,7 +342,7 @@ for (const v of opt.variants.split(',')) {
     maxSeqLen: 512,
     seed,
     reference: 'trainer',
-    prompt: BUILTIN_FORESIGHT,
+    prompt,
   });
   const run = await accuracy(trained.output);
   const acc = run.accuracy;
@@ -352,7 +364,7 @@ for (const v of opt.variants.split(',')) {
 }
 
 console.log(
-  `# oracle control: built-in model, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs (${opt.judge}), ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
+  `# oracle control: ${opt.model === BUILTIN_MODEL_PATH ? 'built-in model' : opt.model}, ${records.length} queries sampled (${sampleSeconds.toFixed(0)} s), ${pairs.length} gold-labelled pairs (${opt.judge}), ${self.pairs} self-rewarded pairs, ${items.length} ${opt.split}-split problems; ${machine()}; ${((performance.now() - t0) / 60000).toFixed(1)} min`,
 );
 console.log(`# probe: ${formatSignal(signal).join(' | ')}`);
 printTable(
