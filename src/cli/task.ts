@@ -43,11 +43,8 @@ export function taskCommand() {
     )
     .option('--checks', 'each solution line checks itself with the inverse operation ("23 + 8 = 31 and 31 - 8 = 23")')
     .option('--guess', 'guess and check: the question gives the result and asks for the start; the solution guesses it, then works forward')
-    .option(
-      '--choices <n>',
-      `with --guess: the question offers n consecutive answers, one right (0: none; default: ${D.choices})`,
-      integer(0),
-    )
+    .option('--choices <n>', `the question offers n answers, one right (0: none; default: ${D.choices})`, integer(0))
+    .option('--choice-spacing <n>', `the gap between the answers offered (default: ${D.choiceSpacing})`, integer(1))
     .option(
       '--test-fraction <x>',
       `share of all problems in the test split (use the same for both splits; default: ${DEFAULT_TEST_FRACTION})`,
@@ -76,6 +73,7 @@ export function taskCommand() {
             checks: o.checks,
             guess: o.guess,
             choices: o.choices,
+            choiceSpacing: o.choiceSpacing,
           },
         });
         writeJsonlAtomic(o.out, o.questionsOnly ? records.map(({ id, question }) => ({ id, question })) : records);

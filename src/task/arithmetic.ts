@@ -63,12 +63,16 @@ export interface TaskDifficulty {
    */
   guess: boolean;
   /**
-   * With `guess`: 0 (off), or how many answers the question offers ("did tom have 9 or 10 or 11
-   * or 12 apples at first?"): consecutive numbers holding the start at a random place. A multiple
-   * choice keeps the guess within reach of a small model, and the forward check still tells the
-   * right choice from its neighbours. At most 6. Default 0.
+   * 0 (off), or how many answers the question offers, `choiceSpacing` apart, holding the right one
+   * at a random place. With `guess` ("did tom have 9 or 10 or 11 or 12 apples at first?") a
+   * multiple choice keeps the guess within reach of a small model, and the forward check still
+   * tells the right choice from its neighbours; without it ("does tom have 37 or 42 or 47 or 52
+   * apples now?"; no final share) an answer line must be one of them, so a wrong total that is no
+   * choice shows where the answer is written. At most 6. Default 0.
    */
   choices: number;
+  /** With `choices`: the gap between the answers offered (at least 1). Default 1. */
+  choiceSpacing: number;
 }
 
 /** The task's default difficulty: 2-6 operations, operands up to 20, factors up to 5, totals up to 200, 0-2 distractors. */
@@ -86,6 +90,7 @@ export const DEFAULT_DIFFICULTY: TaskDifficulty = {
   checks: false,
   guess: false,
   choices: 0,
+  choiceSpacing: 1,
 };
 
 /** One problem, GSM8K-compatible: `answer` is the solution, one step per line, ending "#### N". */
@@ -170,7 +175,8 @@ export function taskWords(): string[] {
   for (const p of PEOPLE) {
     for (const phrases of Object.values(PHRASES)) for (const f of phrases) add(f(p, 2));
     for (const item of ITEMS) for (const f of DISTRACTORS) add(f(p, others[0]!, 2, item));
-    for (const item of ITEMS) add(openingOf(p, 2, item) + questionOf(p, item) + shareOf(p, 2, item) + groupShareOf(p, 1, 1, item));
+    for (const item of ITEMS)
+      add(openingOf(p, 2, item) + questionOf(p, item) + questionOf(p, item, [1, 2]) + shareOf(p, 2, item) + groupShareOf(p, 1, 1, item));
     for (const item of ITEMS)
       add(guessOpeningOf(p, item) + guessQuestionOf(p, 2, item) + guessQuestionOf(p, 2, item, [1, 2]) + GUESS_MARKER);
   }
@@ -178,7 +184,8 @@ export function taskWords(): string[] {
 }
 
 const openingOf = (p: Person, n: number, item: string) => `${p.name} has ${n} ${item}.`;
-const questionOf = (p: Person, item: string) => `how many ${item} does ${p.name} have now?`;
+const questionOf = (p: Person, item: string, choices: readonly number[] = []) =>
+  choices.length ? `does ${p.name} have ${choices.join(' or ')} ${item} now?` : `how many ${item} does ${p.name} have now?`;
 const guessOpeningOf = (p: Person, item: string) => `${p.name} has some ${item}.`;
 const guessQuestionOf = (p: Person, result: number, item: string, choices: readonly number[] = []) =>
   `now ${p.he} has ${result} ${item}. ` +
@@ -289,11 +296,11 @@ function writeProblem(
     sentences.splice(rng.int(sentences.length + 1), 0, text);
   }
   const gold = solutionOf(start, links, d.checks, d.guess);
-  const choices = d.guess && d.choices ? choicesAround(rng, start, d.choices) : [];
+  const choices = d.choices ? choicesAround(rng, gold.final, d.choices, d.choiceSpacing) : [];
   const ask = d.guess
     ? guessQuestionOf(person, gold.result, item, choices)
     : !share
-      ? questionOf(person, item)
+      ? questionOf(person, item, choices)
       : share.group
         ? groupShareOf(person, share.group, share.operand - share.group, item)
         : shareOf(person, share.operand, item);
@@ -302,16 +309,16 @@ function writeProblem(
   return { question, answer: gold.answer, final: gold.final, distractors, choices };
 }
 
-/** Most answers a multiple-choice guess question offers. */
+/** Most answers a multiple-choice question offers. */
 const MAX_CHOICES = 6;
 
 /**
- * `count` consecutive positive answers holding the start at a uniformly drawn place (the places
- * that keep every answer >= 1), so the answers offered say nothing of which one is right.
+ * `count` positive answers `spacing` apart holding `right` at a uniformly drawn place (of the
+ * places that keep every answer >= 1), so the answers offered say nothing of which one is right.
  */
-function choicesAround(rng: Rng, start: number, count: number): number[] {
-  const below = rng.int(Math.min(count, start));
-  return Array.from({ length: count }, (_, i) => start - below + i);
+function choicesAround(rng: Rng, right: number, count: number, spacing: number): number[] {
+  const below = rng.int(Math.min(count, Math.floor((right - 1) / spacing) + 1));
+  return Array.from({ length: count }, (_, i) => right + (i - below) * spacing);
 }
 
 /** The operation that undoes each one (for a line's check). */
@@ -396,8 +403,10 @@ export function resolveDifficulty(partial: Partial<TaskDifficulty> = {}): TaskDi
   if (typeof d.checks !== 'boolean') throw new GeniusError(`checks must be true or false, got ${String(d.checks)}`);
   if (typeof d.guess !== 'boolean') throw new GeniusError(`guess must be true or false, got ${String(d.guess)}`);
   int(d.choices, 'choices', 0);
-  if (d.choices !== 0 && !(d.guess && d.choices >= 2 && d.choices <= MAX_CHOICES))
-    throw new GeniusError(`choices must be 0 or, with guess, 2-${MAX_CHOICES} (got ${d.choices}${d.guess ? '' : ' without guess'})`);
+  if (d.choices === 1 || d.choices > MAX_CHOICES) throw new GeniusError(`choices must be 0 or 2-${MAX_CHOICES}, got ${d.choices}`);
+  if (d.choices && d.finalShare !== 0)
+    throw new GeniusError(`choices offer the final answer, which a final share asks otherwise (finalShare ${d.finalShare}: set it to 0)`);
+  int(d.choiceSpacing, 'choiceSpacing', 1);
   if (d.guess && d.finalShare !== 0)
     throw new GeniusError(`guess asks for the starting amount, so it excludes a final share (finalShare ${d.finalShare}: set it to 0)`);
   if (d.shareGroups > 0 && d.finalShare < 2 * d.shareGroups)

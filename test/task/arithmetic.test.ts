@@ -422,12 +422,13 @@ test('choices: a guess question offers consecutive answers, the start at a unifo
     places.every((n) => n >= 20 && n <= 80),
     `the start's place among the choices: ${places.join(', ')}`,
   );
-  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { choices: 4 } }), {
-    message: /choices must be 0 or, with guess, 2-6 \(got 4 without guess\)/,
-  });
-  t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: { guess: true, choices: 7 } }), {
-    message: /choices must be 0 or, with guess, 2-6 \(got 7\)/,
-  });
+  for (const [bad, message] of [
+    [{ choices: 1 }, /choices must be 0 or 2-6, got 1/],
+    [{ guess: true, choices: 7 }, /choices must be 0 or 2-6, got 7/],
+    [{ choices: 4, finalShare: 5 }, /choices offer the final answer, which a final share asks otherwise \(finalShare 5: set it to 0\)/],
+    [{ choices: 4, choiceSpacing: 0 }, /choiceSpacing must be an integer >= 1, got 0/],
+  ] as const)
+    t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: bad }), { message });
 });
 
 test('retryShare: that share of guess solutions first work a wrong choice forward honestly, then guess right; same problems', (t) => {
@@ -469,4 +470,34 @@ test('retryShare: that share of guess solutions first work a wrong choice forwar
   t.throws(() => generateTask({ split: 'train', n: 1, seed: 0, difficulty: d, retryShare: 2 }), {
     message: /retryShare must be in \[0, 1\], got 2/,
   });
+});
+
+test('choices without guess: the question offers the total among answers choiceSpacing apart, at a uniform place', (t) => {
+  const d = { ...SHARE_DIFFICULTY, finalShare: 0 };
+  const plain = generateTask({ split: 'train', n: 200, seed: 4, difficulty: d });
+  const records = generateTask({ split: 'train', n: 200, seed: 4, difficulty: { ...d, choices: 4, choiceSpacing: 5 } });
+  const words = new Set(taskWords());
+  const places = [0, 0, 0, 0];
+  t.is(records[0]!.answer, plain[0]!.answer, 'the same first problem (the choices draw after it)');
+  t.true(plain.every((r) => r.question.endsWith(' now?') && !r.question.includes(' or ')));
+  for (const r of records) {
+    replay(t, r);
+    const m = / does \w+ have ((?:\d+ or )+\d+) (\w+) now\?$/.exec(r.question);
+    t.truthy(m, r.question);
+    const offered = m![1]!.split(' or ').map(Number);
+    t.is(offered.length, 4);
+    t.true(
+      offered.every((v, j) => v >= 1 && v === offered[0]! + 5 * j),
+      '5 apart, ascending',
+    );
+    t.true(offered.includes(r.final));
+    // Totals of 15 or less have fewer places that keep every answer >= 1.
+    if (r.final > 15) places[offered.indexOf(r.final)]!++;
+    for (const w of r.question.split(/[^a-z]+/).filter(Boolean)) t.true(words.has(w), `word ${w}`);
+  }
+  const n = places.reduce((a, b) => a + b, 0);
+  t.true(
+    places.every((k) => k >= n / 8 && k <= (3 * n) / 8),
+    `the right answer's place among the choices: ${places.join(', ')}`,
+  );
 });
